@@ -1,0 +1,91 @@
+#pragma once
+// The MoE transformer: forward, backward and the routing statistics HFedMoE needs.
+// Written once against the op interface (ops/ops.h); the CPU backend is the reference.
+//
+// Lifetime: construct once per process with the largest batch it will see; all
+// activations live in a workspace allocated here, so forward/backward never allocate.
+//
+// Dimension letters: see model/config.h (B, T, C, NH, NKV, HS, E, K, F, V, NC, L).
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/config.h"
+#include "model/params.h"
+
+namespace hf {
+
+class Ops;
+
+enum class Task { lm, classify };
+
+struct Batch {
+  const int32_t* tokens = nullptr;   // (B, T); pad positions hold kPadToken
+  const int32_t* targets = nullptr;  // (B, T) next-token targets for Task::lm; -1 = ignore
+  const int32_t* labels = nullptr;   // (B) class ids for Task::classify
+  int B = 0, T = 0;
+};
+
+// Per-step control of the MoE layers, owned by the caller (HFedMoE selection, baselines).
+struct ExpertControl {
+  // (L, E): 1 = the expert's weight gradients are computed and it may be updated.
+  // nullptr = all experts trainable. Input gradients still flow through frozen experts.
+  const uint8_t* trainable = nullptr;
+  // (L, E): 1 = tokens may be routed to the expert (budget_mode=strict). Router logits of
+  // disallowed experts are excluded from the top-k (the softmax G_e is still over all E).
+  // nullptr = route among all experts (budget_mode=mask, the paper's forward).
+  const uint8_t* routable = nullptr;
+};
+
+struct ForwardResult {
+  float loss = 0;        // mean task loss over counted tokens/sequences (+ aux loss if enabled)
+  float task_loss = 0;   // without the aux loss
+  int64_t counted = 0;   // tokens (lm) or sequences (classify) in the mean
+  int64_t correct = 0;   // argmax hits over the counted items (next token, or class)
+};
+
+class Model {
+ public:
+  // ops: the backend (CPU reference or CUDA); max_B, max_T size the workspace.
+  Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return table_.config(); }
+  const ParamTable& table() const { return table_; }
+  Task task() const { return task_; }
+
+  // Host views of the arenas (for the CPU backend these are the storage itself; for a
+  // device backend, copies synchronised by the backend's upload/download calls).
+  float* params();  // (table().total())
+  float* grads();   // (table().total())
+
+  // Deterministic initialisation from seed: normal(0, 0.02) for matrices (residual output
+  // projections wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases.
+  void init_weights(uint64_t seed);
+
+  // Forward pass; keeps what backward needs. Returns the loss and accuracy counts.
+  ForwardResult forward(const Batch& batch, const ExpertControl& control = {});
+  // Backward of the last forward: zeroes grads, then writes d(loss)/d(param) for every
+  // tensor, except expert blocks that control.trainable marks frozen (left zero, not computed).
+  void backward();
+
+  // Routing of the last forward, per layer l: softmax over all E router logits and the
+  // chosen experts. Rows of pad tokens are included; token_valid() tells which to count.
+  const float* gate_probs(int layer) const;     // (B*T, E)
+  const int32_t* topk_experts(int layer) const; // (B*T, K)
+  const uint8_t* token_valid() const;           // (B*T) 1 = not a pad token
+  int last_B() const;
+  int last_T() const;
+  // FLOPs of the last forward+backward actually executed (for the virtual clock).
+  double last_step_flops() const;
+
+ private:
+  struct Impl;
+  ParamTable table_;
+  Task task_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hf

@@ -1,0 +1,98 @@
+#include "model/params.h"
+
+#include "util/check.h"
+
+namespace hf {
+
+const char* param_kind_name(ParamKind k) {
+  static const char* names[] = {"tok_emb", "attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "router",
+                                "w1", "w3", "w2", "final_norm", "lm_head", "cls_w", "cls_b"};
+  return names[static_cast<int>(k)];
+}
+
+size_t ParamInfo::numel() const {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+ParamTable::ParamTable(const ModelConfig& cfg) : cfg_(cfg) {
+  cfg_.validate();
+  const int64_t C = cfg.d_model, V = cfg.vocab_size, HS = cfg.head_size();
+  const int64_t NH = cfg.n_heads, NKV = cfg.n_kv_heads, E = cfg.n_experts, F = cfg.d_ff;
+  auto add = [&](std::string name, ParamKind kind, int layer, int expert, std::vector<int64_t> shape) {
+    ParamInfo p{std::move(name), kind, layer, expert, total_, std::move(shape)};
+    total_ += p.numel();
+    tensors_.push_back(std::move(p));
+  };
+  add("tok_emb", ParamKind::tok_emb, -1, -1, {V, C});
+  expert_offset_.resize(static_cast<size_t>(cfg.n_layers) * E);
+  for (int l = 0; l < cfg.n_layers; l++) {
+    std::string pre = strf("layer_%d/", l);
+    add(pre + "attn_norm", ParamKind::attn_norm, l, -1, {C});
+    add(pre + "wq", ParamKind::wq, l, -1, {NH * HS, C});
+    add(pre + "wk", ParamKind::wk, l, -1, {NKV * HS, C});
+    add(pre + "wv", ParamKind::wv, l, -1, {NKV * HS, C});
+    add(pre + "wo", ParamKind::wo, l, -1, {C, NH * HS});
+    add(pre + "ffn_norm", ParamKind::ffn_norm, l, -1, {C});
+    add(pre + "router", ParamKind::router, l, -1, {E, C});
+    for (int e = 0; e < E; e++) {
+      std::string ex = pre + strf("expert_%d/", e);
+      expert_offset_[static_cast<size_t>(l) * E + e] = total_;
+      add(ex + "w1", ParamKind::w1, l, e, {F, C});
+      add(ex + "w3", ParamKind::w3, l, e, {F, C});
+      add(ex + "w2", ParamKind::w2, l, e, {C, F});
+    }
+  }
+  add("final_norm", ParamKind::final_norm, -1, -1, {C});
+  if (!cfg.tie_embeddings) add("lm_head", ParamKind::lm_head, -1, -1, {V, C});
+  if (cfg.n_classes > 0) {
+    add("cls_head/w", ParamKind::cls_w, -1, -1, {cfg.n_classes, C});
+    add("cls_head/b", ParamKind::cls_b, -1, -1, {cfg.n_classes});
+  }
+}
+
+const ParamInfo& ParamTable::get(ParamKind kind, int layer, int expert) const {
+  for (const auto& p : tensors_)
+    if (p.kind == kind && p.layer == layer && p.expert == expert) return p;
+  HF_CHECK(false, "no tensor %s layer %d expert %d in this model", param_kind_name(kind), layer, expert);
+  __builtin_unreachable();
+}
+
+const ParamInfo* ParamTable::find(const std::string& name) const {
+  for (const auto& p : tensors_)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+Range ParamTable::expert_block(int layer, int expert) const {
+  HF_CHECK(layer >= 0 && layer < cfg_.n_layers && expert >= 0 && expert < cfg_.n_experts,
+           "expert (%d, %d) out of range", layer, expert);
+  size_t b = expert_offset_[static_cast<size_t>(layer) * cfg_.n_experts + expert];
+  return {b, b + expert_block_size()};
+}
+
+Range ParamTable::router(int layer) const {
+  const ParamInfo& p = get(ParamKind::router, layer);
+  return {p.offset, p.offset + p.numel()};
+}
+
+std::vector<Range> ParamTable::dense_ranges() const {
+  std::vector<Range> out;
+  for (const auto& p : tensors_) {
+    if (p.is_expert() || p.kind == ParamKind::router) continue;
+    if (!out.empty() && out.back().end == p.offset)
+      out.back().end += p.numel();
+    else
+      out.push_back({p.offset, p.offset + p.numel()});
+  }
+  return out;
+}
+
+size_t ParamTable::active_params_per_token() const {
+  size_t experts_all = static_cast<size_t>(cfg_.n_layers) * cfg_.n_experts * expert_block_size();
+  size_t experts_active = static_cast<size_t>(cfg_.n_layers) * cfg_.top_k * expert_block_size();
+  return total_ - experts_all + experts_active;
+}
+
+}  // namespace hf

@@ -1,0 +1,68 @@
+#pragma once
+// The parameter table: every tensor of the model at a fixed offset in one flat fp32 arena,
+// addressable by (kind, layer, expert). The same table lays out gradients and optimizer
+// moments, so "expert e of layer l" is one contiguous range [begin, end) in all of them:
+// the unit that HFedMoE selects, masks, exchanges and aggregates.
+//
+// Order in the arena (and shapes, PyTorch nn.Linear convention (out, in)):
+//   tok_emb (V, C)
+//   per layer l: attn_norm (C), wq (NH*HS, C), wk (NKV*HS, C), wv (NKV*HS, C), wo (C, NH*HS),
+//                ffn_norm (C), router (E, C),
+//                per expert e: w1 (F, C), w3 (F, C), w2 (C, F)      <- one contiguous block
+//   final_norm (C), lm_head (V, C) unless tied, cls_w (NC, C) and cls_b (NC) when NC > 0
+// HDF5 names (checkpoint /model group): tok_emb, layer_<l>/attn_norm, ..., layer_<l>/router,
+// layer_<l>/expert_<e>/w1, final_norm, lm_head, cls_head/w, cls_head/b.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace hf {
+
+enum class ParamKind {
+  tok_emb, attn_norm, wq, wk, wv, wo, ffn_norm, router, w1, w3, w2, final_norm, lm_head, cls_w, cls_b,
+};
+const char* param_kind_name(ParamKind k);
+
+struct Range {
+  size_t begin = 0, end = 0;
+  size_t size() const { return end - begin; }
+};
+
+struct ParamInfo {
+  std::string name;             // HDF5 path below /model, e.g. "layer_0/expert_3/w1"
+  ParamKind kind;
+  int layer = -1;               // -1 for tensors outside the blocks
+  int expert = -1;              // -1 for non-expert tensors
+  size_t offset = 0;            // in floats, into the arena
+  std::vector<int64_t> shape;
+  size_t numel() const;
+  bool is_expert() const { return expert >= 0; }
+};
+
+class ParamTable {
+ public:
+  explicit ParamTable(const ModelConfig& cfg);
+  const ModelConfig& config() const { return cfg_; }
+  const std::vector<ParamInfo>& tensors() const { return tensors_; }
+  size_t total() const { return total_; }  // floats in the arena
+  // The tensor of this kind (layer/expert -1 where not applicable); a check failure if absent.
+  const ParamInfo& get(ParamKind kind, int layer = -1, int expert = -1) const;
+  const ParamInfo* find(const std::string& name) const;  // nullptr if absent
+  Range expert_block(int layer, int expert) const;       // w1, w3, w2 of one expert
+  size_t expert_block_size() const { return 3ull * cfg_.d_ff * cfg_.d_model; }
+  Range router(int layer) const;
+  // Every range that is neither an expert block nor a router: embeddings, attention, norms, heads.
+  std::vector<Range> dense_ranges() const;
+  size_t active_params_per_token() const;  // what one token touches: dense + router + K experts
+
+ private:
+  ModelConfig cfg_;
+  std::vector<ParamInfo> tensors_;
+  std::vector<size_t> expert_offset_;  // (L, E) offset of w1
+  size_t total_ = 0;
+};
+
+}  // namespace hf
