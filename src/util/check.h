@@ -19,7 +19,9 @@ enum ExitCode : int {
 
 struct Error : std::runtime_error {
   int exit_code;
-  Error(const std::string& msg, int code) : std::runtime_error(msg), exit_code(code) {}
+  bool agreed;  // every rank holds this same error (mpi/runtime.h collectively())
+  Error(const std::string& msg, int code, bool agreed_by_all = false)
+      : std::runtime_error(msg), exit_code(code), agreed(agreed_by_all) {}
 };
 
 // A bad input from the user. `what` names the problem (option, value, file), `fix` the remedy.

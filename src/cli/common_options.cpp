@@ -1,0 +1,94 @@
+#include "cli/common_options.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include "mpi/runtime.h"
+#include "util/log.h"
+
+namespace hf {
+
+void add_run_options(Options& o, RunOptions& r) {
+  o.add("out", &r.out, "run directory (default: runs/<run.job_name>); an existing one is resumed")
+      .add("run.job_name", &r.job_name, "name of the job (the default run directory's name)")
+      .add("run.seed", &r.seed, "seed of every random draw (streams keyed by seed, round, client, step)")
+      .add("run.threads", &r.threads, "OpenMP threads per rank; 0 = the node's cores divided by its ranks")
+      .add("run.log_level", &r.log_level, "error, warn, info or debug")
+      .add("run.ckpt_every", &r.ckpt_every, "checkpoint every N rounds (0 = only at the end)")
+      .add("run.ckpt_keep", &r.ckpt_keep, "how many checkpoints to keep in <out>/ckpt")
+      .add("run.resume", &r.resume, "resume from this checkpoint file instead of <out>/ckpt/latest")
+      .flag("fresh", &r.fresh, "start over: delete the run directory's previous results first");
+}
+
+void validate_run_options(const RunOptions& r) {
+  check_range("run.threads", r.threads, 0, 1024);
+  check_choice("run.log_level", r.log_level, {"error", "warn", "info", "debug"});
+  check_range("run.ckpt_every", r.ckpt_every, 0, 1 << 30);
+  check_range("run.ckpt_keep", r.ckpt_keep, 1, 1000);
+  if (r.job_name.empty() || r.job_name.find('/') != std::string::npos)
+    fail("run.job_name='" + r.job_name + "' is not a plain name", "use letters, digits, '-' or '_'");
+}
+
+void apply_run_options(const RunOptions& r) {
+  log_init(world_rank(), parse_log_level(r.log_level));
+  int threads = r.threads;
+  if (threads == 0) {
+    // Ranks on this node share its cores.
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int local_size = 1;
+    MPI_Comm_size(node, &local_size);
+    MPI_Comm_free(&node);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = static_cast<int>(std::max(1L, cores / local_size));
+  }
+  omp_set_num_threads(threads);
+}
+
+void ModelOptions::add(Options& o) {
+  cfg_ = model_preset("tiny");
+  o.add("model.preset", &cfg_.preset, "tiny (tests), small (CPU demo) or base (one GPU); fields below override it")
+      .add("model.vocab_size", &cfg_.vocab_size, "V; 260 for the built-in byte-level tokenizer")
+      .add("model.d_model", &cfg_.d_model, "C, the hidden size")
+      .add("model.n_layers", &cfg_.n_layers, "L, transformer blocks")
+      .add("model.n_heads", &cfg_.n_heads, "NH, query heads")
+      .add("model.n_kv_heads", &cfg_.n_kv_heads, "NKV, key/value heads (grouped-query attention when < NH)")
+      .add("model.n_experts", &cfg_.n_experts, "E, experts per MoE layer")
+      .add("model.top_k", &cfg_.top_k, "K, experts per token")
+      .add("model.d_ff", &cfg_.d_ff, "F, hidden size of each SwiGLU expert")
+      .add("model.seq_len", &cfg_.seq_len, "T, the maximum sequence length")
+      .add("model.rms_eps", &cfg_.rms_eps, "RMSNorm epsilon")
+      .add("model.rope_theta", &cfg_.rope_theta, "rotary embedding base")
+      .add("model.tie_embeddings", &cfg_.tie_embeddings, "share the LM head with the token embedding")
+      .add("model.n_classes", &cfg_.n_classes, "NC; > 0 adds a sequence-classification head")
+      .add("model.aux_loss_coef", &cfg_.aux_loss_coef, "load-balancing loss weight (0 for fine-tuning)")
+      .add("model.capacity_factor", &cfg_.capacity_factor, "0 = dropless; else each expert takes <= cf*N*K/E tokens");
+}
+
+ModelConfig ModelOptions::resolve(const Options& o) {
+  ModelConfig given = cfg_;
+  ModelConfig c = model_preset(given.preset);
+  auto take = [&](const char* key, auto& field, const auto& value) {
+    if (o.was_set(std::string("model.") + key)) field = value;
+  };
+  take("vocab_size", c.vocab_size, given.vocab_size);
+  take("d_model", c.d_model, given.d_model);
+  take("n_layers", c.n_layers, given.n_layers);
+  take("n_heads", c.n_heads, given.n_heads);
+  take("n_kv_heads", c.n_kv_heads, given.n_kv_heads);
+  take("n_experts", c.n_experts, given.n_experts);
+  take("top_k", c.top_k, given.top_k);
+  take("d_ff", c.d_ff, given.d_ff);
+  take("seq_len", c.seq_len, given.seq_len);
+  take("rms_eps", c.rms_eps, given.rms_eps);
+  take("rope_theta", c.rope_theta, given.rope_theta);
+  take("tie_embeddings", c.tie_embeddings, given.tie_embeddings);
+  take("n_classes", c.n_classes, given.n_classes);
+  take("aux_loss_coef", c.aux_loss_coef, given.aux_loss_coef);
+  take("capacity_factor", c.capacity_factor, given.capacity_factor);
+  c.validate();
+  cfg_ = c;
+  return c;
+}
+
+}  // namespace hf

@@ -1,0 +1,41 @@
+#pragma once
+// Option groups shared by several commands: [run] (output, seed, threads, logging,
+// checkpoints) and [model] (a preset plus per-field overrides).
+#include <cstdint>
+#include <string>
+
+#include "cli/options.h"
+#include "model/config.h"
+
+namespace hf {
+
+struct RunOptions {
+  std::string out;              // run directory; default runs/<job_name>
+  std::string job_name = "default";
+  uint64_t seed = 1;
+  int threads = 0;              // OpenMP threads per rank; 0 = cores / ranks on this node
+  std::string log_level = "info";
+  int ckpt_every = 0;           // rounds (or steps) between checkpoints; 0 = only at the end
+  int ckpt_keep = 2;
+  bool fresh = false;
+  std::string resume;           // a checkpoint to resume from instead of <out>/ckpt/latest
+
+  std::string run_dir() const { return out.empty() ? "runs/" + job_name : out; }
+};
+void add_run_options(Options& o, RunOptions& r);
+void validate_run_options(const RunOptions& r);
+// Applies log level and thread count for this rank (call after parsing).
+void apply_run_options(const RunOptions& r);
+
+// [model]: the preset is applied first; then every field given explicitly overrides it.
+// After resolve(), the bound fields hold the final values, so resolved_ini() shows them.
+class ModelOptions {
+ public:
+  void add(Options& o);
+  ModelConfig resolve(const Options& o);  // validates; a usage error names the bad field
+
+ private:
+  ModelConfig cfg_;
+};
+
+}  // namespace hf

@@ -1,0 +1,66 @@
+#pragma once
+// An hfedmoe dataset: tokenised samples of one corpus, a train/test split, and the
+// partition of the training rows among N federated clients. One HDF5 file, written by
+// `hfedmoe prepare`, read by pretrain/train/eval. Layout (README "Dataset files"):
+//   /                 attrs: format="hfedmoe-dataset", format_version=1, task="lm"|"classify",
+//                            n_classes, seq_len, vocab_size, tokenizer="byte260",
+//                            source, source_version, source_sha256, command
+//   /train/tokens     int32 (N, T)  right-padded with kPadToken
+//   /train/lengths    int32 (N)     tokens before the padding
+//   /train/labels     int32 (N)     classify only
+//   /test/...         the same for the test split
+//   /classes          strings (NC)  classify only
+//   /partition/offsets int64 (n_clients + 1); client c owns rows index[offsets[c] : offsets[c+1]]
+//   /partition/index   int64 (N)    train row ids grouped by client
+//   /partition/names   strings (n_clients)   e.g. the president for natural partitions
+//   /partition/label_hist int64 (n_clients, NC)   classify only
+//   /partition         attrs: scheme = iid|dirichlet|natural|quantity, alpha, seed
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace hf {
+
+struct Split {
+  int64_t n = 0;                 // N samples
+  int T = 0;                     // sequence length
+  std::vector<int32_t> tokens;   // (N, T)
+  std::vector<int32_t> lengths;  // (N)
+  std::vector<int32_t> labels;   // (N), classify only
+  const int32_t* row(int64_t i) const { return tokens.data() + i * T; }
+};
+
+struct Dataset {
+  std::string path;
+  Task task = Task::lm;
+  int n_classes = 0;
+  int seq_len = 0;
+  int vocab_size = 260;
+  std::vector<std::string> classes;
+  Split train, test;
+  std::string partition_scheme;
+  std::vector<int64_t> client_offsets;  // (n_clients + 1)
+  std::vector<int64_t> client_index;    // (train.n)
+  std::vector<std::string> client_names;
+  std::string source, source_version, source_sha256, command;
+
+  int n_clients() const { return static_cast<int>(client_offsets.size()) - 1; }
+  int64_t client_size(int c) const { return client_offsets[c + 1] - client_offsets[c]; }
+  const int64_t* client_rows(int c) const { return client_index.data() + client_offsets[c]; }
+
+  // Reads and validates a dataset file; a usage error naming the file and the problem
+  // (missing, not HDF5, wrong kind, inconsistent shapes, token ids out of the vocabulary).
+  static Dataset load(const std::string& path);
+  // Writes atomically (<path>.tmp, fsync, rename).
+  void save(const std::string& path) const;
+};
+
+// Fills a training batch from rows of a split: tokens (B, T) and, for Task::lm, next-token
+// targets (B, T) with -1 at the last position and after the sequence; for classify, labels (B).
+// The caller owns the buffers (sized B*T, B*T and B), so the hot path allocates nothing.
+void fill_batch(const Split& split, const int64_t* rows, int B, Task task, int32_t* tokens, int32_t* targets,
+                int32_t* labels);
+
+}  // namespace hf
