@@ -1,0 +1,205 @@
+"""The reference MoE transformer in PyTorch: the spec the C++ model (src/model) is tested against.
+
+Mixtral semantics, written plainly so that every line can be checked against the paper/HF code:
+  tok_emb -> L x { h = x + attn(rmsnorm(x)) ; x = h + moe(rmsnorm(h)) } -> rmsnorm ->
+  lm_head (LM task) or mean-pool over valid tokens -> cls_head (classification task).
+Parameters are named exactly like the C++ ParamTable's HDF5 names (src/model/params.h) and
+use nn.Linear's (out, in) layout, so a tensor copies across by name with no transposes.
+
+Dimension letters (as in src/model/config.h): B batch, T time, C d_model, NH query heads,
+NKV key/value heads, HS head size, E experts, K top-k, F expert d_ff, V vocab, NC classes,
+L layers; N = B*T tokens.
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+PAD_TOKEN = 256  # byte-level vocabulary: 256 bytes, then pad (sequences are right-padded)
+
+
+@dataclass
+class Config:
+    vocab_size: int = 260
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    n_kv_heads: int = 4
+    n_experts: int = 8
+    top_k: int = 2
+    d_ff: int = 128
+    seq_len: int = 128
+    rms_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    tie_embeddings: bool = False
+    n_classes: int = 0
+    aux_loss_coef: float = 0.0
+
+    @property
+    def head_size(self):
+        return self.d_model // self.n_heads
+
+
+def param_shapes(cfg):
+    """[(name, shape)] in the C++ arena order (src/model/params.cpp)."""
+    C, V, HS, F_ = cfg.d_model, cfg.vocab_size, cfg.head_size, cfg.d_ff
+    out = [("tok_emb", (V, C))]
+    for l in range(cfg.n_layers):
+        pre = f"layer_{l}/"
+        out += [(pre + "attn_norm", (C,)), (pre + "wq", (cfg.n_heads * HS, C)),
+                (pre + "wk", (cfg.n_kv_heads * HS, C)), (pre + "wv", (cfg.n_kv_heads * HS, C)),
+                (pre + "wo", (C, cfg.n_heads * HS)), (pre + "ffn_norm", (C,)),
+                (pre + "router", (cfg.n_experts, C))]
+        for e in range(cfg.n_experts):
+            ex = pre + f"expert_{e}/"
+            out += [(ex + "w1", (F_, C)), (ex + "w3", (F_, C)), (ex + "w2", (C, F_))]
+    out.append(("final_norm", (C,)))
+    if not cfg.tie_embeddings:
+        out.append(("lm_head", (V, C)))
+    if cfg.n_classes > 0:
+        out += [("cls_head/w", (cfg.n_classes, C)), ("cls_head/b", (cfg.n_classes,))]
+    return out
+
+
+def rms_norm(x, w, eps):
+    # x (..., C) * 1/sqrt(mean(x^2) + eps) * w (C)
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def rope(x, theta):
+    # x (B, H, T, HS). HF "rotate_half": dim i pairs with i + HS/2, angle = t * theta^(-2i/HS).
+    T, HS = x.shape[-2], x.shape[-1]
+    inv_freq = theta ** (-torch.arange(0, HS, 2, dtype=x.dtype) / HS)        # (HS/2)
+    ang = torch.arange(T, dtype=x.dtype)[:, None] * inv_freq[None, :]       # (T, HS/2)
+    cos, sin = torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1)  # (T, HS)
+    x1, x2 = x[..., : HS // 2], x[..., HS // 2:]
+    return x * cos + torch.cat([-x2, x1], -1) * sin
+
+
+def attention(x, p, pre, cfg):
+    # x (B, T, C) already normed -> (B, T, C). Causal, grouped-query, scale 1/sqrt(HS).
+    B, T, _ = x.shape
+    NH, NKV, HS = cfg.n_heads, cfg.n_kv_heads, cfg.head_size
+    q = F.linear(x, p[pre + "wq"]).view(B, T, NH, HS).transpose(1, 2)    # (B, NH, T, HS)
+    k = F.linear(x, p[pre + "wk"]).view(B, T, NKV, HS).transpose(1, 2)   # (B, NKV, T, HS)
+    v = F.linear(x, p[pre + "wv"]).view(B, T, NKV, HS).transpose(1, 2)
+    q, k = rope(q, cfg.rope_theta), rope(k, cfg.rope_theta)
+    # query head h reads kv head h // (NH/NKV): repeat each kv head NH/NKV times, in order
+    k = k.repeat_interleave(NH // NKV, dim=1)                              # (B, NH, T, HS)
+    v = v.repeat_interleave(NH // NKV, dim=1)
+    att = (q @ k.transpose(-1, -2)) / HS ** 0.5                            # (B, NH, T, T)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    att = att.masked_fill(future, float("-inf")).softmax(-1)
+    y = (att @ v).transpose(1, 2).reshape(B, T, NH * HS)
+    return F.linear(y, p[pre + "wo"])
+
+
+def route(x, w_router, K, routable):
+    # x (N, C) -> probs (N, E) softmax over all E; idx (N, K) the K largest probs among the
+    # routable experts (bool (E) or None), descending, ties to the lower id; w (N, K) renormalised.
+    probs = F.linear(x, w_router).softmax(-1)
+    ranked = probs.detach()
+    if routable is not None:
+        assert int(routable.sum()) >= K, "fewer routable experts than top_k"
+        ranked = ranked.masked_fill(~routable, -1.0)  # probabilities are >= 0: -1 ranks last
+    idx = ranked.sort(stable=True, dim=-1, descending=True).indices[:, :K]
+    g = probs.gather(1, idx)                                               # (N, K)
+    return probs, idx, g / g.sum(-1, keepdim=True)
+
+
+def moe(x, p, pre, cfg, idx, w):
+    # x (N, C); idx, w (N, K) -> (N, C). Loop over experts, gather their tokens, scatter back
+    # weighted: the plain dropless MoE (as HF Mixtral does it).
+    out = torch.zeros_like(x)
+    for e in range(cfg.n_experts):
+        rows, slot = (idx == e).nonzero(as_tuple=True)  # tokens routed to e, and which of their K
+        if rows.numel() == 0:
+            continue
+        ex = pre + f"expert_{e}/"
+        xe = x.index_select(0, rows)                                        # (n_e, C)
+        ye = F.linear(F.silu(F.linear(xe, p[ex + "w1"])) * F.linear(xe, p[ex + "w3"]), p[ex + "w2"])
+        out.index_add_(0, rows, ye * w[rows, slot, None])
+    return out
+
+
+def aux_loss(probs, idx, valid, E):
+    # Switch/Mixtral load balancing for one layer: E * sum_e f_e * P_e over valid tokens, with
+    # f_e = top-k assignments to e / valid tokens (no gradient) and P_e = mean prob of e.
+    n = valid.sum()
+    counts = torch.zeros(E, dtype=probs.dtype).index_add_(
+        0, idx[valid].flatten(), torch.ones(int(n) * idx.shape[1], dtype=probs.dtype))
+    f = counts / n
+    P = probs[valid].mean(0)
+    return E * (f * P).sum()
+
+
+@dataclass
+class Output:
+    loss: torch.Tensor        # task loss + aux loss
+    task_loss: torch.Tensor
+    logits: torch.Tensor      # (B, T, V) for LM, (B, NC) for classification
+    correct: int              # argmax hits over the counted tokens/sequences
+    counted: int
+    gate_probs: list          # per layer (N, E)
+    topk: list                # per layer (N, K)
+
+
+class MixtralRef(torch.nn.Module):
+    def __init__(self, cfg, dtype=torch.float64):
+        super().__init__()
+        self.cfg = cfg
+        self.p = torch.nn.ParameterDict(
+            {n: torch.nn.Parameter(torch.zeros(s, dtype=dtype)) for n, s in param_shapes(cfg)})
+
+    def load(self, weights):
+        """weights: {name: numpy array}, every parameter present."""
+        with torch.no_grad():
+            for n, t in self.p.items():
+                t.copy_(torch.as_tensor(weights[n]))
+
+    def forward(self, tokens, targets=None, labels=None, routable=None):
+        # tokens (B, T) long; targets (B, T) long with -1 = ignore (LM); labels (B) (classify);
+        # routable (L, E) bool or None.
+        cfg, p = self.cfg, self.p
+        B, T = tokens.shape
+        valid = (tokens != PAD_TOKEN).reshape(-1)                            # (N)
+        x = p["tok_emb"][tokens]                                             # (B, T, C)
+        probs_all, idx_all, aux = [], [], 0.0
+        for l in range(cfg.n_layers):
+            pre = f"layer_{l}/"
+            h = x + attention(rms_norm(x, p[pre + "attn_norm"], cfg.rms_eps), p, pre, cfg)
+            hn = rms_norm(h, p[pre + "ffn_norm"], cfg.rms_eps).reshape(B * T, -1)
+            probs, idx, w = route(hn, p[pre + "router"], cfg.top_k,
+                                  None if routable is None else routable[l])
+            x = h + moe(hn, p, pre, cfg, idx, w).view(B, T, -1)
+            if cfg.aux_loss_coef > 0:
+                aux = aux + aux_loss(probs, idx, valid, cfg.n_experts)
+            probs_all.append(probs)
+            idx_all.append(idx)
+        x = rms_norm(x, p["final_norm"], cfg.rms_eps)                        # (B, T, C)
+        if cfg.n_classes > 0 and labels is not None:
+            vm = valid.view(B, T, 1).to(x.dtype)
+            pooled = (x * vm).sum(1) / vm.sum(1).clamp(min=1)                # (B, C)
+            logits = F.linear(pooled, p["cls_head/w"], p["cls_head/b"])      # (B, NC)
+            task = F.cross_entropy(logits, labels)
+            correct, counted = int((logits.argmax(-1) == labels).sum()), B
+        else:
+            head = p["tok_emb"] if cfg.tie_embeddings else p["lm_head"]
+            logits = F.linear(x, head)                                       # (B, T, V)
+            flat_t = targets.reshape(-1)
+            task = F.cross_entropy(logits.reshape(B * T, -1), flat_t, ignore_index=-1)
+            counted_rows = flat_t != -1
+            hits = logits.reshape(B * T, -1).argmax(-1) == flat_t
+            correct, counted = int((hits & counted_rows).sum()), int(counted_rows.sum())
+        loss = task + cfg.aux_loss_coef * aux / cfg.n_layers if cfg.aux_loss_coef > 0 else task
+        return Output(loss, task, logits, correct, counted, probs_all, idx_all)
+
+    def zero_frozen_grads(self, trainable):
+        """trainable (L, E) bool: frozen experts keep zero weight gradients."""
+        for l in range(self.cfg.n_layers):
+            for e in range(self.cfg.n_experts):
+                if not trainable[l, e]:
+                    for w in ("w1", "w3", "w2"):
+                        g = self.p[f"layer_{l}/expert_{e}/{w}"].grad
+                        if g is not None:  # None: no token reached the expert
+                            g.zero_()
