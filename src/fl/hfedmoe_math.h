@@ -3,6 +3,7 @@
 // as pure functions over one MoE layer's gate probabilities, numbered as in the paper.
 // gate: (N, E) softmax router probabilities G_e(x_i) of one layer; valid: (N) 1 = count the
 // token (pad rows are 0), nullptr = all. Every function is deterministic.
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

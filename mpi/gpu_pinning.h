@@ -1,0 +1,24 @@
+#pragma once
+// Rank -> GPU pinning. An executor's local rank (its index among the ranks on its node)
+// picks its device; more executors than GPUs share devices round-robin (allowed, logged,
+// and it rules NCCL out for the ranks that share: NCCL refuses two ranks on one GPU).
+#include <string>
+#include <vector>
+
+namespace hf {
+
+// The rank's index among the ranks of its node: SLURM_LOCALID or OMPI_COMM_WORLD_LOCAL_RANK
+// when the launcher sets them, else from an MPI shared-memory split. Collective.
+int node_local_rank();
+
+struct GpuAssignment {
+  int device = -1;        // -1: this rank computes on the CPU
+  bool shared = false;    // another rank of this node uses the same device
+  std::string reason;     // one line for the log
+};
+
+// Pure policy, testable without GPUs: executors (local ranks that are not the node's
+// server) take devices round-robin; the server keeps the CPU unless server_gpu is set.
+GpuAssignment assign_gpu(int local_rank, int local_executors, int n_devices, bool is_server, bool server_gpu);
+
+}  // namespace hf
