@@ -1,0 +1,519 @@
+// The MoE transformer (Mixtral semantics) written against the op interface.
+//
+//   x0 = tok_emb[tokens]
+//   per layer l:  h = x + wo · attn(rope(wq · rmsnorm(x)), rope(wk · ..), wv · ..)
+//                 x = h + moe(rmsnorm(h))
+//   lm:        logits = lm_head · rmsnorm(x_L)   (lm_head = tok_emb when tied)
+//   classify:  logits = cls_w · mean_valid(rmsnorm(x_L)) + cls_b
+//
+// moe(x) = sum_k w_k expert_{i_k}(x), expert(x) = w2 (silu(w1 x) * (w3 x)), with i_k the top-k
+// of G = softmax(router · x) (among routable experts) and w_k = G_{i_k} / sum_j G_{i_j}.
+//
+// Load-balancing loss (cfg.aux_loss_coef > 0), per layer l over the V_t valid tokens:
+//   aux = coef * (1/L) * sum_l E * sum_e f_{l,e} * P_{l,e}
+//   f_{l,e} = (top-k assignments of valid tokens to e) / V_t   (no gradient)
+//   P_{l,e} = mean over valid tokens of G_e
+// HF's Mixtral concatenates all layers' logits and computes one E * sum f P over them; the
+// per-layer mean differs from it by how f and P pair up across layers. We keep the per-layer
+// form on purpose: each layer's router is balanced against its own assignments.
+#include "model/model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "model/tokenizer.h"
+#include "ops/ops.h"
+#include "util/check.h"
+#include "util/rng.h"
+
+namespace hf {
+
+struct Model::Impl {
+  Ops& ops;
+  const ParamTable& table;
+  ModelConfig cfg;
+  Task task;
+  int max_B, max_T;
+  size_t maxN, maxA;  // max_B * max_T tokens; maxN * K assignments
+
+  float* params;  // (P)
+  float* grads;   // (P)
+
+  // Activations kept for backward; each per-layer buffer is strided by its maximum size.
+  float* resid;       // (L + 1, N, C) the residual stream entering each block, then the last
+  float* ln1;         // (L, N, C)
+  float* rstd1;       // (L, N)
+  float* q;           // (L, N, NH * HS) after RoPE
+  float* k;           // (L, N, NKV * HS) after RoPE
+  float* v;           // (L, N, NKV * HS)
+  float* att;         // (L, B, NH, T, T) attention probabilities
+  float* atty;        // (L, N, NH * HS)
+  float* h;           // (L, N, C) after the attention residual
+  float* ln2;         // (L, N, C)
+  float* rstd2;       // (L, N)
+  float* probs;       // (L, N, E)
+  int32_t* topk_idx;  // (L, N, K)
+  float* topk_w;      // (L, N, K)
+  int32_t* perm;      // (L, A) assignment of each expert-sorted row
+  int32_t* pos;       // (L, A) sorted row of each assignment, -1 if dropped
+  float* xs;          // (L, A, C) expert inputs, sorted by expert
+  float* h1;          // (L, A, F)
+  float* h3;          // (L, A, F)
+  float* act;         // (L, A, F) silu(h1) * h3
+  float* ys;          // (L, A, C) expert outputs
+  float* lnf;         // (N, C)
+  float* rstdf;       // (N)
+  float* pooled;      // (B, C) classify only
+  float* logits;      // (N, V) lm, (B, NC) classify
+  float* losses;      // (N)
+  int32_t* correct;   // (N)
+  int32_t* tokens;    // (N)
+  int32_t* targets;   // (N) lm targets or (B) class labels
+  uint8_t* valid;     // (N) 1 = not a pad token
+  uint8_t* routable;  // (L, E)
+  float* rlogits;     // (N, E) forward scratch
+
+  // Backward scratch, reused by every layer.
+  float* dres;      // (N, C) d(loss)/d(residual stream)
+  float* dln;       // (N, C)
+  float* dq;        // (N, NH * HS)
+  float* dk;        // (N, NKV * HS)
+  float* dv;        // (N, NKV * HS)
+  float* datty;     // (N, NH * HS)
+  float* datt;      // (B, NH, T, T)
+  float* drlogits;  // (N, E)
+  float* dtopk_w;   // (N, K)
+  float* dxs;       // (A, C)
+  float* dh1;       // (A, F)
+  float* dh3;       // (A, F)
+  float* dact;      // (A, F)
+  float* dys;       // (A, C)
+  float* dlogits;   // (N, V) or (B, NC)
+  float* dpooled;   // (B, C)
+
+  // Host state of the last forward.
+  std::vector<int32_t> offsets;      // (L, E + 1) expert row ranges
+  std::vector<uint8_t> valid_host;   // (N)
+  std::vector<uint8_t> trainable;    // (L, E), empty = all trainable
+  std::vector<float> aux_f, aux_P;   // (L, E)
+  std::vector<float> aux_dprobs;     // (L, E)
+  std::vector<float> losses_host;    // (N)
+  std::vector<int32_t> correct_host; // (N)
+  bool use_routable = false;
+  int B = 0, T = 0;
+  int64_t counted = 0, valid_count = 0;
+  bool have_forward = false;
+  double fwd_flops = 0, bwd_flops = 0;
+
+  std::vector<void*> owned;
+
+  Impl(Ops& o, const ParamTable& t, Task task_, int mb, int mt)
+      : ops(o), table(t), cfg(t.config()), task(task_), max_B(mb), max_T(mt) {}
+  ~Impl() {
+    for (void* p : owned) ops.free(p);
+  }
+  template <typename T_>
+  T_* alloc(size_t n) {
+    void* p = ops.alloc(n * sizeof(T_));
+    owned.push_back(p);
+    return static_cast<T_*>(p);
+  }
+  float* P(ParamKind kind, int layer = -1, int expert = -1) { return params + table.get(kind, layer, expert).offset; }
+  float* G(ParamKind kind, int layer = -1, int expert = -1) { return grads + table.get(kind, layer, expert).offset; }
+  float* head_w() { return cfg.tie_embeddings ? P(ParamKind::tok_emb) : P(ParamKind::lm_head); }
+  float* head_g() { return cfg.tie_embeddings ? G(ParamKind::tok_emb) : G(ParamKind::lm_head); }
+
+  void forward_block(int l);
+  void backward_block(int l);
+};
+
+Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) : table_(cfg), task_(task) {
+  if (max_B <= 0 || max_T <= 0) fail(strf("batch shape %d x %d is empty", max_B, max_T), "use a positive batch size and length");
+  if (max_T > cfg.seq_len)
+    fail(strf("sequence length %d exceeds model.seq_len=%d", max_T, cfg.seq_len), "shorten the sequences or raise model.seq_len");
+  if (task == Task::classify && cfg.n_classes <= 0)
+    fail("the classification task needs model.n_classes > 0", "set model.n_classes to the number of labels");
+  impl_ = std::make_unique<Impl>(ops, table_, task, max_B, max_T);
+  Impl& m = *impl_;
+  const size_t L = cfg.n_layers, C = cfg.d_model, HS = cfg.head_size();
+  const size_t QC = cfg.n_heads * HS, KVC = cfg.n_kv_heads * HS, E = cfg.n_experts, K = cfg.top_k;
+  const size_t F = cfg.d_ff, V = cfg.vocab_size, NH = cfg.n_heads;
+  const size_t N = static_cast<size_t>(max_B) * max_T, A = N * K, TT = static_cast<size_t>(max_T) * max_T;
+  const size_t NC = cfg.n_classes;
+  m.maxN = N;
+  m.maxA = A;
+  m.params = m.alloc<float>(table_.total());
+  m.grads = m.alloc<float>(table_.total());
+  m.resid = m.alloc<float>((L + 1) * N * C);
+  m.ln1 = m.alloc<float>(L * N * C);
+  m.rstd1 = m.alloc<float>(L * N);
+  m.q = m.alloc<float>(L * N * QC);
+  m.k = m.alloc<float>(L * N * KVC);
+  m.v = m.alloc<float>(L * N * KVC);
+  m.att = m.alloc<float>(L * max_B * NH * TT);
+  m.atty = m.alloc<float>(L * N * QC);
+  m.h = m.alloc<float>(L * N * C);
+  m.ln2 = m.alloc<float>(L * N * C);
+  m.rstd2 = m.alloc<float>(L * N);
+  m.probs = m.alloc<float>(L * N * E);
+  m.topk_idx = m.alloc<int32_t>(L * N * K);
+  m.topk_w = m.alloc<float>(L * N * K);
+  m.perm = m.alloc<int32_t>(L * A);
+  m.pos = m.alloc<int32_t>(L * A);
+  m.xs = m.alloc<float>(L * A * C);
+  m.h1 = m.alloc<float>(L * A * F);
+  m.h3 = m.alloc<float>(L * A * F);
+  m.act = m.alloc<float>(L * A * F);
+  m.ys = m.alloc<float>(L * A * C);
+  m.lnf = m.alloc<float>(N * C);
+  m.rstdf = m.alloc<float>(N);
+  m.pooled = m.alloc<float>(max_B * C);
+  size_t logit_rows = task == Task::lm ? N : max_B, logit_cols = task == Task::lm ? V : NC;
+  m.logits = m.alloc<float>(logit_rows * logit_cols);
+  m.losses = m.alloc<float>(N);
+  m.correct = m.alloc<int32_t>(N);
+  m.tokens = m.alloc<int32_t>(N);
+  m.targets = m.alloc<int32_t>(N);
+  m.valid = m.alloc<uint8_t>(N);
+  m.routable = m.alloc<uint8_t>(L * E);
+  m.rlogits = m.alloc<float>(N * E);
+  m.dres = m.alloc<float>(N * C);
+  m.dln = m.alloc<float>(N * C);
+  m.dq = m.alloc<float>(N * QC);
+  m.dk = m.alloc<float>(N * KVC);
+  m.dv = m.alloc<float>(N * KVC);
+  m.datty = m.alloc<float>(N * QC);
+  m.datt = m.alloc<float>(max_B * NH * TT);
+  m.drlogits = m.alloc<float>(N * E);
+  m.dtopk_w = m.alloc<float>(N * K);
+  m.dxs = m.alloc<float>(A * C);
+  m.dh1 = m.alloc<float>(A * F);
+  m.dh3 = m.alloc<float>(A * F);
+  m.dact = m.alloc<float>(A * F);
+  m.dys = m.alloc<float>(A * C);
+  m.dlogits = m.alloc<float>(logit_rows * logit_cols);
+  m.dpooled = m.alloc<float>(max_B * C);
+  m.offsets.assign(L * (E + 1), 0);
+  m.valid_host.assign(N, 0);
+  m.aux_f.assign(L * E, 0);
+  m.aux_P.assign(L * E, 0);
+  m.aux_dprobs.assign(L * E, 0);
+  m.losses_host.assign(N, 0);
+  m.correct_host.assign(N, 0);
+  m.trainable.reserve(L * E);
+}
+
+Model::~Model() = default;
+
+float* Model::params() {
+  HF_CHECK(impl_->ops.host_memory(), "backend %s keeps parameters on the device; use its download call", impl_->ops.name());
+  return impl_->params;
+}
+
+float* Model::grads() {
+  HF_CHECK(impl_->ops.host_memory(), "backend %s keeps gradients on the device; use its download call", impl_->ops.name());
+  return impl_->grads;
+}
+
+void Model::init_weights(uint64_t seed) {
+  Impl& m = *impl_;
+  const float resid_scale = 1.0f / std::sqrt(2.0f * config().n_layers);
+  std::vector<float> host(table_.total());
+  const auto& tensors = table_.tensors();
+  for (size_t i = 0; i < tensors.size(); i++) {
+    const ParamInfo& p = tensors[i];
+    float* w = host.data() + p.offset;
+    size_t n = p.numel();
+    switch (p.kind) {
+      case ParamKind::attn_norm:
+      case ParamKind::ffn_norm:
+      case ParamKind::final_norm:
+        std::fill(w, w + n, 1.0f);
+        break;
+      case ParamKind::cls_b:
+        std::fill(w, w + n, 0.0f);
+        break;
+      default: {
+        // One stream per tensor, so a tensor's values do not depend on the others' sizes.
+        Rng rng(seed, Purpose::init, i);
+        float std = 0.02f * ((p.kind == ParamKind::wo || p.kind == ParamKind::w2) ? resid_scale : 1.0f);
+        for (size_t j = 0; j < n; j++) w[j] = static_cast<float>(rng.normal()) * std;
+      }
+    }
+  }
+  m.ops.upload(m.params, host.data(), host.size() * sizeof(float));
+}
+
+void Model::Impl::forward_block(int l) {
+  const int N = B * T, C = cfg.d_model, HS = cfg.head_size(), NH = cfg.n_heads, NKV = cfg.n_kv_heads;
+  const int QC = NH * HS, KVC = NKV * HS, E = cfg.n_experts, K = cfg.top_k, F = cfg.d_ff;
+  const size_t nc = maxN * C, ac = maxA * C, af = maxA * F;
+  const float* x = resid + l * nc;  // (N, C)
+  float* ln1_l = ln1 + l * nc;      // (N, C)
+  float* q_l = q + l * maxN * QC;   // (N, QC)
+  float* k_l = k + l * maxN * KVC;  // (N, KVC)
+  float* v_l = v + l * maxN * KVC;  // (N, KVC)
+  float* att_l = att + l * static_cast<size_t>(max_B) * NH * max_T * max_T;  // (B, NH, T, T)
+  float* atty_l = atty + l * maxN * QC;  // (N, QC)
+  float* h_l = h + l * nc;               // (N, C)
+  float* ln2_l = ln2 + l * nc;           // (N, C)
+  float* probs_l = probs + l * maxN * E;        // (N, E)
+  int32_t* topk_l = topk_idx + l * maxN * K;    // (N, K)
+  float* topkw_l = topk_w + l * maxN * K;       // (N, K)
+  int32_t* perm_l = perm + l * maxA;            // (A)
+  int32_t* pos_l = pos + l * maxA;              // (A)
+  int32_t* off_l = offsets.data() + l * (E + 1);  // (E + 1) host
+  float* xs_l = xs + l * ac;                    // (A, C)
+  float* h1_l = h1 + l * af;                    // (A, F)
+  float* h3_l = h3 + l * af;                    // (A, F)
+  float* act_l = act + l * af;                  // (A, F)
+  float* ys_l = ys + l * ac;                    // (A, C)
+  float* out = resid + (l + 1) * nc;            // (N, C)
+
+  ops.rmsnorm_forward(ln1_l, rstd1 + l * maxN, x, P(ParamKind::attn_norm, l), N, C, cfg.rms_eps);
+  ops.matmul_forward(q_l, ln1_l, P(ParamKind::wq, l), nullptr, N, C, QC, false);
+  ops.matmul_forward(k_l, ln1_l, P(ParamKind::wk, l), nullptr, N, C, KVC, false);
+  ops.matmul_forward(v_l, ln1_l, P(ParamKind::wv, l), nullptr, N, C, KVC, false);
+  ops.rope_forward(q_l, B, T, NH, HS, cfg.rope_theta);
+  ops.rope_forward(k_l, B, T, NKV, HS, cfg.rope_theta);
+  ops.attention_forward(atty_l, att_l, q_l, k_l, v_l, B, T, NH, NKV, HS);
+  ops.copy(h_l, x, static_cast<size_t>(N) * C * sizeof(float));
+  ops.matmul_forward(h_l, atty_l, P(ParamKind::wo, l), nullptr, N, QC, C, true);
+
+  ops.rmsnorm_forward(ln2_l, rstd2 + l * maxN, h_l, P(ParamKind::ffn_norm, l), N, C, cfg.rms_eps);
+  ops.matmul_forward(rlogits, ln2_l, P(ParamKind::router, l), nullptr, N, C, E, false);
+  ops.router_forward(probs_l, topk_l, topkw_l, rlogits, use_routable ? routable + l * E : nullptr, N, E, K);
+  int capacity = 0;
+  if (cfg.capacity_factor > 0)
+    capacity = static_cast<int>(std::ceil(static_cast<double>(cfg.capacity_factor) * N * K / E));
+  ops.moe_dispatch(off_l, perm_l, pos_l, topk_l, N, K, E, capacity);
+  const int M = off_l[E];
+  const size_t stride = table.expert_block_size();
+  ops.moe_gather(xs_l, ln2_l, perm_l, M, K, C);
+  ops.grouped_matmul_forward(h1_l, xs_l, P(ParamKind::w1, l, 0), stride, off_l, E, C, F);
+  ops.grouped_matmul_forward(h3_l, xs_l, P(ParamKind::w3, l, 0), stride, off_l, E, C, F);
+  ops.swiglu_forward(act_l, h1_l, h3_l, M, F);
+  ops.grouped_matmul_forward(ys_l, act_l, P(ParamKind::w2, l, 0), stride, off_l, E, F, C);
+  ops.copy(out, h_l, static_cast<size_t>(N) * C * sizeof(float));
+  ops.moe_scatter(out, ys_l, topkw_l, pos_l, N, K, C);
+
+  const double n = N;
+  fwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * n * C * E;
+  fwd_flops += 4.0 * B * NH * T * T * HS;  // scores and weighted values, full T x T
+  fwd_flops += 6.0 * M * C * F;            // w1, w3, w2
+}
+
+ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
+  Impl& m = *impl_;
+  const ModelConfig& cfg = config();
+  const int B = batch.B, T = batch.T, N = B * T, L = cfg.n_layers, E = cfg.n_experts, K = cfg.top_k;
+  const int C = cfg.d_model, V = cfg.vocab_size;
+  if (B <= 0 || T <= 0 || B > m.max_B || T > m.max_T)
+    fail(strf("batch shape %d x %d does not fit the model's workspace %d x %d", B, T, m.max_B, m.max_T),
+         "build the model with a larger max batch/length or split the batch");
+  HF_CHECK(batch.tokens != nullptr, "batch has no tokens");
+  m.B = B;
+  m.T = T;
+  m.fwd_flops = 0;
+  m.have_forward = false;
+
+  // Inputs: check ids on the host, then hand them to the backend.
+  m.valid_count = 0;
+  for (int n = 0; n < N; n++) {
+    int32_t t = batch.tokens[n];
+    if (t < 0 || t >= V) fail(strf("token id %d at position %d is outside the vocabulary [0, %d)", t, n, V), "re-prepare the dataset with this model's tokenizer");
+    m.valid_host[n] = t != kPadToken;
+    m.valid_count += m.valid_host[n];
+  }
+  m.ops.upload(m.tokens, batch.tokens, N * sizeof(int32_t));
+  m.ops.upload(m.valid, m.valid_host.data(), N);
+  const int32_t* tg = task() == Task::lm ? batch.targets : batch.labels;
+  const int rows = task() == Task::lm ? N : B, classes = task() == Task::lm ? V : cfg.n_classes;
+  HF_CHECK(tg != nullptr, "batch has no %s", task() == Task::lm ? "targets" : "labels");
+  m.counted = 0;
+  for (int r = 0; r < rows; r++) {
+    if (tg[r] < -1 || tg[r] >= classes)
+      fail(strf("target %d at row %d is outside [-1, %d)", tg[r], r, classes), "check the dataset's labels against the model's vocabulary or n_classes");
+    m.counted += tg[r] != -1;
+  }
+  m.ops.upload(m.targets, tg, rows * sizeof(int32_t));
+
+  m.use_routable = control.routable != nullptr;
+  if (m.use_routable) {
+    for (int l = 0; l < L; l++) {
+      int allowed = 0;
+      for (int e = 0; e < E; e++) allowed += control.routable[l * E + e] != 0;
+      if (allowed < K)
+        fail(strf("strict routing allows %d experts in layer %d, fewer than top_k=%d", allowed, l, K),
+             "give the client a budget of at least top_k experts per layer or use budget_mode=mask");
+    }
+    m.ops.upload(m.routable, control.routable, static_cast<size_t>(L) * E);
+  }
+  m.trainable.clear();
+  if (control.trainable) m.trainable.assign(control.trainable, control.trainable + static_cast<size_t>(L) * E);
+
+  m.ops.embedding_forward(m.resid, m.tokens, m.P(ParamKind::tok_emb), N, C);
+  for (int l = 0; l < L; l++) m.forward_block(l);
+  const float* xL = m.resid + L * m.maxN * C;  // (N, C)
+  m.ops.rmsnorm_forward(m.lnf, m.rstdf, xL, m.P(ParamKind::final_norm), N, C, cfg.rms_eps);
+  if (task() == Task::lm) {
+    m.ops.matmul_forward(m.logits, m.lnf, m.head_w(), nullptr, N, C, V, false);
+    m.fwd_flops += 2.0 * N * C * V;
+  } else {
+    m.ops.mean_pool_forward(m.pooled, m.lnf, m.valid, B, T, C);
+    m.ops.matmul_forward(m.logits, m.pooled, m.P(ParamKind::cls_w), m.P(ParamKind::cls_b), B, C, classes, false);
+    m.fwd_flops += 2.0 * B * C * classes;
+  }
+  m.ops.crossentropy_forward(m.losses, m.correct, m.logits, m.targets, rows, classes);
+  m.ops.download(m.losses_host.data(), m.losses, rows * sizeof(float));
+  m.ops.download(m.correct_host.data(), m.correct, rows * sizeof(int32_t));
+
+  ForwardResult r;
+  double sum = 0;
+  for (int i = 0; i < rows; i++) {
+    sum += m.losses_host[i];
+    r.correct += m.correct_host[i];
+  }
+  r.counted = m.counted;
+  r.task_loss = m.counted > 0 ? static_cast<float>(sum / m.counted) : 0.0f;
+
+  double aux = 0;
+  if (cfg.aux_loss_coef > 0) {
+    for (int l = 0; l < L; l++) {
+      float* f = m.aux_f.data() + l * E;
+      float* P = m.aux_P.data() + l * E;
+      m.ops.router_stats(f, P, m.probs + l * m.maxN * E, m.topk_idx + l * m.maxN * K, m.valid, N, E, K);
+      double s = 0;
+      for (int e = 0; e < E; e++) s += static_cast<double>(f[e]) * P[e];
+      aux += E * s;
+      // d aux / d G[n][e] for a valid token n: coef / L * E * f_e / valid tokens.
+      for (int e = 0; e < E; e++)
+        m.aux_dprobs[l * E + e] =
+            m.valid_count > 0 ? static_cast<float>(cfg.aux_loss_coef / L * E * f[e] / m.valid_count) : 0.0f;
+    }
+    aux *= static_cast<double>(cfg.aux_loss_coef) / L;
+  }
+  r.loss = static_cast<float>(r.task_loss + aux);
+  m.have_forward = true;
+  return r;
+}
+
+void Model::Impl::backward_block(int l) {
+  const int N = B * T, C = cfg.d_model, HS = cfg.head_size(), NH = cfg.n_heads, NKV = cfg.n_kv_heads;
+  const int QC = NH * HS, KVC = NKV * HS, E = cfg.n_experts, K = cfg.top_k, F = cfg.d_ff;
+  const size_t nc = maxN * C, ac = maxA * C, af = maxA * F;
+  const int32_t* off_l = offsets.data() + l * (E + 1);  // (E + 1) host
+  const int M = off_l[E];
+  const size_t stride = table.expert_block_size();
+  const uint8_t* train_l = trainable.empty() ? nullptr : trainable.data() + l * E;  // (E) host
+  const int32_t* pos_l = pos + l * maxA;           // (A)
+  const float* topkw_l = topk_w + l * maxN * K;    // (N, K)
+  const float* ln2_l = ln2 + l * nc;               // (N, C)
+  const float* xs_l = xs + l * ac;                 // (A, C)
+  const float* ys_l = ys + l * ac;                 // (A, C)
+  const float* act_l = act + l * af;               // (A, F)
+  const float* ln1_l = ln1 + l * nc;               // (N, C)
+  const size_t fsz = sizeof(float);
+
+  // MoE branch: x_{l+1} = h + moe(rmsnorm(h)); dres holds d/dx_{l+1}.
+  ops.zero(dys, static_cast<size_t>(M) * C * fsz);
+  ops.zero(dtopk_w, static_cast<size_t>(N) * K * fsz);
+  ops.moe_scatter_backward(dys, dtopk_w, dres, ys_l, topkw_l, pos_l, N, K, C);
+  ops.zero(dact, static_cast<size_t>(M) * F * fsz);
+  ops.grouped_matmul_backward(dact, G(ParamKind::w2, l, 0), dys, act_l, P(ParamKind::w2, l, 0), stride, off_l,
+                              train_l, E, F, C);
+  ops.zero(dh1, static_cast<size_t>(M) * F * fsz);
+  ops.zero(dh3, static_cast<size_t>(M) * F * fsz);
+  ops.swiglu_backward(dh1, dh3, dact, h1 + l * af, h3 + l * af, M, F);
+  ops.zero(dxs, static_cast<size_t>(M) * C * fsz);
+  ops.grouped_matmul_backward(dxs, G(ParamKind::w1, l, 0), dh1, xs_l, P(ParamKind::w1, l, 0), stride, off_l,
+                              train_l, E, C, F);
+  ops.grouped_matmul_backward(dxs, G(ParamKind::w3, l, 0), dh3, xs_l, P(ParamKind::w3, l, 0), stride, off_l,
+                              train_l, E, C, F);
+  ops.zero(dln, static_cast<size_t>(N) * C * fsz);
+  ops.moe_gather_backward(dln, dxs, pos_l, N, K, C);
+  ops.zero(drlogits, static_cast<size_t>(N) * E * fsz);
+  ops.router_backward(drlogits, dtopk_w, probs + l * maxN * E, topk_idx + l * maxN * K, topkw_l, valid,
+                      cfg.aux_loss_coef > 0 ? aux_dprobs.data() + l * E : nullptr, N, E, K);
+  ops.matmul_backward(dln, G(ParamKind::router, l), nullptr, drlogits, ln2_l, P(ParamKind::router, l), N, C, E);
+  ops.rmsnorm_backward(dres, G(ParamKind::ffn_norm, l), dln, h + l * nc, P(ParamKind::ffn_norm, l),
+                       rstd2 + l * maxN, N, C);
+
+  // Attention branch: h = x + wo · attn(..); dres now holds d/dh.
+  ops.zero(datty, static_cast<size_t>(N) * QC * fsz);
+  ops.matmul_backward(datty, G(ParamKind::wo, l), nullptr, dres, atty + l * maxN * QC, P(ParamKind::wo, l), N,
+                      QC, C);
+  ops.zero(dq, static_cast<size_t>(N) * QC * fsz);
+  ops.zero(dk, static_cast<size_t>(N) * KVC * fsz);
+  ops.zero(dv, static_cast<size_t>(N) * KVC * fsz);
+  ops.attention_backward(dq, dk, dv, datt, datty, q + l * maxN * QC, k + l * maxN * KVC, v + l * maxN * KVC,
+                         att + l * static_cast<size_t>(max_B) * NH * max_T * max_T, B, T, NH, NKV, HS);
+  ops.rope_backward(dq, B, T, NH, HS, cfg.rope_theta);
+  ops.rope_backward(dk, B, T, NKV, HS, cfg.rope_theta);
+  ops.zero(dln, static_cast<size_t>(N) * C * fsz);
+  ops.matmul_backward(dln, G(ParamKind::wq, l), nullptr, dq, ln1_l, P(ParamKind::wq, l), N, C, QC);
+  ops.matmul_backward(dln, G(ParamKind::wk, l), nullptr, dk, ln1_l, P(ParamKind::wk, l), N, C, KVC);
+  ops.matmul_backward(dln, G(ParamKind::wv, l), nullptr, dv, ln1_l, P(ParamKind::wv, l), N, C, KVC);
+  ops.rmsnorm_backward(dres, G(ParamKind::attn_norm, l), dln, resid + l * nc, P(ParamKind::attn_norm, l),
+                       rstd1 + l * maxN, N, C);
+
+  // Every dense GEMM runs twice in backward (input and weight gradients); frozen experts
+  // skip their weight GEMMs; attention runs four T x T x HS products per head.
+  const double n = N;
+  bwd_flops += 2 * (2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * n * C * E);
+  bwd_flops += 8.0 * B * NH * T * T * HS;
+  for (int e = 0; e < E; e++) {
+    double rows = off_l[e + 1] - off_l[e];
+    bool train = !train_l || train_l[e];
+    bwd_flops += 6.0 * rows * C * F * (train ? 2 : 1);
+  }
+}
+
+void Model::backward() {
+  Impl& m = *impl_;
+  HF_CHECK(m.have_forward, "backward() needs a forward() first");
+  const ModelConfig& cfg = config();
+  const int B = m.B, T = m.T, N = B * T, L = cfg.n_layers, C = cfg.d_model, V = cfg.vocab_size;
+  const size_t fsz = sizeof(float);
+  m.bwd_flops = 0;
+  m.ops.zero(m.grads, table_.total() * fsz);
+  m.ops.zero(m.dres, static_cast<size_t>(N) * C * fsz);
+  m.ops.zero(m.dln, static_cast<size_t>(N) * C * fsz);
+  const float dloss = m.counted > 0 ? 1.0f / static_cast<float>(m.counted) : 0.0f;
+  if (task() == Task::lm) {
+    m.ops.zero(m.dlogits, static_cast<size_t>(N) * V * fsz);
+    m.ops.crossentropy_backward(m.dlogits, m.logits, m.targets, dloss, N, V);
+    m.ops.matmul_backward(m.dln, m.head_g(), nullptr, m.dlogits, m.lnf, m.head_w(), N, C, V);
+    m.bwd_flops += 4.0 * N * C * V;
+  } else {
+    const int NC = cfg.n_classes;
+    m.ops.zero(m.dlogits, static_cast<size_t>(B) * NC * fsz);
+    m.ops.crossentropy_backward(m.dlogits, m.logits, m.targets, dloss, B, NC);
+    m.ops.zero(m.dpooled, static_cast<size_t>(B) * C * fsz);
+    m.ops.matmul_backward(m.dpooled, m.G(ParamKind::cls_w), m.G(ParamKind::cls_b), m.dlogits, m.pooled,
+                          m.P(ParamKind::cls_w), B, C, NC);
+    m.ops.mean_pool_backward(m.dln, m.dpooled, m.valid, B, T, C);
+    m.bwd_flops += 4.0 * B * C * NC;
+  }
+  m.ops.rmsnorm_backward(m.dres, m.G(ParamKind::final_norm), m.dln, m.resid + L * m.maxN * C,
+                         m.P(ParamKind::final_norm), m.rstdf, N, C);
+  for (int l = L - 1; l >= 0; l--) m.backward_block(l);
+  m.ops.embedding_backward(m.G(ParamKind::tok_emb), m.dres, m.tokens, N, V, C);
+}
+
+const float* Model::gate_probs(int layer) const {
+  HF_CHECK(layer >= 0 && layer < config().n_layers && impl_->ops.host_memory(), "gate_probs(%d) unavailable", layer);
+  return impl_->probs + layer * impl_->maxN * config().n_experts;
+}
+
+const int32_t* Model::topk_experts(int layer) const {
+  HF_CHECK(layer >= 0 && layer < config().n_layers && impl_->ops.host_memory(), "topk_experts(%d) unavailable", layer);
+  return impl_->topk_idx + layer * impl_->maxN * config().top_k;
+}
+
+const uint8_t* Model::token_valid() const { return impl_->valid_host.data(); }
+int Model::last_B() const { return impl_->B; }
+int Model::last_T() const { return impl_->T; }
+double Model::last_step_flops() const { return impl_->fwd_flops + impl_->bwd_flops; }
+
+}  // namespace hf

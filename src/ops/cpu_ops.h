@@ -1,0 +1,81 @@
+#pragma once
+// The CPU reference backend: OpenBLAS sgemm for every matrix product (dense layers, per-expert
+// GEMMs, attention per (batch, head)), plain loops with OpenMP elsewhere. fp32 throughout.
+// Split by topic: cpu_ops.cpp (memory, dense, norms, losses, optimizer), cpu_attention.cpp
+// (RoPE, attention), cpu_moe.cpp (router, dispatch, grouped GEMM, SwiGLU).
+#include "ops/ops.h"
+
+namespace hf {
+
+class CpuOps final : public Ops {
+ public:
+  // threads > 0 sets both the OpenMP and the OpenBLAS thread count; 0 keeps their defaults.
+  explicit CpuOps(int threads = 0);
+  const char* name() const override { return "cpu"; }
+
+  void* alloc(size_t bytes) override;
+  void free(void* p) override;
+  bool host_memory() const override { return true; }
+  void upload(void* dst, const void* host_src, size_t bytes) override;
+  void download(void* host_dst, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  void zero(void* p, size_t bytes) override;
+
+  void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC, int OC,
+                      bool accumulate) override;
+  void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                       const float* w, int N, int IC, int OC) override;
+  void embedding_forward(float* out, const int32_t* tokens, const float* table, int N, int C) override;
+  void embedding_backward(float* dtable, const float* dout, const int32_t* tokens, int N, int V,
+                          int C) override;
+  void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int N, int C,
+                       float eps) override;
+  void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
+                        const float* rstd, int N, int C) override;
+
+  void rope_forward(float* x, int B, int T, int H, int HS, float theta) override;
+  void rope_backward(float* dx, int B, int T, int H, int HS, float theta) override;
+  void attention_forward(float* out, float* att, const float* q, const float* k, const float* v, int B, int T,
+                         int NH, int NKV, int HS) override;
+  void attention_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout, const float* q,
+                          const float* k, const float* v, const float* att, int B, int T, int NH, int NKV,
+                          int HS) override;
+
+  void router_forward(float* probs, int32_t* topk_idx, float* topk_w, const float* logits,
+                      const uint8_t* routable, int N, int E, int K) override;
+  void router_backward(float* dlogits, const float* dtopk_w, const float* probs, const int32_t* topk_idx,
+                       const float* topk_w, const uint8_t* valid, const float* aux_dprobs, int N, int E,
+                       int K) override;
+  void router_stats(float* f_host, float* P_host, const float* probs, const int32_t* topk_idx,
+                    const uint8_t* valid, int N, int E, int K) override;
+  void moe_dispatch(int32_t* offsets_host, int32_t* perm, int32_t* pos, const int32_t* topk_idx, int N, int K,
+                    int E, int capacity) override;
+  void moe_gather(float* xs, const float* x, const int32_t* perm, int M, int K, int C) override;
+  void moe_gather_backward(float* dx, const float* dxs, const int32_t* pos, int N, int K, int C) override;
+  void moe_scatter(float* out, const float* ys, const float* topk_w, const int32_t* pos, int N, int K,
+                   int C) override;
+  void moe_scatter_backward(float* dys, float* dtopk_w, const float* dout, const float* ys, const float* topk_w,
+                            const int32_t* pos, int N, int K, int C) override;
+  void grouped_matmul_forward(float* out, const float* inp, const float* w, size_t w_stride,
+                              const int32_t* offsets_host, int E, int IC, int OC) override;
+  void grouped_matmul_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
+                               size_t w_stride, const int32_t* offsets_host, const uint8_t* trainable_host,
+                               int E, int IC, int OC) override;
+  void swiglu_forward(float* out, const float* h1, const float* h3, int M, int F) override;
+  void swiglu_backward(float* dh1, float* dh3, const float* dout, const float* h1, const float* h3, int M,
+                       int F) override;
+
+  void crossentropy_forward(float* losses, int32_t* correct, const float* logits, const int32_t* targets, int N,
+                            int V) override;
+  void crossentropy_backward(float* dlogits, const float* logits, const int32_t* targets, float dloss, int N,
+                             int V) override;
+  void mean_pool_forward(float* out, const float* x, const uint8_t* valid, int B, int T, int C) override;
+  void mean_pool_backward(float* dx, const float* dout, const uint8_t* valid, int B, int T, int C) override;
+
+  double sum_squares(const float* x, size_t n) override;
+  void scale(float* x, size_t n, float s) override;
+  void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1,
+                    double beta2, double eps, double weight_decay, double bias_corr1, double bias_corr2) override;
+};
+
+}  // namespace hf
