@@ -469,6 +469,11 @@ void Model::Impl::backward_block(int l) {
   }
 }
 
+void Model::set_trainable(const uint8_t* trainable) {
+  impl_->trainable.clear();
+  if (trainable) impl_->trainable.assign(trainable, trainable + static_cast<size_t>(config().n_layers) * config().n_experts);
+}
+
 void Model::backward() {
   Impl& m = *impl_;
   HF_CHECK(m.have_forward, "backward() needs a forward() first");

@@ -70,6 +70,9 @@ class Model {
   // Backward of the last forward: zeroes grads, then writes d(loss)/d(param) for every
   // tensor, except expert blocks that control.trainable marks frozen (left zero, not computed).
   void backward();
+  // Replaces the trainable mask of the last forward before backward(), for callers that choose
+  // the trained experts from that forward's routing (HFedMoE, Eq. 15). (L, E); nullptr = all.
+  void set_trainable(const uint8_t* trainable);
 
   // Routing of the last forward, per layer l: softmax over all E router logits and the
   // chosen experts. Rows of pad tokens are included; token_valid() tells which to count.
