@@ -1,0 +1,201 @@
+#include "fl/profiles.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "io/fs.h"
+#include "model/params.h"
+#include "util/check.h"
+#include "util/rng.h"
+
+namespace hf {
+namespace {
+
+const char* const kColumns[] = {"name", "tflops", "memory_gb", "uplink_mbps", "downlink_mbps", "availability", "share"};
+constexpr int kNumColumns = 7;
+const char* const kHeader = "name,tflops,memory_gb,uplink_mbps,downlink_mbps,availability,share";
+constexpr double kBytesPerGB = 1e9;  // memory_gb is decimal gigabytes, as device sheets quote them
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split_commas(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream ss(line);
+  std::string f;
+  while (std::getline(ss, f, ',')) fields.push_back(trim(f));
+  if (!line.empty() && line.back() == ',') fields.push_back("");  // getline drops a trailing empty field
+  return fields;
+}
+
+// One data row being parsed: knows where it is, so every error names file, line and column.
+struct RowParser {
+  const std::string& path;
+  int line;
+  const std::vector<std::string>& fields;
+
+  std::string where(int col) const { return strf("%s line %d column %d (%s)", path.c_str(), line, col + 1, kColumns[col]); }
+
+  // from_chars, not strtod: it ignores the locale, so "0,5" never half-parses as 0.
+  double number(int col, double lo_exclusive, double hi_inclusive) const {
+    const std::string& s = fields[col];
+    double v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v))
+      fail(where(col) + ": '" + s + "' is not a number", "write a plain decimal such as 8 or 0.25");
+    if (!(v > lo_exclusive && v <= hi_inclusive)) {
+      if (hi_inclusive == HUGE_VAL) fail(where(col) + strf(": %g must be positive", v), "use a value above 0");
+      fail(where(col) + strf(": %g is outside (%g, %g]", v, lo_exclusive, hi_inclusive),
+           strf("use a value above %g and at most %g", lo_exclusive, hi_inclusive));
+    }
+    return v;
+  }
+
+  std::string name() const {
+    const std::string& s = fields[0];
+    bool ok = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+    // Names land in logs and metrics columns, so keep them to one plain token.
+    if (!ok) fail(where(0) + ": name '" + s + "' is empty or has characters other than letters, digits, _ - .",
+                  "use a short identifier such as edge or jetson_orin");
+    return s;
+  }
+};
+
+}  // namespace
+
+std::vector<DeviceProfile> load_profiles(const std::string& path) {
+  if (!path_exists(path))
+    fail("device profiles file " + path + " does not exist", "give a CSV such as jobs/profiles/default.csv");
+  std::stringstream in(read_file(path));
+  std::vector<DeviceProfile> out;
+  std::vector<int> line_of;  // file line of each profile, for the duplicate-name error
+  bool header_seen = false;
+  std::string raw;
+  for (int line = 1; std::getline(in, raw); line++) {
+    std::string text = trim(raw);
+    if (text.empty() || text[0] == '#') continue;
+    std::vector<std::string> fields = split_commas(text);
+    if (!header_seen) {
+      std::string header;
+      for (size_t i = 0; i < fields.size(); i++) header += (i ? "," : "") + fields[i];
+      if (header != kHeader)
+        fail(strf("%s line %d: header is '%s'", path.c_str(), line, text.c_str()),
+             std::string("the first row must be exactly ") + kHeader);
+      header_seen = true;
+      continue;
+    }
+    if (static_cast<int>(fields.size()) != kNumColumns)
+      fail(strf("%s line %d: %zu columns, expected %d", path.c_str(), line, fields.size(), kNumColumns),
+           std::string("write one value per column: ") + kHeader);
+    RowParser row{path, line, fields};
+    DeviceProfile p;
+    p.name = row.name();
+    p.tflops = row.number(1, 0, HUGE_VAL);
+    p.memory_gb = row.number(2, 0, HUGE_VAL);
+    p.uplink_mbps = row.number(3, 0, HUGE_VAL);
+    p.downlink_mbps = row.number(4, 0, HUGE_VAL);
+    p.availability = row.number(5, 0, 1);
+    p.share = row.number(6, 0, 1);
+    for (size_t j = 0; j < out.size(); j++)
+      if (out[j].name == p.name)
+        fail(strf("%s line %d: profile name '%s' is already used on line %d", path.c_str(), line, p.name.c_str(),
+                  line_of[j]),
+             "give each device class a unique name");
+    out.push_back(p);
+    line_of.push_back(line);
+  }
+  if (out.empty())
+    fail("device profiles " + path + " hold no profile rows",
+         std::string("write the header ") + kHeader + " and at least one row");
+  double total = 0;
+  for (const auto& p : out) total += p.share;
+  if (std::fabs(total - 1.0) > 1e-6)
+    fail(strf("%s: the share column sums to %.9g, not 1", path.c_str(), total),
+         "shares are the fractions of clients in each class; make them sum to 1");
+  return out;
+}
+
+std::vector<int> assign_profiles(const std::vector<DeviceProfile>& profiles, int n_clients, uint64_t seed) {
+  if (profiles.empty()) fail("no device profiles to assign clients to", "give a profiles file with at least one row");
+  if (n_clients < 0) fail(strf("n_clients=%d is negative", n_clients), "use 0 or more clients");
+  const size_t P = profiles.size();
+  // Quotas from shares normalised by their sum, so a sum off by the allowed 1e-6 cannot
+  // leave more seats than classes for the remainder pass.
+  double total = 0;
+  for (const auto& p : profiles) total += p.share;
+  std::vector<int> count(P);
+  std::vector<double> remainder(P);
+  int assigned = 0;
+  for (size_t j = 0; j < P; j++) {
+    double quota = profiles[j].share / total * n_clients;
+    count[j] = static_cast<int>(std::floor(quota));
+    remainder[j] = quota - count[j];
+    assigned += count[j];
+  }
+  // Largest remainders first; equal remainders go to the earlier class, so counts are exact.
+  std::vector<size_t> order(P);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return remainder[a] > remainder[b]; });
+  for (size_t r = 0; assigned < n_clients; r++, assigned++) count[order[r % P]]++;
+
+  std::vector<int> of_client;  // (n_clients) profile index
+  of_client.reserve(n_clients);
+  for (size_t j = 0; j < P; j++) of_client.insert(of_client.end(), count[j], static_cast<int>(j));
+  Rng rng(seed, Purpose::profile);
+  for (size_t i = of_client.size(); i > 1; i--) std::swap(of_client[i - 1], of_client[rng.below(i)]);  // Fisher-Yates
+  return of_client;
+}
+
+// Memory model of one client's local training step (fp32 throughout; bytes):
+//   shared = 4 * (all parameters)                         every weight, held for the forward and as
+//                                                         the global copy the update is measured against
+//          + 16 * (non-expert parameters)                 attention, norms, router, embeddings, heads:
+//                                                         trained copy, gradient, two AdamW moments
+//          + 4 * B*T * per-token activations               kept for the backward, see below
+//   per-token activations: per layer 4C (block input, attn_norm out, residual after attention,
+//   ffn_norm out) + (2NH + 2NKV)*HS (q, k, v, attention output) + NH*T (attention probabilities)
+//   + 2E (router logits and probabilities); once: 2C (embedding out, final norm out) + 2V (logits
+//   and their gradient; an upper bound for classification, which reads one position).
+//   per_expert = L * (16 * 3FC                            its w1, w3, w2 trained copy, grad, moments
+//                     + 4 * (B*T*K/E) * (3F + C))         its average share of tokens: gathered input
+//                                                         (C), w1 and w3 outputs and the SwiGLU product (3F)
+//   budget = clamp(floor((memory - shared) / per_expert), 0, E) experts per layer.
+BudgetDerivation derive_budget(const DeviceProfile& p, const ModelConfig& m, int batch, int seq_len) {
+  if (batch <= 0 || seq_len <= 0)
+    fail(strf("budget needs a positive batch and sequence length, got batch=%d seq_len=%d", batch, seq_len),
+         "set batch_size and seq_len to 1 or more");
+  ParamTable table(m);  // validates m and counts exactly what the model allocates
+  const double C = m.d_model, V = m.vocab_size, HS = m.head_size(), T = seq_len, E = m.n_experts;
+  const double NH = m.n_heads, NKV = m.n_kv_heads, F = m.d_ff, K = m.top_k, L = m.n_layers;
+  const double tokens = static_cast<double>(batch) * seq_len;
+  const double all_params = static_cast<double>(table.total());
+  const double expert_params = L * E * static_cast<double>(table.expert_block_size());
+  const double per_token_floats = L * (4 * C + (2 * NH + 2 * NKV) * HS + NH * T + 2 * E) + 2 * C + 2 * V;
+
+  BudgetDerivation d;
+  d.shared_bytes = 4 * all_params + 16 * (all_params - expert_params) + 4 * tokens * per_token_floats;
+  d.per_expert_bytes = L * (16 * static_cast<double>(table.expert_block_size()) + 4 * (tokens * K / E) * (3 * F + C));
+  d.free_bytes = p.memory_gb * kBytesPerGB - d.shared_bytes;
+  double fit = d.free_bytes > 0 ? std::floor(d.free_bytes / d.per_expert_bytes) : 0;
+  d.budget = static_cast<int>(std::min(fit, E));
+  return d;
+}
+
+std::string BudgetDerivation::explain() const {
+  return strf("C_budget=%d experts/layer: memory %.4g GB - shared %.4g GB (weights, dense training state, "
+              "activations) = free %.4g GB, at %.4g GB per expert (all layers)",
+              budget, (free_bytes + shared_bytes) / kBytesPerGB, shared_bytes / kBytesPerGB, free_bytes / kBytesPerGB,
+              per_expert_bytes / kBytesPerGB);
+}
+
+}  // namespace hf
