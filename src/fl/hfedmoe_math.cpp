@@ -110,8 +110,9 @@ float gate_alpha(const float* usage, const float* importance, int E, float tau, 
     kept++;
   }
   if (kept == 0) return 0.0f;  // a client that kept no expert contributes nothing to the gate
-  // S_c is part of the union S, so a smaller |S| means the caller counted the union wrongly.
-  HF_CHECK(union_size >= kept, "union of kept experts has %d members but this client alone kept %d", union_size, kept);
+  // union_size = 1 is allowed on purpose: it yields the numerator, for callers that learn |S|
+  // only after the exchange and divide then.
+  HF_CHECK(union_size > 0, "union of kept experts has %d members but this client kept %d", union_size, kept);
   return static_cast<float>(weighted / union_size);
 }
 

@@ -198,8 +198,9 @@ TEST(HFedMoEMath, GateAlphaSkipsExpertsBelowTau) {
   EXPECT_NEAR(gate_alpha(u, s, 4, 0.2f, 5), 0.084, kTol);
   // No expert at or above tau: the client has no say in the gate.
   EXPECT_EQ(gate_alpha(u, s, 4, 0.9f, 5), 0.0f);
-  // |S| smaller than this client's own |S_c| = 3 is a miscounted union.
-  EXPECT_THROW(gate_alpha(u, s, 4, 0.1f, 2), Error);
+  // union_size 1 gives the numerator 0.45, for a caller that divides by |S| once it is known.
+  EXPECT_NEAR(gate_alpha(u, s, 4, 0.1f, 1), 0.45, kTol);
+  EXPECT_THROW(gate_alpha(u, s, 4, 0.1f, 0), Error);
 }
 
 TEST(HFedMoEMath, WeightedAverageLeavesUnkeptExpertsUnchanged) {
