@@ -1,8 +1,8 @@
 // CPU backend: rotary embedding and causal grouped-query attention.
-// Attention runs one (batch, head) at a time as three sgemm calls (scores, then the weighted sum
-// of values) around a causal softmax; OpenBLAS threads each GEMM. The full T x T score matrix is
-// computed and its upper triangle zeroed: a blocked triangular product would halve the FLOPs
-// but is not worth its code while the expert GEMMs dominate the step.
+// Attention is two sgemm calls per (batch, head) (scores, then the weighted sum of values)
+// around a causal softmax, the (batch, head) pairs spread over OpenMP threads. The full T x T
+// score matrix is computed and its upper triangle zeroed: a blocked triangular product would
+// halve these FLOPs but is not worth its code while the expert GEMMs dominate the step.
 #include <cblas.h>
 
 #include <cmath>
@@ -60,30 +60,29 @@ void CpuOps::attention_forward(float* out, float* att, const float* q, const flo
   const int group = NH / NKV;
   const int ldq = NH * HS, ldk = NKV * HS;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  for (int b = 0; b < B; b++) {
-    for (int h = 0; h < NH; h++) {
-      const float* qh = q + static_cast<size_t>(b) * T * ldq + h * HS;
-      const float* kh = k + static_cast<size_t>(b) * T * ldk + (h / group) * HS;
-      const float* vh = v + static_cast<size_t>(b) * T * ldk + (h / group) * HS;
-      float* oh = out + static_cast<size_t>(b) * T * ldq + h * HS;
-      float* P = att + (static_cast<size_t>(b) * NH + h) * T * T;  // (T, T)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, qh, ldq, kh, ldk, 0.0f, P, T);
-#pragma omp parallel for
-      for (int i = 0; i < T; i++) {
-        float* row = P + static_cast<size_t>(i) * T;
-        float mx = row[0];
-        for (int j = 1; j <= i; j++) mx = std::max(mx, row[j]);
-        float sum = 0;
-        for (int j = 0; j <= i; j++) {
-          row[j] = std::exp(row[j] - mx);
-          sum += row[j];
-        }
-        float inv = 1.0f / sum;
-        for (int j = 0; j <= i; j++) row[j] *= inv;
-        for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+#pragma omp parallel for schedule(static)
+  for (int bh = 0; bh < B * NH; bh++) {
+    const int b = bh / NH, h = bh % NH;
+    const float* qh = q + static_cast<size_t>(b) * T * ldq + h * HS;
+    const float* kh = k + static_cast<size_t>(b) * T * ldk + (h / group) * HS;
+    const float* vh = v + static_cast<size_t>(b) * T * ldk + (h / group) * HS;
+    float* oh = out + static_cast<size_t>(b) * T * ldq + h * HS;
+    float* P = att + static_cast<size_t>(bh) * T * T;  // (T, T)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, qh, ldq, kh, ldk, 0.0f, P, T);
+    for (int i = 0; i < T; i++) {
+      float* row = P + static_cast<size_t>(i) * T;
+      float mx = row[0];
+      for (int j = 1; j <= i; j++) mx = std::max(mx, row[j]);
+      float sum = 0;
+      for (int j = 0; j <= i; j++) {
+        row[j] = std::exp(row[j] - mx);
+        sum += row[j];
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, P, T, vh, ldk, 0.0f, oh, ldq);
+      float inv = 1.0f / sum;
+      for (int j = 0; j <= i; j++) row[j] *= inv;
+      for (int j = i + 1; j < T; j++) row[j] = 0.0f;
     }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, P, T, vh, ldk, 0.0f, oh, ldq);
   }
 }
 
@@ -94,11 +93,14 @@ void CpuOps::attention_backward(float* dq, float* dk, float* dv, float* scratch,
   const int group = NH / NKV;
   const int ldq = NH * HS, ldk = NKV * HS;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  // Heads of one kv group add into the same dk/dv rows, so (b, h) run in order.
-  for (int b = 0; b < B; b++) {
-    for (int h = 0; h < NH; h++) {
-      size_t qo = static_cast<size_t>(b) * T * ldq + h * HS;
-      size_t ko = static_cast<size_t>(b) * T * ldk + (h / group) * HS;
+  // The query heads of one kv head add into the same dk/dv rows, so a thread owns a
+  // (batch, kv head) pair and runs its heads in order: no races, a fixed summation order.
+#pragma omp parallel for schedule(static)
+  for (int bg = 0; bg < B * NKV; bg++) {
+    const int b = bg / NKV, g = bg % NKV;
+    const size_t ko = static_cast<size_t>(b) * T * ldk + g * HS;
+    for (int h = g * group; h < (g + 1) * group; h++) {
+      const size_t qo = static_cast<size_t>(b) * T * ldq + h * HS;
       const float* P = att + (static_cast<size_t>(b) * NH + h) * T * T;  // (T, T)
       float* dS = scratch + (static_cast<size_t>(b) * NH + h) * T * T;   // (T, T)
       // dP = dO V^T; dV += P^T dO
@@ -107,7 +109,6 @@ void CpuOps::attention_backward(float* dq, float* dk, float* dv, float* scratch,
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, P, T, dout + qo, ldq, 1.0f, dv + ko,
                   ldk);
       // softmax backward: dS = P * (dP - sum_j P dP), times the score scale
-#pragma omp parallel for
       for (int i = 0; i < T; i++) {
         const float* p = P + static_cast<size_t>(i) * T;
         float* d = dS + static_cast<size_t>(i) * T;

@@ -183,7 +183,9 @@ void CpuOps::moe_scatter_backward(float* dys, float* dtopk_w, const float* dout,
 
 void CpuOps::grouped_matmul_forward(float* out, const float* inp, const float* w, size_t w_stride,
                                     const int32_t* offsets_host, int E, int IC, int OC) {
-  // out (M, OC), inp (M, IC), expert e's w (OC, IC) at w + e * w_stride
+  // out (M, OC), inp (M, IC), expert e's w (OC, IC) at w + e * w_stride. Experts are spread
+  // over threads (dynamic: their row counts differ); each writes only its own rows.
+#pragma omp parallel for schedule(dynamic, 1)
   for (int e = 0; e < E; e++) {
     int rows = offsets_host[e + 1] - offsets_host[e];
     if (rows == 0) continue;
@@ -196,7 +198,8 @@ void CpuOps::grouped_matmul_forward(float* out, const float* inp, const float* w
 void CpuOps::grouped_matmul_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
                                      size_t w_stride, const int32_t* offsets_host, const uint8_t* trainable_host,
                                      int E, int IC, int OC) {
-  // dinp (M, IC), dw like w, dout (M, OC), inp (M, IC)
+  // dinp (M, IC), dw like w, dout (M, OC), inp (M, IC); one expert per thread at a time.
+#pragma omp parallel for schedule(dynamic, 1)
   for (int e = 0; e < E; e++) {
     int rows = offsets_host[e + 1] - offsets_host[e];
     if (rows == 0) continue;

@@ -9,15 +9,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "ops/cpu_parallel.h"
 #include "util/check.h"
 
 namespace hf {
 
 CpuOps::CpuOps(int threads) {
-  if (threads > 0) {
-    omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
-  }
+  if (threads > 0) omp_set_num_threads(threads);
+  openblas_set_num_threads(1);  // why: ops/cpu_parallel.h
 }
 
 // ---- memory ----------------------------------------------------------------------------------
@@ -40,29 +39,39 @@ void CpuOps::zero(void* p, size_t bytes) { std::memset(p, 0, bytes); }
 
 // ---- dense layers ------------------------------------------------------------------------------
 
+namespace {
+// Rows per thread below which a GEMM stays on one thread.
+constexpr int kMinRows = 32;
+}  // namespace
+
 void CpuOps::matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC,
                             int OC, bool accumulate) {
-  // out (N, OC), inp (N, IC), w (OC, IC), bias (OC)
-  if (N == 0) return;
-  if (bias) {
-#pragma omp parallel for
-    for (int n = 0; n < N; n++) {
-      float* o = out + static_cast<size_t>(n) * OC;
-      for (int j = 0; j < OC; j++) o[j] = (accumulate ? o[j] : 0.0f) + bias[j];
-    }
-  }
-  float beta = (accumulate || bias) ? 1.0f : 0.0f;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, w, IC, beta, out, OC);
+  // out (N, OC), inp (N, IC), w (OC, IC), bias (OC); rows split across threads.
+  parallel_blocks(N, kMinRows, [&](int r0, int r1) {
+    float* o = out + static_cast<size_t>(r0) * OC;
+    if (bias)
+      for (int n = 0; n < r1 - r0; n++)
+        for (int j = 0; j < OC; j++) o[n * OC + j] = (accumulate ? o[n * OC + j] : 0.0f) + bias[j];
+    float beta = (accumulate || bias) ? 1.0f : 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, OC, IC, 1.0f, inp + static_cast<size_t>(r0) * IC,
+                IC, w, IC, beta, o, OC);
+  });
 }
 
 void CpuOps::matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                              const float* w, int N, int IC, int OC) {
   // dinp (N, IC), dw (OC, IC), dbias (OC), dout (N, OC), inp (N, IC), w (OC, IC)
   if (N == 0) return;
-  if (dinp)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
-  if (dw)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+  if (dinp)  // rows of dinp split across threads
+    parallel_blocks(N, kMinRows, [&](int r0, int r1) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, IC, OC, 1.0f,
+                  dout + static_cast<size_t>(r0) * OC, OC, w, IC, 1.0f, dinp + static_cast<size_t>(r0) * IC, IC);
+    });
+  if (dw)  // output rows of dw split across threads: each sums over all N in the same order
+    parallel_blocks(OC, 8, [&](int o0, int o1) {
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, IC, N, 1.0f, dout + o0, OC, inp, IC, 1.0f,
+                  dw + static_cast<size_t>(o0) * IC, IC);
+    });
   if (dbias) {
     for (int n = 0; n < N; n++) {
       const float* d = dout + static_cast<size_t>(n) * OC;

@@ -1,0 +1,276 @@
+// Training-step throughput of the CPU reference model: forward + backward + AdamW.
+//
+//   bench_model [--preset tiny|small|all] [--threads N] [--steps N] [--batch B] [--seq T]
+//               [--profile] [--out FILE]
+//
+// Definitions of what is printed:
+//   tokens/s  = B * T / (mean wall time of one full step: forward + backward + AdamW)
+//   GFLOP/s   = Model::last_step_flops() (GEMM FLOPs actually executed forward and backward,
+//               attention included, 2 per multiply-add) / (forward + backward time)
+//   peak RSS  = getrusage ru_maxrss of the process after all steps
+// --profile wraps the backend in a timer per op (a decorator, so the model is unchanged) and
+// prints where the time goes. --out appends one Markdown table row per preset.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/adamw.h"
+#include "model/model.h"
+#include "ops/cpu_ops.h"
+#include "util/check.h"
+#include "util/rng.h"
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+// Forwards every op to the CPU backend and accumulates its wall time by name.
+class TimedOps final : public hf::Ops {
+ public:
+  explicit TimedOps(hf::CpuOps& inner) : in_(inner) {}
+  std::map<std::string, double> seconds;
+  const char* name() const override { return "cpu+timer"; }
+  bool host_memory() const override { return true; }
+
+#define HF_TIMED(op, call)              \
+  auto t0_ = clk::now();                \
+  call;                                 \
+  seconds[op] += seconds_since(t0_)
+
+  void* alloc(size_t bytes) override { return in_.alloc(bytes); }
+  void free(void* p) override { in_.free(p); }
+  void upload(void* d, const void* s, size_t n) override { HF_TIMED("copy", in_.upload(d, s, n)); }
+  void download(void* d, const void* s, size_t n) override { HF_TIMED("copy", in_.download(d, s, n)); }
+  void copy(void* d, const void* s, size_t n) override { HF_TIMED("copy", in_.copy(d, s, n)); }
+  void zero(void* p, size_t n) override { HF_TIMED("zero", in_.zero(p, n)); }
+  void matmul_forward(float* o, const float* i, const float* w, const float* b, int N, int IC, int OC,
+                      bool acc) override {
+    HF_TIMED("matmul_fwd", in_.matmul_forward(o, i, w, b, N, IC, OC, acc));
+  }
+  void matmul_backward(float* di, float* dw, float* db, const float* d, const float* i, const float* w, int N,
+                       int IC, int OC) override {
+    HF_TIMED("matmul_bwd", in_.matmul_backward(di, dw, db, d, i, w, N, IC, OC));
+  }
+  void embedding_forward(float* o, const int32_t* t, const float* tab, int N, int C) override {
+    HF_TIMED("embedding", in_.embedding_forward(o, t, tab, N, C));
+  }
+  void embedding_backward(float* dt, const float* d, const int32_t* t, int N, int V, int C) override {
+    HF_TIMED("embedding", in_.embedding_backward(dt, d, t, N, V, C));
+  }
+  void rmsnorm_forward(float* o, float* r, const float* i, const float* w, int N, int C, float eps) override {
+    HF_TIMED("rmsnorm", in_.rmsnorm_forward(o, r, i, w, N, C, eps));
+  }
+  void rmsnorm_backward(float* di, float* dw, const float* d, const float* i, const float* w, const float* r, int N,
+                        int C) override {
+    HF_TIMED("rmsnorm", in_.rmsnorm_backward(di, dw, d, i, w, r, N, C));
+  }
+  void rope_forward(float* x, int B, int T, int H, int HS, float th) override {
+    HF_TIMED("rope", in_.rope_forward(x, B, T, H, HS, th));
+  }
+  void rope_backward(float* x, int B, int T, int H, int HS, float th) override {
+    HF_TIMED("rope", in_.rope_backward(x, B, T, H, HS, th));
+  }
+  void attention_forward(float* o, float* a, const float* q, const float* k, const float* v, int B, int T, int NH,
+                         int NKV, int HS) override {
+    HF_TIMED("attention_fwd", in_.attention_forward(o, a, q, k, v, B, T, NH, NKV, HS));
+  }
+  void attention_backward(float* dq, float* dk, float* dv, float* s, const float* d, const float* q, const float* k,
+                          const float* v, const float* a, int B, int T, int NH, int NKV, int HS) override {
+    HF_TIMED("attention_bwd", in_.attention_backward(dq, dk, dv, s, d, q, k, v, a, B, T, NH, NKV, HS));
+  }
+  void router_forward(float* p, int32_t* ix, float* w, const float* z, const uint8_t* r, int N, int E,
+                      int K) override {
+    HF_TIMED("router", in_.router_forward(p, ix, w, z, r, N, E, K));
+  }
+  void router_backward(float* dz, const float* dw, const float* p, const int32_t* ix, const float* w,
+                       const uint8_t* v, const float* a, int N, int E, int K) override {
+    HF_TIMED("router", in_.router_backward(dz, dw, p, ix, w, v, a, N, E, K));
+  }
+  void router_stats(float* f, float* P, const float* p, const int32_t* ix, const uint8_t* v, int N, int E,
+                    int K) override {
+    HF_TIMED("router", in_.router_stats(f, P, p, ix, v, N, E, K));
+  }
+  void moe_dispatch(int32_t* off, int32_t* perm, int32_t* pos, const int32_t* ix, int N, int K, int E,
+                    int cap) override {
+    HF_TIMED("moe_permute", in_.moe_dispatch(off, perm, pos, ix, N, K, E, cap));
+  }
+  void moe_gather(float* xs, const float* x, const int32_t* perm, int M, int K, int C) override {
+    HF_TIMED("moe_permute", in_.moe_gather(xs, x, perm, M, K, C));
+  }
+  void moe_gather_backward(float* dx, const float* dxs, const int32_t* pos, int N, int K, int C) override {
+    HF_TIMED("moe_permute", in_.moe_gather_backward(dx, dxs, pos, N, K, C));
+  }
+  void moe_scatter(float* o, const float* y, const float* w, const int32_t* pos, int N, int K, int C) override {
+    HF_TIMED("moe_permute", in_.moe_scatter(o, y, w, pos, N, K, C));
+  }
+  void moe_scatter_backward(float* dy, float* dw, const float* d, const float* y, const float* w, const int32_t* pos,
+                            int N, int K, int C) override {
+    HF_TIMED("moe_permute", in_.moe_scatter_backward(dy, dw, d, y, w, pos, N, K, C));
+  }
+  void grouped_matmul_forward(float* o, const float* i, const float* w, size_t s, const int32_t* off, int E, int IC,
+                              int OC) override {
+    HF_TIMED("expert_gemm_fwd", in_.grouped_matmul_forward(o, i, w, s, off, E, IC, OC));
+  }
+  void grouped_matmul_backward(float* di, float* dw, const float* d, const float* i, const float* w, size_t s,
+                               const int32_t* off, const uint8_t* tr, int E, int IC, int OC) override {
+    HF_TIMED("expert_gemm_bwd", in_.grouped_matmul_backward(di, dw, d, i, w, s, off, tr, E, IC, OC));
+  }
+  void swiglu_forward(float* o, const float* a, const float* b, int M, int F) override {
+    HF_TIMED("swiglu", in_.swiglu_forward(o, a, b, M, F));
+  }
+  void swiglu_backward(float* da, float* db, const float* d, const float* a, const float* b, int M, int F) override {
+    HF_TIMED("swiglu", in_.swiglu_backward(da, db, d, a, b, M, F));
+  }
+  void crossentropy_forward(float* l, int32_t* c, const float* z, const int32_t* t, int N, int V) override {
+    HF_TIMED("crossentropy", in_.crossentropy_forward(l, c, z, t, N, V));
+  }
+  void crossentropy_backward(float* dz, const float* z, const int32_t* t, float dl, int N, int V) override {
+    HF_TIMED("crossentropy", in_.crossentropy_backward(dz, z, t, dl, N, V));
+  }
+  void mean_pool_forward(float* o, const float* x, const uint8_t* v, int B, int T, int C) override {
+    HF_TIMED("mean_pool", in_.mean_pool_forward(o, x, v, B, T, C));
+  }
+  void mean_pool_backward(float* dx, const float* d, const uint8_t* v, int B, int T, int C) override {
+    HF_TIMED("mean_pool", in_.mean_pool_backward(dx, d, v, B, T, C));
+  }
+  double sum_squares(const float* x, size_t n) override {
+    HF_TIMED("optimizer", double r = in_.sum_squares(x, n));
+    return r;
+  }
+  void scale(float* x, size_t n, float s) override { HF_TIMED("optimizer", in_.scale(x, n, s)); }
+  void adamw_update(float* p, const float* g, float* m, float* v, size_t n, double lr, double b1, double b2,
+                    double eps, double wd, double bc1, double bc2) override {
+    HF_TIMED("optimizer", in_.adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2));
+  }
+#undef HF_TIMED
+
+ private:
+  hf::CpuOps& in_;
+};
+
+struct Options {
+  std::string preset = "all", out;
+  int threads = 2, steps = 10, batch = 8, seq = 0;
+  bool profile = false;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) hf::fail(a + " needs a value", "see the usage line at the top of bench/bench_model.cpp");
+      return argv[++i];
+    };
+    if (a == "--preset") o.preset = value();
+    else if (a == "--threads") o.threads = std::stoi(value());
+    else if (a == "--steps") o.steps = std::stoi(value());
+    else if (a == "--batch") o.batch = std::stoi(value());
+    else if (a == "--seq") o.seq = std::stoi(value());
+    else if (a == "--out") o.out = value();
+    else if (a == "--profile") o.profile = true;
+    else hf::fail("unknown option " + a, "use --preset, --threads, --steps, --batch, --seq, --profile, --out");
+  }
+  return o;
+}
+
+void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
+  hf::ModelConfig cfg = hf::model_preset(preset);
+  const int B = opt.batch, T = opt.seq > 0 ? opt.seq : (preset == "tiny" ? 128 : cfg.seq_len);
+  TimedOps timed(cpu);
+  hf::Ops& ops = opt.profile ? static_cast<hf::Ops&>(timed) : static_cast<hf::Ops&>(cpu);
+  hf::Model model(cfg, hf::Task::lm, ops, B, T);
+  model.init_weights(1);
+  hf::AdamW adamw(model.table(), ops, {});
+  const std::vector<hf::Range> all = {{0, model.table().total()}};
+
+  // Random byte text, no padding: every position is a target.
+  std::vector<int32_t> tokens(B * T), targets(B * T);
+  hf::Rng rng(1, hf::Purpose::eval);
+  for (auto& t : tokens) t = static_cast<int32_t>(rng.below(256));
+  for (int i = 0; i < B * T; i++) targets[i] = (i + 1) % T == 0 ? -1 : tokens[i + 1];
+  hf::Batch batch{tokens.data(), targets.data(), nullptr, B, T};
+
+  double t_fwd = 0, t_bwd = 0, t_opt = 0, flops = 0;
+  float loss = 0;
+  const int warm = 2;
+  for (int s = 0; s < warm + opt.steps; s++) {
+    if (s == warm) timed.seconds.clear();
+    auto t0 = clk::now();
+    loss = model.forward(batch).loss;
+    double f = seconds_since(t0);
+    t0 = clk::now();
+    model.backward();
+    double b = seconds_since(t0);
+    t0 = clk::now();
+    adamw.clip_grad_norm(model.grads(), all, 1.0f);
+    adamw.step(model.params(), model.grads(), all, 1e-3f);
+    double o = seconds_since(t0);
+    if (s >= warm) {
+      t_fwd += f;
+      t_bwd += b;
+      t_opt += o;
+      flops += model.last_step_flops();
+    }
+  }
+  const int n = opt.steps;
+  double step_s = (t_fwd + t_bwd + t_opt) / n;
+  double tok_s = B * T / step_s, gflops = flops / (t_fwd + t_bwd) / 1e9;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double rss_mb = ru.ru_maxrss / 1024.0;
+  std::printf("%-6s B=%d T=%d params=%.2fM: %.0f tokens/s, %.1f GFLOP/s, step %.1f ms (fwd %.1f, bwd %.1f, adamw %.1f),"
+              " peak RSS %.0f MB, loss %.4f\n",
+              preset.c_str(), B, T, model.table().total() / 1e6, tok_s, gflops, step_s * 1e3, t_fwd / n * 1e3,
+              t_bwd / n * 1e3, t_opt / n * 1e3, rss_mb, loss);
+  if (opt.profile) {
+    double total = 0;
+    for (auto& kv : timed.seconds) total += kv.second;
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto& kv : timed.seconds) rows.push_back({kv.second, kv.first});
+    std::sort(rows.rbegin(), rows.rend());
+    for (auto& r : rows)
+      std::printf("    %-16s %8.2f ms/step  %5.1f%%\n", r.second.c_str(), r.first / n * 1e3, 100 * r.first / total);
+  }
+  if (!opt.out.empty()) {
+    std::ofstream f(opt.out, std::ios::app);
+    f << hf::strf("| %s | %d | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %s |\n", preset.c_str(), B, T,
+                  opt.threads, tok_s, gflops, t_fwd / n * 1e3, t_bwd / n * 1e3, t_opt / n * 1e3, rss_mb,
+                  cpu_model().c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    Options opt = parse(argc, argv);
+    hf::CpuOps cpu(opt.threads);
+    std::printf("machine: %s, %u hardware threads; running with %d threads (OpenMP and OpenBLAS)\n",
+                cpu_model().c_str(), std::thread::hardware_concurrency(), opt.threads);
+    std::vector<std::string> presets = opt.preset == "all" ? std::vector<std::string>{"tiny", "small"}
+                                                          : std::vector<std::string>{opt.preset};
+    for (const auto& p : presets) run(p, opt, cpu);
+    return 0;
+  } catch (const hf::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return e.exit_code;
+  }
+}
