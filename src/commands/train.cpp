@@ -1,10 +1,38 @@
+// hfedmoe train: federated fine-tuning. Rank 0 serves (fl/server.cpp), ranks 1..R execute
+// virtual clients (fl/executor.cpp); without mpirun, rank 0 also runs the clients in-process.
 #include "commands/commands.h"
-#include "util/check.h"
+#include "fl/engine.h"
+#include "mpi/runtime.h"
+#include "util/log.h"
+#include "util/signals.h"
 
 namespace hf {
 
-int cmd_train(int, char**) {
-  throw Error("hfedmoe train is not built yet", kExitUsage, true);
+int cmd_train(int argc, char** argv) {
+  Engine eng;
+  ModelOptions model_opt;
+  Options o("train", "Federated fine-tuning of an MoE model with HFedMoE or a baseline (fl.method).\n"
+                     "mpirun -np 1+R: rank 0 is the server, ranks 1..R host the virtual clients.");
+  add_run_options(o, eng.run);
+  model_opt.add(o);
+  add_fl_options(o, eng.fl, eng.data_opt, eng.train);
+  bool go = true;
+  collectively([&] {
+    go = o.parse(argc, argv, is_server());
+    if (!go) return;
+    validate_run_options(eng.run);
+    validate_fl_options(eng.fl, eng.data_opt, eng.train);
+    eng.model_cfg = model_opt.resolve(o);
+  });
+  if (!go) return kExitOk;
+  apply_run_options(eng.run);
+  install_stop_handlers();
+  eng.config_ini = o.resolved_ini();
+  eng.dir = open_run_dir(eng.run, eng.config_ini,
+                         {"fl.rounds", "run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "fl.eval_every"});
+  eng.setup();
+  if (is_server()) return run_server(eng);
+  return run_executor(eng);
 }
 
 }  // namespace hf

@@ -1,0 +1,42 @@
+#pragma once
+// The server's update (DESIGN.md section 4): turn the round's exact sums (fl/update.h) into
+// average deltas and apply them with the server optimizer.
+//   experts, Eq. 17:   delta_e = sum_c w_ce (E_e(c) - E_e) / sum_c w_ce, only where sum w > 0
+//   gate, Eq. 18-21:   normalized: delta = sum_c alpha(c) dW(c) / sum_c alpha(c)
+//                      raw_sum:    W <- sum_c alpha(c) W(c), alpha(c) = sum_{S_c} u s / |S|
+//   dense:             FedAvg by |D_c|
+//   server optimizer:  fedavg  w += server_lr * delta
+//                      fedadam m = b1 m + (1-b1) delta, v = b2 v + (1-b2) delta^2,
+//                              w += server_lr * m / (sqrt(v) + eps)   (Reddi et al. 2021)
+// Computed in double from the integer sums, so the result is the same bits on any run.
+#include <cstdint>
+#include <vector>
+
+#include "fl/fl_options.h"
+#include "fl/update.h"
+
+namespace hf {
+
+// What the round changed, for the expert-sparse broadcast: experts = update.touched.
+struct Changes {
+  std::vector<uint8_t> router;  // (L)
+  uint8_t dense = 0;
+  int experts = 0;               // count of changed experts
+};
+
+class ServerAggregator {
+ public:
+  ServerAggregator(const ParamTable& table, const FlOptions& fl, bool raw_gate_sum);
+  void apply(const RoundUpdate& u, float* params, Changes& changes);
+
+  // fedadam state (empty with fedavg), saved in checkpoints.
+  std::vector<float> m, v;  // (P)
+
+ private:
+  void step(float* params, Range r, const int64_t* sum, double w, double raw_scale);
+  const ParamTable& table_;
+  const FlOptions& fl_;
+  bool raw_gate_sum_;
+};
+
+}  // namespace hf

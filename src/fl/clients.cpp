@@ -1,0 +1,59 @@
+#include "fl/clients.h"
+
+#include <algorithm>
+
+#include "data/dataset.h"
+#include "util/log.h"
+
+namespace hf {
+
+ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, const Dataset& data,
+                               const ParamTable& table, bool method_needs_budget, uint64_t seed) {
+  const ModelConfig& m = table.config();
+  ClientTable t;
+  t.L = m.n_layers;
+  t.E = m.n_experts;
+  int have = data.n_clients();
+  t.N = fl.clients > 0 ? fl.clients : have;
+  if (t.N > have)
+    fail(strf("fl.clients=%d but dataset %s partitions its training rows among %d clients", t.N,
+              data.path.c_str(), have),
+         "ask for at most that many clients, or re-run `hfedmoe prepare` with more clients");
+  if (fl.clients_per_round > t.N)
+    fail(strf("fl.clients_per_round=%d exceeds the %d clients", fl.clients_per_round, t.N),
+         "lower fl.clients_per_round or use more clients");
+  t.shard.resize(t.N);
+  for (int c = 0; c < t.N; c++) {
+    t.shard[c] = data.client_size(c);
+    if (t.shard[c] <= 0)
+      fail(strf("client %d of dataset %s has no training rows", c, data.path.c_str()),
+           "re-run `hfedmoe prepare` with fewer clients or a partition that gives every client data");
+    t.max_shard = std::max(t.max_shard, t.shard[c]);
+  }
+
+  t.profiles = load_profiles(fl.profiles);
+  t.profile = assign_profiles(t.profiles, t.N, seed);
+  std::vector<int> class_budget(t.profiles.size());
+  for (size_t i = 0; i < t.profiles.size(); i++) {
+    BudgetDerivation b = derive_budget(t.profiles[i], m, train.batch_size, data.seq_len);
+    class_budget[i] = fl.budget > 0 ? std::min(fl.budget, m.n_experts) : b.budget;
+    LOG_INFO("profile %s: C_budget = %d experts per layer%s (%s)", t.profiles[i].name.c_str(), class_budget[i],
+             fl.budget > 0 ? " (fl.budget)" : "", b.explain().c_str());
+  }
+  t.budget.resize(t.N);
+  for (int c = 0; c < t.N; c++) {
+    t.budget[c] = class_budget[t.profile[c]];
+    if (method_needs_budget && t.budget[c] < 1)
+      fail(strf("device profile '%s' (%s) leaves no memory for even one expert of model '%s' (client %d)",
+                t.profiles[t.profile[c]].name.c_str(), fl.profiles.c_str(), m.preset.c_str(), c),
+           "give the profile more memory_gb, use a smaller model or batch, or set fl.budget");
+  }
+  size_t le = static_cast<size_t>(t.L) * t.E;
+  t.usage.assign(t.N * le, 0.0f);
+  t.importance.assign(t.N * le, 0.0f);
+  t.rounds_done.assign(t.N, 0);
+  t.last_round.assign(t.N, -1);
+  return t;
+}
+
+}  // namespace hf

@@ -1,0 +1,38 @@
+#pragma once
+// The N virtual clients of a run, as flat arrays (thousands fit on every rank): shard size,
+// device profile, expert budget, and the compact state that persists across rounds
+// (usage u_c and importance s_c of the last round it took part in; participation counts).
+// Built identically on every rank from (dataset, profiles, seed); only rank 0 updates the state.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fl/fl_options.h"
+#include "fl/profiles.h"
+#include "model/params.h"
+
+namespace hf {
+
+struct Dataset;
+
+struct ClientTable {
+  int N = 0, L = 0, E = 0;
+  std::vector<DeviceProfile> profiles;
+  std::vector<int64_t> shard;       // (N) |D_c|
+  int64_t max_shard = 1;            // scales |D_c| into (0, 1] for the fixed-point sums
+  std::vector<int> profile;         // (N) index into profiles
+  std::vector<int> budget;          // (N) C_budget(c), experts per layer, clamped to [0, E]
+  // persistent state
+  std::vector<float> usage;         // (N, L*E) u_c(e) of the last round the client trained
+  std::vector<float> importance;    // (N, L*E) s_c(e) (Eq. 3-5) averaged over that round's steps
+  std::vector<int64_t> rounds_done; // (N) rounds the client completed
+  std::vector<int64_t> last_round;  // (N) last round it completed, -1 = never
+
+  // Validates N against the dataset, loads and assigns profiles, derives budgets: every input
+  // error is one usage error (the caller runs it inside collectively()).
+  static ClientTable build(const FlOptions& fl, const TrainOptions& train, const Dataset& data,
+                           const ParamTable& table, bool method_needs_budget, uint64_t seed);
+  double weight(int c) const { return static_cast<double>(shard[c]) / static_cast<double>(max_shard); }
+};
+
+}  // namespace hf

@@ -1,0 +1,75 @@
+#include "fl/engine.h"
+
+#include "io/checkpoint.h"
+#include "io/fs.h"
+#include "fl/fixed_point.h"
+#include "mpi/runtime.h"
+#include "util/log.h"
+
+namespace hf {
+
+void Engine::setup() {
+  // Every check here runs on every rank with the same inputs; collectively() makes the first
+  // failure everyone's, printed once.
+  collectively([&] {
+    data = Dataset::load(data_opt.path);
+    const ModelConfig& m = model_cfg;
+    if (data.task == Task::classify && m.n_classes != data.n_classes)
+      fail(strf("dataset %s has %d classes but model.n_classes=%d", data.path.c_str(), data.n_classes, m.n_classes),
+           strf("set model.n_classes = %d", data.n_classes));
+    if (data.seq_len > m.seq_len)
+      fail(strf("dataset %s has sequences of %d tokens, longer than model.seq_len=%d", data.path.c_str(), data.seq_len, m.seq_len),
+           "raise model.seq_len or prepare the dataset with a shorter seq_len");
+    if (data.vocab_size > m.vocab_size)
+      fail(strf("dataset %s uses %d token ids but model.vocab_size=%d", data.path.c_str(), data.vocab_size, m.vocab_size),
+           "set model.vocab_size to the dataset's vocabulary");
+    if (m.n_experts > 256) fail(strf("model.n_experts=%d exceeds 256", m.n_experts), "use at most 256 experts per layer");
+    method = make_method(fl);
+    clients = ClientTable::build(fl, train, data, ParamTable(m), method->needs_budget(), run.seed);
+    if (method->routes_within_budget())
+      for (int c = 0; c < clients.N; c++)
+        if (clients.budget[c] < m.top_k)
+          fail(strf("fl.method=%s routes tokens only among a client's experts, but client %d (profile %s) has C_budget=%d < top_k=%d",
+                    fl.method.c_str(), c, clients.profiles[clients.profile[c]].name.c_str(), clients.budget[c], m.top_k),
+               "use fl.budget_mode=mask, more memory in the profile, or fl.budget >= top_k");
+    int R = world_size() - 1;
+    if (R > clients.N)
+      fail(strf("%d executor ranks but only %d clients", R, clients.N), "launch at most 1 + N ranks (mpirun -np)");
+    max_slots = max_plan_slots(fl, clients.N);
+    if (max_slots > kMaxContributions)
+      fail(strf("up to %d clients per round exceeds the exact-aggregation limit of %d", max_slots, kMaxContributions),
+           "lower fl.clients_per_round or fl.overcommit");
+    if (!train.init.empty() && !path_exists(train.init))
+      fail("train.init=" + train.init + " does not exist", "pass a checkpoint written by `hfedmoe pretrain` or `train`");
+  });
+
+  ops = std::make_unique<CpuOps>(run.threads);
+  model = std::make_unique<Model>(model_cfg, data.task, *ops, train.batch_size, data.seq_len);
+  const ParamTable& table = model->table();
+  global.resize(table.total());
+  if (is_server()) {
+    collectively([&] {
+      if (train.init.empty()) {
+        model->init_weights(run.seed);
+        std::copy(model->params(), model->params() + table.total(), global.begin());
+      } else {
+        load_model_weights(train.init, table, global.data());
+        LOG_INFO("initial model from %s", train.init.c_str());
+      }
+    });
+  } else {
+    collectively([] {});
+  }
+  cost = std::make_unique<CostModel>(table, train.batch_size, data.seq_len);
+  executors.clear();
+  for (int r = 1; r < world_size(); r++) executors.push_back(r);
+  if (executors.empty()) executors.push_back(0);
+  update.init(table, max_slots);
+  exchange = std::make_unique<Exchange>(update, max_slots);
+  if (!is_server() || world_size() == 1)
+    trainer = std::make_unique<LocalTrainer>(*model, *ops, *method, fl, train, data, clients, run.seed);
+  LOG_INFO("%s: %d clients (%d per round, up to %d sampled), %zu parameters, %zu executors, %s", fl.method.c_str(),
+           clients.N, fl.clients_per_round, max_slots, table.total(), executors.size(), data.path.c_str());
+}
+
+}  // namespace hf

@@ -1,0 +1,57 @@
+#pragma once
+// `hfedmoe train`: the pieces every rank builds identically (options, dataset, clients,
+// method, model, the round's aggregate and the exchange), and the two roles' loops:
+// fl/server.cpp (rank 0) and fl/executor.cpp (ranks 1..R; in a single process rank 0 runs the
+// executor part in-process). Each round reads top to bottom in both files:
+//   plan -> train -> pack -> reduce -> apply -> broadcast -> evaluate -> checkpoint
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/common_options.h"
+#include "cli/run_dir.h"
+#include "data/dataset.h"
+#include "fl/clients.h"
+#include "fl/fl_options.h"
+#include "fl/local_train.h"
+#include "fl/method.h"
+#include "fl/plan.h"
+#include "fl/update.h"
+#include "model/model.h"
+#include "mpi/exchange.h"
+#include "ops/cpu_ops.h"
+
+namespace hf {
+
+struct Engine {
+  RunOptions run;
+  FlOptions fl;
+  DataOptions data_opt;
+  TrainOptions train;
+  ModelConfig model_cfg;
+  std::string config_ini;  // the resolved configuration (for checkpoints)
+  RunDir dir;
+
+  Dataset data;
+  std::unique_ptr<Method> method;
+  ClientTable clients;
+  std::unique_ptr<CpuOps> ops;
+  std::unique_ptr<Model> model;
+  std::vector<float> global;  // (P) this rank's copy of the global model
+  std::unique_ptr<CostModel> cost;
+  std::vector<int> executors;  // world ranks that train clients
+  int max_slots = 0;
+  RoundUpdate update;
+  std::unique_ptr<Exchange> exchange;
+  std::unique_ptr<LocalTrainer> trainer;
+
+  // Collective: loads, checks and sizes everything (every input error agreed on all ranks).
+  void setup();
+  // Trains this rank's clients of the plan into `update` (the executor's step 2).
+  void train_assigned(const RoundPlan& plan);
+};
+
+int run_server(Engine& eng);    // returns the exit code
+int run_executor(Engine& eng);   // returns the exit code
+
+}  // namespace hf

@@ -1,0 +1,67 @@
+#include "fl/fl_options.h"
+
+#include "fl/method.h"
+
+namespace hf {
+
+void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& train) {
+  o.add("fl.method", &fl.method, "hfedmoe, fedavg, fedavg_unbounded, fedprox, random_moe or fedmoe")
+      .add("fl.rounds", &fl.rounds, "federated rounds")
+      .add("fl.clients", &fl.clients, "N clients; 0 = the dataset partition's client count")
+      .add("fl.clients_per_round", &fl.clients_per_round, "K clients kept per round")
+      .add("fl.overcommit", &fl.overcommit, "sample ceil(K*(1+overcommit)) and keep the first K to finish (virtual time)")
+      .add("fl.deadline_s", &fl.deadline_s, "virtual seconds a client may take; slower ones are dropped (0 = none)")
+      .add("fl.eval_every", &fl.eval_every, "evaluate on the test split every N rounds (and after the last)")
+      .add("fl.eval_rows", &fl.eval_rows, "test rows per evaluation; 0 = all")
+      .add("fl.target_acc", &fl.target_acc, "report rounds and virtual time to this test accuracy (0 = off)")
+      .add("fl.lambda", &fl.lambda, "Eq. 3-5: weight of the mean (vs the max) gate probability in s(e)")
+      .add("fl.beta", &fl.beta, "Eq. 14: weight of the information-bottleneck term")
+      .add("fl.tau", &fl.tau, "Eq. 17-21: usage threshold for keeping an expert in aggregation")
+      .add("fl.budget_mode", &fl.budget_mode, "mask: route as usual and update only the selected experts; strict: route among them too")
+      .add("fl.gate_agg", &fl.gate_agg, "normalized (alpha-weighted average) or raw_sum (Eq. 21 as printed)")
+      .add("fl.server_opt", &fl.server_opt, "fedavg (step server_lr along the average update) or fedadam")
+      .add("fl.server_lr", &fl.server_lr, "server step size (1 with fedavg = plain averaging)")
+      .add("fl.prox_mu", &fl.prox_mu, "fedprox: weight of the proximal term mu/2 |w - w_global|^2")
+      .add("fl.profiles", &fl.profiles, "device profile CSV (jobs/profiles/*.csv)")
+      .add("fl.budget", &fl.budget, "> 0: every client trains at most this many experts per layer (overrides the profiles)")
+      .add("fl.throttle", &fl.throttle, "none, or sleep so measured step time matches the device profile")
+      .add("data.path", &data.path, "dataset written by `hfedmoe prepare`")
+      .add("train.local_steps", &train.local_steps, "local optimizer steps per client and round")
+      .add("train.local_epochs", &train.local_epochs, "> 0: local epochs instead of local_steps")
+      .add("train.batch_size", &train.batch_size, "sequences per local step")
+      .add("train.lr", &train.lr, "client AdamW learning rate")
+      .add("train.weight_decay", &train.weight_decay, "client AdamW weight decay")
+      .add("train.grad_clip", &train.grad_clip, "global-norm gradient clip over the trained parameters (0 = off)")
+      .add("train.init", &train.init, "checkpoint whose model starts the run (e.g. a pretrain checkpoint)");
+}
+
+void validate_fl_options(const FlOptions& fl, const DataOptions& data, const TrainOptions& train) {
+  check_choice("fl.method", fl.method, method_names());
+  check_range("fl.rounds", fl.rounds, 1, 1 << 24);
+  check_range("fl.clients", fl.clients, 0, 1 << 24);
+  check_range("fl.clients_per_round", fl.clients_per_round, 1, 1 << 20);
+  check_range("fl.overcommit", fl.overcommit, 0.0, 10.0);
+  check_range("fl.deadline_s", fl.deadline_s, 0.0, 1e12);
+  check_range("fl.eval_every", fl.eval_every, 1, 1 << 24);
+  check_range("fl.eval_rows", fl.eval_rows, 0, 1 << 30);
+  check_range("fl.target_acc", fl.target_acc, 0.0, 1.0);
+  check_range("fl.lambda", fl.lambda, 0.0f, 1.0f);
+  check_range("fl.beta", fl.beta, 0.0f, 100.0f);
+  check_range("fl.tau", fl.tau, 0.0f, 1.0f);
+  check_choice("fl.budget_mode", fl.budget_mode, {"mask", "strict"});
+  check_choice("fl.gate_agg", fl.gate_agg, {"normalized", "raw_sum"});
+  check_choice("fl.server_opt", fl.server_opt, {"fedavg", "fedadam"});
+  check_range("fl.server_lr", fl.server_lr, 1e-6f, 100.0f);
+  check_range("fl.prox_mu", fl.prox_mu, 0.0f, 1e4f);
+  check_range("fl.budget", fl.budget, 0, 1 << 16);
+  check_choice("fl.throttle", fl.throttle, {"none", "sleep"});
+  if (data.path.empty()) fail("data.path is not set", "pass --data.path FILE (a dataset written by `hfedmoe prepare`)");
+  check_range("train.local_steps", train.local_steps, 1, 1 << 20);
+  check_range("train.local_epochs", train.local_epochs, 0, 1 << 10);
+  check_range("train.batch_size", train.batch_size, 1, 1 << 16);
+  check_range("train.lr", train.lr, 0.0f, 10.0f);
+  check_range("train.weight_decay", train.weight_decay, 0.0f, 10.0f);
+  check_range("train.grad_clip", train.grad_clip, 0.0f, 1e6f);
+}
+
+}  // namespace hf

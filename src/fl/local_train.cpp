@@ -1,0 +1,212 @@
+#include "fl/local_train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "data/dataset.h"
+#include "fl/fixed_point.h"
+#include "fl/hfedmoe_math.h"
+#include "model/model.h"
+#include "util/rng.h"
+
+namespace hf {
+
+LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const FlOptions& fl, const TrainOptions& train,
+                           const Dataset& data, const ClientTable& clients, uint64_t seed)
+    : model_(model), ops_(ops), method_(method), fl_(fl), train_(train), data_(data), clients_(clients), seed_(seed),
+      opt_(model.table(), ops, AdamWConfig{0.9, 0.999, 1e-8, train.weight_decay}) {
+  const ModelConfig& c = model.config();
+  const ParamTable& t = model.table();
+  L_ = c.n_layers, E_ = c.n_experts, K_ = c.top_k, T_ = data.seq_len;
+  HF_CHECK(E_ <= 256, "E=%d > 256 experts", E_);
+  for (int l = 0; l < L_; l++) {
+    router_ranges_.push_back(t.router(l));
+    for (int e = 0; e < E_; e++) expert_ranges_.push_back(t.expert_block(l, e));
+  }
+  dense_ranges_ = t.dense_ranges();
+  trained_.reserve(dense_ranges_.size() + router_ranges_.size() + expert_ranges_.size());
+  int B = train.batch_size;
+  tokens_.resize(static_cast<size_t>(B) * T_);
+  targets_.resize(static_cast<size_t>(B) * T_);
+  labels_.resize(B);
+  rows_.resize(B);
+  shuffle_.resize(static_cast<size_t>(clients.max_shard));
+  size_t LE = static_cast<size_t>(L_) * E_;
+  trainable_.resize(LE), routable_.resize(LE), trained_any_.resize(LE);
+  usage_sum_.resize(LE), importance_sum_.resize(LE), probe_freq_.resize(LE);
+  usage_.resize(LE), importance_.resize(LE), gate_s_.resize(E_);
+}
+
+// B distinct rows of the client's shard (all of them when it has fewer): the first B of a
+// shuffle keyed by (seed, round, client, step).
+void LocalTrainer::draw_rows(int64_t round, int client, uint64_t step, int B) {
+  int64_t n = clients_.shard[client];
+  const int64_t* mine = data_.client_rows(client);
+  std::copy(mine, mine + n, shuffle_.begin());
+  Rng rng(seed_, Purpose::client_data, static_cast<uint64_t>(round), static_cast<uint64_t>(client), step);
+  batch_rows_ = static_cast<int>(std::min<int64_t>(B, n));
+  for (int i = 0; i < batch_rows_; i++) {
+    int64_t j = i + static_cast<int64_t>(rng.below(static_cast<uint64_t>(n - i)));
+    std::swap(shuffle_[i], shuffle_[j]);
+    rows_[i] = shuffle_[i];
+  }
+}
+
+void LocalTrainer::forward_batch(int64_t round, int client, uint64_t step, const ExpertControl& control) {
+  draw_rows(round, client, step, train_.batch_size);
+  fill_batch(data_.train, rows_.data(), batch_rows_, data_.task, tokens_.data(), targets_.data(), labels_.data());
+  Batch b{tokens_.data(), targets_.data(), labels_.data(), batch_rows_, T_};
+  last_ = model_.forward(b, control);
+}
+
+void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, const float* global, RoundUpdate& update) {
+  const size_t LE = static_cast<size_t>(L_) * E_;
+  const int c = slot.client;
+  float* params = model_.params();  // (P)
+  float* grads = model_.grads();    // (P)
+  std::memcpy(params, global, model_.table().total() * sizeof(float));
+  opt_.reset();
+  std::fill(trained_any_.begin(), trained_any_.end(), 0);
+  std::fill(usage_sum_.begin(), usage_sum_.end(), 0.0);
+  std::fill(importance_sum_.begin(), importance_sum_.end(), 0.0);
+  std::fill(probe_freq_.begin(), probe_freq_.end(), 0.0);
+  std::fill(routable_.begin(), routable_.end(), 1);
+
+  ClientRun run;
+  run.round = round, run.client = c, run.budget = slot.budget, run.data_weight = clients_.weight(c);
+  run.seed = seed_, run.L = L_, run.E = E_, run.K = K_;
+  run.trainable = trainable_.data(), run.routable = routable_.data(), run.trained_any = trained_any_.data();
+  run.probe_freq = probe_freq_.data(), run.usage = usage_.data(), run.importance = importance_.data();
+
+  // Probe batches (FedMoE): forward only, top-k hits per valid token. Keys after the steps'.
+  double flops = 0;
+  for (int i = 0; i < method_.probe_batches(); i++) {
+    forward_batch(round, c, static_cast<uint64_t>(slot.steps + i), ExpertControl{});
+    flops += model_.last_step_flops();
+    int N = model_.last_B() * model_.last_T();
+    const uint8_t* valid = model_.token_valid();
+    for (int l = 0; l < L_; l++) {
+      const int32_t* topk = model_.topk_experts(l);  // (N, K)
+      for (int n = 0; n < N; n++)
+        if (valid[n])
+          for (int k = 0; k < K_; k++) probe_freq_[l * E_ + topk[n * K_ + k]] += 1.0;
+    }
+  }
+  method_.begin_client(run);
+
+  int64_t usage_count = 0, steps = 0;
+  double loss_sum = 0;
+  bool ok = true;
+  auto wall0 = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < slot.steps; s++) {
+    // forward -> select A -> (strict: forward again routed among A) -> backward of A only
+    ExpertControl ctl{nullptr, run.use_routable ? routable_.data() : nullptr};
+    forward_batch(round, c, static_cast<uint64_t>(s), method_.preselect_forward() ? ExpertControl{} : ctl);
+    if (!method_.select_step(run, model_)) {
+      ok = false;
+      break;
+    }
+    if (method_.preselect_forward()) {
+      flops += model_.last_step_flops();
+      forward_batch(round, c, static_cast<uint64_t>(s), ExpertControl{trainable_.data(), routable_.data()});
+    }
+    model_.set_trainable(trainable_.data());
+    model_.backward();
+    flops += model_.last_step_flops();
+    loss_sum += last_.loss;
+
+    // The ranges this step updates: dense, routers, and the experts in A.
+    trained_.clear();
+    trained_.insert(trained_.end(), dense_ranges_.begin(), dense_ranges_.end());
+    for (int l = 0; l < L_; l++) {
+      trained_.push_back(router_ranges_[l]);
+      for (int e = 0; e < E_; e++)
+        if (trainable_[l * E_ + e]) {
+          trained_.push_back(expert_ranges_[l * E_ + e]);
+          trained_any_[l * E_ + e] = 1;
+        }
+    }
+    std::sort(trained_.begin(), trained_.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+    if (float mu = method_.prox_mu(); mu > 0)  // FedProx: d/dw mu/2 |w - w_global|^2
+      for (const Range& r : trained_)
+        for (size_t i = r.begin; i < r.end; i++) grads[i] += mu * (params[i] - global[i]);
+    opt_.clip_grad_norm(grads, trained_, train_.grad_clip);
+    opt_.step(params, grads, trained_, train_.lr);
+
+    // Eq. 16 usage and Eq. 3-5 importance of this step's routing.
+    int N = model_.last_B() * model_.last_T();
+    const uint8_t* valid = model_.token_valid();
+    for (int l = 0; l < L_; l++) {
+      int64_t counted = accumulate_usage(model_.gate_probs(l), valid, N, E_, usage_sum_.data() + l * E_);
+      if (l == 0) usage_count += counted;  // the same valid tokens in every layer
+      expert_importance(model_.gate_probs(l), valid, N, E_, fl_.lambda, gate_s_.data());
+      for (int e = 0; e < E_; e++) importance_sum_[l * E_ + e] += gate_s_[e];
+    }
+    steps++;
+    if (fl_.throttle == "sleep") {  // stretch the step to the device profile's duration
+      double want = model_.last_step_flops() / (clients_.profiles[clients_.profile[c]].tflops * 1e12);
+      double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+      if (want > took) std::this_thread::sleep_for(std::chrono::duration<double>(want - took));
+      wall0 = std::chrono::steady_clock::now();
+    }
+  }
+
+  for (size_t i = 0; i < LE; i++) {
+    usage_[i] = usage_count > 0 ? static_cast<float>(usage_sum_[i] / usage_count) : 0.0f;
+    importance_[i] = steps > 0 ? static_cast<float>(importance_sum_[i] / steps) : 0.0f;
+  }
+  int64_t* st = update.slot(p);
+  st[kSlotStatus] = ok ? kSlotOk : kSlotFailed;
+  st[kSlotSteps] = steps;
+  st[kSlotLossSum] = bits_of(loss_sum);
+  st[kSlotFlops] = bits_of(flops);
+  if (ok) report(run, p, global, update);
+}
+
+// The aggregation policy's weights applied to the client's deltas (fixed point, fl/update.h).
+void LocalTrainer::report(const ClientRun& run, int p, const float* global, RoundUpdate& update) {
+  const float* params = model_.params();
+  bool in_range = true;
+  int64_t experts = 0, reported = 0;
+  for (int l = 0; l < L_; l++) {
+    for (int e = 0; e < E_; e++) {
+      int i = l * E_ + e;
+      experts += trained_any_[i];
+      if (usage_[i] >= fl_.tau) update.kept[i] = 1;
+      double w = method_.expert_weight(run, l, e);
+      if (w <= 0) continue;
+      reported++;
+      update.touched[i] = 1;
+      update.expert_w[i] += to_fixed(w);
+      in_range &= RoundUpdate::add_weighted_delta(update.expert(l, e), w, params, global, expert_ranges_[i]);
+    }
+    double wr = method_.router_weight(run, l);
+    update.router_w[l] += to_fixed(wr);
+    in_range &= RoundUpdate::add_weighted_delta(update.router(l), wr, params, global, router_ranges_[l]);
+  }
+  double wd = run.data_weight;
+  update.dense_w += to_fixed(wd);
+  int64_t* sum = update.dense_sum.data();
+  for (const Range& r : dense_ranges_) {
+    in_range &= RoundUpdate::add_weighted_delta(sum, wd, params, global, r);
+    sum += r.size();
+  }
+  if (!in_range)
+    fail(strf("client %d's update in round %lld is not finite or exceeds the fixed-point range (|w*delta| < %g)",
+              run.client, static_cast<long long>(run.round), kFixedMaxAbs),
+         "lower train.lr or raise train.grad_clip's strictness (e.g. 1.0); the local training diverged",
+         kExitRuntime);
+  int64_t* st = update.slot(p);
+  st[kSlotExpertsTrained] = experts;
+  st[kSlotUpBytes] = static_cast<int64_t>(4 * (update.D + static_cast<size_t>(L_) * update.RC + reported * update.S));
+  int64_t* state = update.state(p);
+  const size_t LE = static_cast<size_t>(L_) * E_;
+  for (size_t i = 0; i < LE; i++) {
+    state[i] = bits_of_float(usage_[i]);
+    state[LE + i] = bits_of_float(importance_[i]);
+  }
+}
+
+}  // namespace hf

@@ -1,0 +1,62 @@
+#pragma once
+// One client's local training on an executor (DESIGN.md section 3): start from the global
+// model, run its local steps under its method's selection, and add its weighted, expert-sparse
+// update to the round's fixed-point aggregate (fl/update.h). Buffers are sized once at
+// construction; train_client() allocates nothing.
+//
+// Everything a client does is a function of (seed, round, client, step) and the global model:
+// its batches come from Rng(seed, Purpose::client_data, round, client, step) and its optimizer
+// starts fresh, so it gives the same bits on whichever executor runs it (for a fixed
+// OpenMP/BLAS thread count: see README "Determinism").
+#include <cstdint>
+#include <vector>
+
+#include "fl/clients.h"
+#include "fl/method.h"
+#include "fl/plan.h"
+#include "fl/update.h"
+#include "model/adamw.h"
+#include "model/model.h"
+
+namespace hf {
+
+struct Dataset;
+class Ops;
+
+class LocalTrainer {
+ public:
+  LocalTrainer(Model& model, Ops& ops, const Method& method, const FlOptions& fl, const TrainOptions& train,
+               const Dataset& data, const ClientTable& clients, uint64_t seed);
+  // Trains the client of plan slot p; global: (P) the executor's copy of the global arena.
+  void train_client(int64_t round, int p, const PlanSlot& slot, const float* global, RoundUpdate& update);
+
+ private:
+  void draw_rows(int64_t round, int client, uint64_t step, int B);  // fills rows_
+  void forward_batch(int64_t round, int client, uint64_t step, const ExpertControl& control);
+  void report(const ClientRun& run, int p, const float* global, RoundUpdate& update);
+
+  Model& model_;
+  Ops& ops_;
+  const Method& method_;
+  const FlOptions& fl_;
+  const TrainOptions& train_;
+  const Dataset& data_;
+  const ClientTable& clients_;
+  uint64_t seed_;
+  AdamW opt_;
+  int L_, E_, K_, T_;
+  std::vector<Range> expert_ranges_;         // (L*E) expert_block(l, e)
+  std::vector<Range> router_ranges_;         // (L)
+  std::vector<Range> dense_ranges_;
+  std::vector<Range> trained_;               // this step's ranges: dense, routers, A's experts
+  std::vector<int32_t> tokens_, targets_, labels_;  // (B, T), (B, T), (B)
+  std::vector<int64_t> rows_;                // (B)
+  std::vector<int64_t> shuffle_;             // (max shard) scratch for drawing rows
+  int batch_rows_ = 0;                       // rows in the current batch (min(B, |D_c|))
+  ForwardResult last_;                       // of the step's final forward
+  std::vector<uint8_t> trainable_, routable_, trained_any_;  // (L, E)
+  std::vector<double> usage_sum_, importance_sum_, probe_freq_;  // (L, E)
+  std::vector<float> usage_, importance_, gate_s_;               // (L, E), (L, E), (E)
+};
+
+}  // namespace hf

@@ -1,0 +1,80 @@
+#pragma once
+// One interface for every federated method; each file in fl/methods/ is one method and
+// differs from the others only in its selection policy (which experts a client trains and
+// routes to) and its aggregation policy (the weights with which it reports them).
+// The machinery around it (sampling, local training, exact reduction, server update) is shared.
+//
+// Dimensions: L layers, E experts, K top-k, N tokens of the batch (B*T).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fl/fl_options.h"
+
+namespace hf {
+
+class Model;
+
+// One client's round as the method sees it (executor side). The trainer owns the buffers
+// (sized once); the method fills the masks and reads the statistics.
+struct ClientRun {
+  int64_t round = 0;
+  int client = 0;
+  int budget = 0;                // C_budget(c), experts per layer
+  double data_weight = 0;        // |D_c| scaled into (0, 1] (fl/fixed_point.h)
+  uint64_t seed = 0;
+  int L = 0, E = 0, K = 0;
+  uint8_t* trainable = nullptr;  // (L, E) this step's experts to update (A of Eq. 15)
+  uint8_t* routable = nullptr;   // (L, E) experts tokens may route to (strict budgets)
+  bool use_routable = false;     // pass routable to the model (else route among all E)
+  uint8_t* trained_any = nullptr;  // (L, E) trained in some step of this round (the trainer ORs trainable in)
+  const double* probe_freq = nullptr;  // (L, E) top-k hits per token over the probe batches
+  const float* usage = nullptr;        // (L, E) u_c(e), Eq. 16, over the round (after training)
+  const float* importance = nullptr;   // (L, E) s_c(e), Eq. 3-5, mean over the round's steps
+};
+
+class Method {
+ public:
+  explicit Method(const FlOptions& fl) : fl_(fl) {}
+  virtual ~Method() = default;
+  virtual const char* name() const = 0;
+  // True when a client needs C_budget >= 1 (else its profile is an impossible budget).
+  virtual bool needs_budget() const { return true; }
+  // True when tokens route only among the client's experts (needs C_budget >= top_k).
+  virtual bool routes_within_budget() const { return fl_.budget_mode == "strict"; }
+  // Experts per layer a client may upload (for the predicted virtual time).
+  virtual int upload_experts(int budget, int E) const { return budget < E ? budget : E; }
+  // Forward-only batches to run before training, whose routing fills run.probe_freq (FedMoE).
+  virtual int probe_batches() const { return 0; }
+  // Once per client and round, before the first step (after the probe batches).
+  virtual void begin_client(ClientRun& run) const {}
+  // Whether a step needs a routing forward before the selection (strict routing among A).
+  bool preselect_forward() const { return fl_.budget_mode == "strict" && selects_per_batch(); }
+  // After a step's forward: fill run.trainable (and run.routable for the step's final forward
+  // in strict mode). Returns false when the client cannot train this batch within its budget:
+  // it fails the round.
+  virtual bool select_step(ClientRun& run, const Model& model) const = 0;
+  // Aggregation policy, after the client's last step.
+  // Eq. 17 weight w_ce of expert (l, e) (0 = the client does not report it).
+  virtual double expert_weight(const ClientRun& run, int l, int e) const = 0;
+  // Weight of the client's router of layer l (FedAvg: |D_c|; HFedMoE: alpha(c) of Eq. 18-21 times |S|).
+  virtual double router_weight(const ClientRun& run, int l) const { return run.data_weight; }
+  // Eq. 21 as printed (gate = sum_c alpha(c) W_c, not normalised): HFedMoE with gate_agg=raw_sum.
+  virtual bool raw_gate_sum() const { return false; }
+  // FedProx: mu of the proximal term mu/2 |w - w_global|^2 on the trained parameters.
+  virtual float prox_mu() const { return 0.0f; }
+
+ protected:
+  virtual bool selects_per_batch() const { return false; }
+  const FlOptions& fl_;
+};
+
+std::unique_ptr<Method> make_method(const FlOptions& fl);
+std::vector<std::string> method_names();
+
+// Shared helpers for the methods' selection.
+// The experts routed (top-k) by some valid token of the last forward, per layer: used (L, E).
+void routed_experts(const Model& model, uint8_t* used);
+
+}  // namespace hf

@@ -1,0 +1,59 @@
+#pragma once
+// The round plan (DESIGN.md section 1, step 1): which clients train this round, their budgets,
+// and which executor rank trains each. A pure function of (seed, round, options, clients), so
+// a resumed run plans the same rounds; executors receive it by broadcast.
+//
+// Virtual clock (section 5): a client's time = FLOPs / (tflops * 1e12) + download bytes /
+// downlink + upload bytes / uplink. The plan predicts it before training (FLOPs of a full
+// forward + backward of the active parameters, uploads of C_budget experts per layer); the
+// over-commit and deadline decisions use the prediction, so dropped stragglers never train.
+#include <cstdint>
+#include <vector>
+
+#include "fl/clients.h"
+#include "fl/fl_options.h"
+#include "fl/method.h"
+
+namespace hf {
+
+struct PlanSlot {
+  int client = 0;
+  int budget = 0;
+  int executor = 0;        // world rank that trains it
+  int64_t steps = 0;       // local steps
+  double predicted_s = 0;  // predicted virtual time
+};
+
+struct RoundPlan {
+  int64_t round = 0;       // 1-based
+  bool stop = false;       // no more rounds: executors leave their loop
+  int sampled = 0;         // drawn from the population (K with over-commit)
+  int offline = 0;         // sampled but unavailable this round
+  int late = 0;            // available but dropped by over-commit or the deadline
+  std::vector<PlanSlot> slots;  // the kept clients, by client id
+
+  std::vector<int64_t> serialize(int max_slots) const;  // fixed size: 6 + 5 * max_slots
+  static RoundPlan deserialize(const std::vector<int64_t>& buf);
+};
+
+// What a client's round costs, for the prediction and the clock.
+struct CostModel {
+  double step_flops = 0;        // one local step, full forward + backward: 6 * active params * B * T
+  double model_bytes = 0;       // the download: the whole arena, fp32
+  double shared_up_bytes = 0;   // dense + routers, fp32
+  double expert_bytes = 0;      // one expert block, fp32
+  int L = 0;
+  CostModel(const ParamTable& table, int batch, int seq_len);
+  double up_bytes(int experts_total) const { return shared_up_bytes + experts_total * expert_bytes; }
+};
+
+int64_t local_steps(const TrainOptions& train, int64_t shard);
+double client_time_s(const DeviceProfile& p, double flops, double down_bytes, double up_bytes);
+int max_plan_slots(const FlOptions& fl, int n_clients);
+
+// executors: the world ranks that train clients (1..R, or {0} in a single process).
+RoundPlan make_plan(int64_t round, uint64_t seed, const FlOptions& fl, const TrainOptions& train,
+                    const ClientTable& clients, const CostModel& cost, const Method& method,
+                    const std::vector<int>& executors);
+
+}  // namespace hf

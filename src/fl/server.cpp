@@ -1,0 +1,270 @@
+// The server, rank 0. One round, top to bottom:
+//   plan (sample, availability, deadline, assign) -> broadcast the plan -> [single process:
+//   train in-process] -> reduce the executors' exact sums -> apply (Eq. 17-21, server
+//   optimizer) -> broadcast what changed -> evaluate -> metrics row -> checkpoint
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "fl/aggregate.h"
+#include "fl/engine.h"
+#include "io/checkpoint.h"
+#include "io/fs.h"
+#include "io/metrics.h"
+#include "mpi/runtime.h"
+#include "util/log.h"
+#include "util/signals.h"
+
+namespace hf {
+namespace {
+
+struct EvalResult {
+  double loss = NAN, acc = NAN;
+};
+
+// Test loss and accuracy of `global` on the first eval_rows rows of the test split.
+class Evaluator {
+ public:
+  explicit Evaluator(Engine& eng) : eng_(eng) {
+    int B = eng.train.batch_size, T = eng.data.seq_len;
+    tokens_.resize(static_cast<size_t>(B) * T), targets_.resize(static_cast<size_t>(B) * T), labels_.resize(B), rows_.resize(B);
+  }
+  EvalResult run() {
+    const Split& test = eng_.data.test;
+    int64_t n = eng_.fl.eval_rows > 0 ? std::min<int64_t>(eng_.fl.eval_rows, test.n) : test.n;
+    std::copy(eng_.global.begin(), eng_.global.end(), eng_.model->params());
+    double loss = 0;
+    int64_t counted = 0, correct = 0;
+    for (int64_t i = 0; i < n; i += eng_.train.batch_size) {
+      int B = static_cast<int>(std::min<int64_t>(eng_.train.batch_size, n - i));
+      for (int b = 0; b < B; b++) rows_[b] = i + b;
+      fill_batch(test, rows_.data(), B, eng_.data.task, tokens_.data(), targets_.data(), labels_.data());
+      ForwardResult r = eng_.model->forward(Batch{tokens_.data(), targets_.data(), labels_.data(), B, test.T});
+      loss += static_cast<double>(r.task_loss) * r.counted;
+      counted += r.counted;
+      correct += r.correct;
+    }
+    EvalResult e;
+    if (counted > 0) e.loss = loss / counted, e.acc = static_cast<double>(correct) / counted;
+    return e;
+  }
+
+ private:
+  Engine& eng_;
+  std::vector<int32_t> tokens_, targets_, labels_;
+  std::vector<int64_t> rows_;
+};
+
+double metric_double(const MetricsRow& row, const std::string& key) {
+  for (const auto& [k, v] : row)
+    if (k == key) {
+      if (auto* d = std::get_if<double>(&v)) return *d;
+      if (auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+    }
+  return NAN;
+}
+
+std::string human_bytes(double b) {
+  const char* unit[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) b /= 1000, u++;
+  return strf("%.1f%s", b, unit[u]);
+}
+
+std::string human_time(double s) {
+  if (s < 60) return strf("%.0fs", s);
+  if (s < 3600) return strf("%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  return strf("%dh%02dm", static_cast<int>(s) / 3600, (static_cast<int>(s) / 60) % 60);
+}
+
+// Final and best accuracy, rounds and virtual time to the target: printed and written to summary.txt.
+std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
+  double final_acc = NAN, best = NAN, vt = 0, wall = 0, up = 0, down = 0, dense = 0;
+  int64_t best_round = 0, hit_round = 0;
+  double hit_time = NAN;
+  for (const MetricsRow& r : rows) {
+    double acc = metric_double(r, "test_acc");
+    vt = metric_double(r, "virtual_time_s");
+    wall = metric_double(r, "wall_time_s");
+    up += metric_double(r, "bytes_up"), down += metric_double(r, "bytes_down"), dense += metric_double(r, "dense_bytes_equiv");
+    if (!std::isfinite(acc)) continue;
+    int64_t round = static_cast<int64_t>(metric_double(r, "round"));
+    final_acc = acc;
+    if (!(acc <= best)) best = acc, best_round = round;
+    if (eng.fl.target_acc > 0 && hit_round == 0 && acc >= eng.fl.target_acc) hit_round = round, hit_time = vt;
+  }
+  std::string s;
+  s += strf("method              %s\n", eng.fl.method.c_str());
+  s += strf("rounds              %zu\n", rows.size());
+  s += strf("final_test_acc      %.4f\n", final_acc);
+  s += strf("best_test_acc       %.4f (round %lld)\n", best, static_cast<long long>(best_round));
+  if (eng.fl.target_acc > 0) {
+    if (hit_round > 0)
+      s += strf("target_acc %.3f     reached in round %lld, virtual time %.1f s\n", eng.fl.target_acc,
+                static_cast<long long>(hit_round), hit_time);
+    else
+      s += strf("target_acc %.3f     not reached\n", eng.fl.target_acc);
+  }
+  s += strf("virtual_time_s      %.1f\n", vt);
+  s += strf("wall_time_s         %.1f\n", wall);
+  s += strf("bytes_up            %.0f (%s)\n", up, human_bytes(up).c_str());
+  s += strf("bytes_down          %.0f (%s)\n", down, human_bytes(down).c_str());
+  s += strf("dense_bytes_equiv   %.0f (%s)\n", dense, human_bytes(dense).c_str());
+  return s;
+}
+
+}  // namespace
+
+int run_server(Engine& eng) {
+  const ParamTable& table = eng.model->table();
+  ServerAggregator agg(table, eng.fl, eng.method->raw_gate_sum());
+  Evaluator evaluator(eng);
+  MetricsLog metrics;
+  Changes changes;
+  double vclock = 0;
+  int64_t start = 0;
+
+  // Resume from the latest checkpoint (or run.resume), else start from init weights.
+  std::string resume = eng.run.resume.empty() ? latest_checkpoint(eng.dir.ckpt_dir()) : eng.run.resume;
+  std::vector<MetricsRow> old_rows;
+  if (!resume.empty()) {
+    Checkpoint ck = load_checkpoint(resume, &table);
+    if (ck.kind != "train" || ck.seed != eng.run.seed || ck.method != eng.fl.method)
+      fail("checkpoint " + resume + " is a " + ck.kind + " checkpoint of method " + ck.method + ", seed " +
+               std::to_string(ck.seed),
+           "resume with the same fl.method and run.seed, or pass --fresh");
+    eng.global = ck.model;
+    start = ck.round;
+    vclock = ck.server_f64.at("virtual_time_s").at(0);
+    if (!agg.m.empty()) agg.m = ck.server_f32.at("adam_m"), agg.v = ck.server_f32.at("adam_v");
+    eng.clients.usage = ck.clients_f32.at("usage");
+    eng.clients.importance = ck.clients_f32.at("importance");
+    eng.clients.rounds_done = ck.clients_i64.at("rounds_done");
+    eng.clients.last_round = ck.clients_i64.at("last_round");
+    old_rows = ck.metrics;
+    LOG_INFO("resuming from %s after round %lld", resume.c_str(), static_cast<long long>(start));
+  }
+  metrics.open(eng.dir.path, old_rows);
+  auto checkpoint = [&](int64_t round) {
+    Checkpoint ck;
+    ck.round = round;
+    ck.seed = eng.run.seed;
+    ck.method = eng.fl.method;
+    ck.config_ini = eng.config_ini;
+    ck.model = eng.global;
+    ck.server_f64["virtual_time_s"] = {vclock};
+    if (!agg.m.empty()) ck.server_f32["adam_m"] = agg.m, ck.server_f32["adam_v"] = agg.v;
+    ck.clients_f32["usage"] = eng.clients.usage;
+    ck.clients_f32["importance"] = eng.clients.importance;
+    ck.clients_i64["rounds_done"] = eng.clients.rounds_done;
+    ck.clients_i64["last_round"] = eng.clients.last_round;
+    ck.metrics = metrics.rows();
+    std::string path = save_checkpoint(ck, table, eng.dir.ckpt_dir(), eng.run.ckpt_keep);
+    LOG_INFO("checkpoint %s", path.c_str());
+  };
+
+  eng.exchange->broadcast_model(eng.global.data(), eng.global.size());
+  const size_t LE = static_cast<size_t>(eng.clients.L) * eng.clients.E;
+  auto t0 = std::chrono::steady_clock::now();
+  double wall_before = old_rows.empty() ? 0 : metric_double(old_rows.back(), "wall_time_s");
+  bool stopped = false;
+  int64_t round = start;
+  while (round < eng.fl.rounds && !stopped) {
+    round++;
+    // 1. plan
+    RoundPlan plan = make_plan(round, eng.run.seed, eng.fl, eng.train, eng.clients, *eng.cost, *eng.method, eng.executors);
+    eng.exchange->broadcast_plan(plan);
+    // 2. train (in-process executor when there are no executor ranks)
+    eng.update.clear(static_cast<int>(plan.slots.size()));
+    collectively([&] {
+      if (world_size() == 1) eng.train_assigned(plan);
+    });
+    // 3. pack + reduce
+    eng.exchange->reduce_update(eng.update);
+    // 4. apply
+    agg.apply(eng.update, eng.global.data(), changes);
+    eng.exchange->broadcast_changes(eng.update, changes, eng.global.data(), table);
+    Exchange::Bytes bytes = eng.exchange->take_bytes();
+
+    // clients' state, statistics and the virtual clock
+    int ok = 0, failed = 0;
+    double loss_sum = 0, round_s = 0, experts = 0;
+    int64_t steps = 0;
+    for (size_t p = 0; p < plan.slots.size(); p++) {
+      const int64_t* st = eng.update.slot(static_cast<int>(p));
+      int c = plan.slots[p].client;
+      const DeviceProfile& prof = eng.clients.profiles[eng.clients.profile[c]];
+      double up = st[kSlotStatus] == kSlotOk ? static_cast<double>(st[kSlotUpBytes]) : 0.0;
+      round_s = std::max(round_s, client_time_s(prof, double_of(st[kSlotFlops]), eng.cost->model_bytes, up));
+      if (st[kSlotStatus] != kSlotOk) {
+        failed += st[kSlotStatus] == kSlotFailed;
+        continue;
+      }
+      ok++;
+      loss_sum += double_of(st[kSlotLossSum]);
+      steps += st[kSlotSteps];
+      experts += static_cast<double>(st[kSlotExpertsTrained]) / eng.clients.L;
+      const int64_t* state = eng.update.state(static_cast<int>(p));
+      for (size_t i = 0; i < LE; i++) {
+        eng.clients.usage[c * LE + i] = float_of(state[i]);
+        eng.clients.importance[c * LE + i] = float_of(state[LE + i]);
+      }
+      eng.clients.rounds_done[c]++;
+      eng.clients.last_round[c] = round;
+    }
+    vclock += round_s;
+
+    // 5. evaluate, log
+    EvalResult ev;
+    if (round % eng.fl.eval_every == 0 || round == eng.fl.rounds) ev = evaluator.run();
+    double wall = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    MetricsRow row = {
+        {"round", round},
+        {"method", eng.fl.method},
+        {"test_acc", ev.acc},
+        {"test_loss", ev.loss},
+        {"train_loss", steps > 0 ? loss_sum / steps : NAN},
+        {"virtual_time_s", vclock},
+        {"round_virtual_s", round_s},
+        {"wall_time_s", wall},
+        {"bytes_up", bytes.up},
+        {"bytes_down", bytes.down},
+        {"dense_bytes_equiv", bytes.dense_equiv},
+        {"clients_sampled", static_cast<int64_t>(plan.sampled)},
+        {"clients_dropped", static_cast<int64_t>(plan.offline + plan.late)},
+        {"clients_ok", static_cast<int64_t>(ok)},
+        {"clients_failed", static_cast<int64_t>(failed)},
+        {"experts_trained_mean", ok > 0 ? experts / ok : 0.0},
+        {"experts_changed", static_cast<int64_t>(changes.experts)},
+    };
+    metrics.append(row);
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double eta = elapsed / static_cast<double>(round - start) * static_cast<double>(eng.fl.rounds - round);
+    std::string acc = std::isfinite(ev.acc) ? strf("acc %.4f", ev.acc) : std::string("acc -");
+    LOG_INFO("round %lld/%d  elapsed %s  ETA %s  %s  loss %.4f  ok %d/%zu failed %d  vtime %.1fs  up %s",
+             static_cast<long long>(round), eng.fl.rounds, human_time(elapsed).c_str(), human_time(eta).c_str(),
+             acc.c_str(), steps > 0 ? loss_sum / steps : NAN, ok, plan.slots.size(), failed, vclock,
+             human_bytes(static_cast<double>(bytes.up)).c_str());
+
+    // 6. checkpoint (on schedule, at the end, or when a stop signal arrived on any rank)
+    stopped = stop_agreed();
+    bool last = round == eng.fl.rounds;
+    if (stopped || last || (eng.run.ckpt_every > 0 && round % eng.run.ckpt_every == 0)) checkpoint(round);
+  }
+  RoundPlan done;
+  done.stop = true;
+  eng.exchange->broadcast_plan(done);
+  if (stopped && round < eng.fl.rounds) {
+    LOG_WARN("stopped by a signal after round %lld; the checkpoint resumes it (exit %d)", static_cast<long long>(round),
+             kExitRequeue);
+    return kExitRequeue;
+  }
+  std::string s = summary(eng, metrics.rows());
+  write_file_atomic(eng.dir.file("summary.txt"), s);
+  std::fputs(s.c_str(), stdout);
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace hf
