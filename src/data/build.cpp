@@ -98,8 +98,10 @@ Dataset build_dataset(const Corpus& c, const BuildSpec& spec) {
     for (size_t d = 0; d < c.docs.size(); d++)
       if (has_rows[d] && (c.task == Task::lm || c.docs[d].label == k)) docs.push_back(static_cast<int64_t>(d));
     for (size_t i = docs.size(); i > 1; i--) std::swap(docs[i - 1], docs[rng.below(i)]);
-    int64_t n_test = std::llround(spec.test_fraction * static_cast<double>(docs.size()));
-    n_test = std::min<int64_t>(n_test, static_cast<int64_t>(docs.size()) - 1);
+    int64_t n_docs = static_cast<int64_t>(docs.size());
+    int64_t n_test = std::llround(spec.test_fraction * static_cast<double>(n_docs));
+    if (spec.test_fraction > 0) n_test = std::max<int64_t>(n_test, 1);
+    n_test = std::min<int64_t>(n_test, n_docs - 1);
     for (int64_t i = 0; i < n_test; i++) in_test[docs[i]] = 1;
   }
   std::vector<int64_t> train_ids, test_ids;

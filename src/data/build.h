@@ -10,8 +10,8 @@
 //             position (lengths[i]-1). Mail keeps its first T-2 bytes (subject first);
 //             corpora with chunk_all (sotu_era) give one row per T-2 bytes of a speech.
 // The test split takes whole documents (so no speech is in both splits), stratified by
-// class: round(test_fraction * documents of the class), leaving each class one training
-// document. max_samples (> 0) keeps a random subset of the rows, in corpus order.
+// class: round(test_fraction * documents of the class), at least one when test_fraction > 0
+// (so every class is evaluated, even in the small samples) and at most all but one. max_samples (> 0) keeps a random subset of the rows, in corpus order.
 #include <cstdint>
 #include <string>
 

@@ -179,7 +179,8 @@ std::string implied_boundary(const std::string& body) {
 void entity_text(const std::vector<Header>& hs, const std::string& body, int depth, std::string* out) {
   std::string ctype = header(hs, "content-type");
   std::string type = lower(trim(ctype.substr(0, ctype.find(';'))));
-  if (type.empty()) type = "text/plain";
+  if (type.empty())  // undeclared: HTML if it starts like HTML, else plain text
+    type = lower(body.substr(0, 400)).find("<html") != std::string::npos ? "text/html" : "text/plain";
   std::string encoding = lower(header(hs, "content-transfer-encoding"));
 
   std::string boundary = ctype.empty() ? implied_boundary(body) : header_param(ctype, "boundary");

@@ -9,7 +9,9 @@
 // parts are kept (quoted-printable and base64 decoded, HTML tags and <style>/<script>
 // blocks stripped, &amp;-style entities for & < > " ' and space decoded); every other part
 // (attachments, images) is replaced by one line "[attachment: <type>]" so its presence is
-// kept but not its bytes. Character sets are not converted: bytes pass through as they are.
+// kept but not its bytes. A body without a Content-Type is HTML when it opens with <html
+// (in its first 400 bytes), else plain text; undeclared MIME parts are found by their
+// boundary lines. Character sets are not converted: bytes pass through as they are.
 // Runs of blank lines become one.
 #include <string>
 
