@@ -1,10 +1,338 @@
+// hfedmoe pretrain: causal-LM training of the MoE model on one process, from an HDF5 dataset
+// (its train rows; its test rows for evaluation) or a plain text file (byte tokens cut into
+// rows of model.seq_len; the last rows held out as the test split).
+//
+// Determinism: the batch of step s is drawn from Rng(seed, pretrain, 0, 0, s), the learning
+// rate is a function of s, and checkpoints hold the AdamW moments and step counts and the
+// running train-loss sum, so a run stopped and resumed at any checkpoint ends bit-identical
+// to one that never stopped (same thread count: BLAS reductions depend on it).
+// Stop: SIGTERM/SIGUSR1 finish the current step, write a checkpoint, exit 75 (util/signals.h).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "cli/common_options.h"
+#include "cli/run_dir.h"
 #include "commands/commands.h"
-#include "util/check.h"
+#include "data/dataset.h"
+#include "io/checkpoint.h"
+#include "io/fs.h"
+#include "io/h5.h"
+#include "io/metrics.h"
+#include "model/adamw.h"
+#include "model/model.h"
+#include "model/tokenizer.h"
+#include "mpi/runtime.h"
+#include "ops/cpu_ops.h"
+#include "util/log.h"
+#include "util/rng.h"
+#include "util/signals.h"
 
 namespace hf {
+namespace {
 
-int cmd_pretrain(int, char**) {
-  throw Error("hfedmoe pretrain is not built yet", kExitUsage, true);
+struct PretrainOptions {
+  std::string data;  // HDF5 dataset or text file
+  int steps = 1000;
+  int batch_size = 8;
+  float lr = 1e-3f;
+  float min_lr = 1e-4f;
+  int warmup = 50;
+  float weight_decay = 0.0f;
+  float grad_clip = 1.0f;
+  int eval_every = 100;
+  int eval_rows = 0;
+  int log_every = 10;
+  double test_fraction = 0.1;
+};
+
+void add_pretrain_options(Options& o, PretrainOptions& p) {
+  o.add("data.path", &p.data, "an HDF5 dataset from `hfedmoe prepare` (train rows) or a plain text file")
+      .add("pretrain.steps", &p.steps, "optimizer steps in all (a resumed run continues to this count)")
+      .add("pretrain.batch_size", &p.batch_size, "rows per step")
+      .add("pretrain.lr", &p.lr, "peak learning rate (AdamW)")
+      .add("pretrain.min_lr", &p.min_lr, "learning rate at the end of the cosine decay")
+      .add("pretrain.warmup", &p.warmup, "steps of linear warm-up")
+      .add("pretrain.weight_decay", &p.weight_decay, "AdamW decoupled weight decay (every tensor)")
+      .add("pretrain.grad_clip", &p.grad_clip, "global gradient-norm clip; 0 = off")
+      .add("pretrain.eval_every", &p.eval_every, "evaluate on the test split every N steps (and at step 0 and the end); 0 = only at the end")
+      .add("pretrain.eval_rows", &p.eval_rows, "test rows evaluated; 0 = all")
+      .add("pretrain.log_every", &p.log_every, "print progress and append a metrics row every N steps")
+      .add("pretrain.test_fraction", &p.test_fraction, "text input: share of rows held out as the test split");
+}
+
+void validate(const PretrainOptions& p) {
+  if (p.data.empty()) fail("data.path is not set", "pass --data.path FILE (an HDF5 dataset or a text file)");
+  check_range("pretrain.steps", p.steps, 1, 1 << 30);
+  check_range("pretrain.batch_size", p.batch_size, 1, 1 << 16);
+  check_range("pretrain.lr", p.lr, 0.0f, 10.0f);
+  check_range("pretrain.min_lr", p.min_lr, 0.0f, p.lr);
+  check_range("pretrain.warmup", p.warmup, 0, 1 << 30);
+  check_range("pretrain.weight_decay", p.weight_decay, 0.0f, 10.0f);
+  check_range("pretrain.grad_clip", p.grad_clip, 0.0f, 1e6f);
+  check_range("pretrain.eval_every", p.eval_every, 0, 1 << 30);
+  check_range("pretrain.eval_rows", p.eval_rows, 0, 1 << 30);
+  check_range("pretrain.log_every", p.log_every, 1, 1 << 30);
+  check_range("pretrain.test_fraction", p.test_fraction, 0.0, 0.5);
+}
+
+struct Corpus {
+  Split train, test;
+  std::string what;
+};
+
+// A text file as rows of T byte tokens; a short last row is right-padded. The last
+// test_fraction of the rows (at least one when there are two or more) is the test split.
+Corpus text_corpus(const std::string& path, int T, double test_fraction) {
+  std::vector<int32_t> ids = encode(read_file(path));
+  int64_t rows = (static_cast<int64_t>(ids.size()) + T - 1) / T;
+  if (ids.size() < 2 * static_cast<size_t>(T))
+    fail(strf("%s has %zu bytes, fewer than two rows of model.seq_len=%d", path.c_str(), ids.size(), T),
+         "give a longer text or a smaller --model.seq_len");
+  int64_t n_test = test_fraction > 0 ? std::max<int64_t>(1, static_cast<int64_t>(rows * test_fraction)) : 0;
+  Corpus c;
+  auto fill = [&](Split& s, int64_t first, int64_t n) {
+    s.n = n;
+    s.T = T;
+    s.tokens.assign(static_cast<size_t>(n) * T, kPadToken);
+    s.lengths.resize(n);
+    for (int64_t r = 0; r < n; r++) {
+      size_t begin = static_cast<size_t>(first + r) * T, end = std::min(ids.size(), begin + T);
+      std::copy(ids.begin() + begin, ids.begin() + end, s.tokens.begin() + r * T);
+      s.lengths[r] = static_cast<int32_t>(end - begin);
+    }
+  };
+  fill(c.train, 0, rows - n_test);
+  fill(c.test, rows - n_test, n_test);
+  c.what = strf("text %s: %zu tokens, %lld train and %lld test rows of %d", path.c_str(), ids.size(),
+                static_cast<long long>(c.train.n), static_cast<long long>(c.test.n), T);
+  return c;
+}
+
+Corpus load_corpus(const std::string& path, const ModelConfig& m, double test_fraction) {
+  if (!path_exists(path)) fail("data.path=" + path + " does not exist", "check the path");
+  if (H5Fis_hdf5(path.c_str()) <= 0) return text_corpus(path, m.seq_len, test_fraction);
+  Dataset d = Dataset::load(path);
+  if (d.seq_len > m.seq_len)
+    fail(strf("dataset %s has rows of %d tokens, longer than model.seq_len=%d", path.c_str(), d.seq_len, m.seq_len),
+         "raise --model.seq_len or prepare the dataset with a shorter seq_len");
+  if (d.vocab_size > m.vocab_size)
+    fail(strf("dataset %s uses %d token ids but model.vocab_size=%d", path.c_str(), d.vocab_size, m.vocab_size),
+         "set --model.vocab_size to the dataset's vocabulary");
+  Corpus c;
+  c.train = std::move(d.train);
+  c.test = std::move(d.test);
+  c.what = strf("dataset %s: %lld train and %lld test rows of %d", path.c_str(), static_cast<long long>(c.train.n),
+                static_cast<long long>(c.test.n), d.seq_len);
+  return c;
+}
+
+// Batch buffers, sized once: tokens and targets (B, T), row ids (B).
+struct BatchBuf {
+  std::vector<int32_t> tokens, targets;
+  std::vector<int64_t> rows;
+  BatchBuf(int B, int T) : tokens(static_cast<size_t>(B) * T), targets(static_cast<size_t>(B) * T), rows(B) {}
+  Batch fill(const Split& s, int B) {
+    fill_batch(s, rows.data(), B, Task::lm, tokens.data(), targets.data(), nullptr);
+    return Batch{tokens.data(), targets.data(), nullptr, B, s.T};
+  }
+};
+
+struct EvalResult {
+  double loss = NAN, acc = NAN;
+};
+
+// Token-weighted mean loss and next-token accuracy over the first `limit` test rows.
+EvalResult evaluate(Model& model, const Split& test, int64_t limit, BatchBuf& buf, int max_B) {
+  int64_t n = limit > 0 ? std::min(limit, test.n) : test.n;
+  double loss_sum = 0;
+  int64_t counted = 0, correct = 0;
+  for (int64_t r0 = 0; r0 < n; r0 += max_B) {
+    int B = static_cast<int>(std::min<int64_t>(max_B, n - r0));
+    for (int b = 0; b < B; b++) buf.rows[b] = r0 + b;
+    ForwardResult fr = model.forward(buf.fill(test, B));
+    loss_sum += static_cast<double>(fr.task_loss) * fr.counted;
+    counted += fr.counted;
+    correct += fr.correct;
+  }
+  EvalResult out;
+  if (counted > 0) {
+    out.loss = loss_sum / counted;
+    out.acc = static_cast<double>(correct) / counted;
+  }
+  return out;
+}
+
+std::string duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  int64_t t = static_cast<int64_t>(s + 0.5);
+  if (t >= 3600) return strf("%lldh%02lldm", static_cast<long long>(t / 3600), static_cast<long long>(t % 3600 / 60));
+  if (t >= 60) return strf("%lldm%02llds", static_cast<long long>(t / 60), static_cast<long long>(t % 60));
+  return strf("%llds", static_cast<long long>(t));
+}
+
+}  // namespace
+
+int cmd_pretrain(int argc, char** argv) {
+  Options o("pretrain", "causal-LM pretraining of the MoE model on an HDF5 dataset or a text file (one process)");
+  RunOptions run;
+  ModelOptions model_opt;
+  PretrainOptions p;
+  add_run_options(o, run);
+  model_opt.add(o);
+  add_pretrain_options(o, p);
+  ModelConfig cfg;
+  bool go = false;
+  collectively([&] {
+    go = o.parse(argc, argv, is_server());
+    if (!go) return;
+    validate_run_options(run);
+    validate(p);
+    cfg = model_opt.resolve(o);
+    if (world_size() > 1)
+      fail(strf("pretrain runs on one process, not %d", world_size()), "run it without mpirun (or with -np 1)");
+  });
+  if (!go) return kExitOk;
+  apply_run_options(run);
+  install_stop_handlers();
+
+  // Keys that may differ from the stored config.ini when resuming: none of them changes a result.
+  RunDir rd = open_run_dir(run, o.resolved_ini(),
+                           {"run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "run.threads",
+                            "pretrain.eval_every", "pretrain.eval_rows", "pretrain.log_every"});
+  Corpus corpus = load_corpus(p.data, cfg, p.test_fraction);
+  LOG_INFO("%s", corpus.what.c_str());
+  const int B = p.batch_size, T = corpus.train.T;
+  CpuOps ops(run.threads);
+  Model model(cfg, Task::lm, ops, B, T);
+  const ParamTable& table = model.table();
+  const size_t P = table.total();
+  AdamWConfig acfg;
+  acfg.weight_decay = p.weight_decay;
+  AdamW opt(table, ops, acfg);
+  LrSchedule sched{p.lr, p.min_lr, p.warmup, p.steps};
+  const std::vector<Range> all = {{0, P}};
+  MetricsLog metrics;
+  double loss_sum = 0;  // train loss summed since the last metrics row, and its step count
+  int64_t loss_steps = 0, tokens_seen = 0;
+
+  int64_t step = 0;
+  std::string from = run.resume.empty() ? latest_checkpoint(rd.ckpt_dir()) : run.resume;
+  if (from.empty()) {
+    model.init_weights(run.seed);
+    metrics.open(rd.path, {});
+  } else {
+    Checkpoint ck = load_checkpoint(from, &table);
+    if (ck.kind != "pretrain")
+      fail(from + " is a " + ck.kind + " checkpoint", "resume pretrain from a pretrain checkpoint, or pass --fresh");
+    if (ck.round > p.steps)
+      fail(strf("%s is at step %lld, past pretrain.steps=%d", from.c_str(), static_cast<long long>(ck.round), p.steps),
+           "raise --pretrain.steps");
+    auto need = [&](bool ok, const char* what) {
+      if (!ok) fail(from + ": /server/" + what + " is missing or has the wrong size", "resume from a checkpoint written by pretrain");
+    };
+    need(ck.server_f32["adam_m"].size() == P && ck.server_f32["adam_v"].size() == P, "adam_m/adam_v");
+    need(ck.server_i64["adam_steps"].size() == opt.steps().size(), "adam_steps");
+    need(ck.server_f64["loss_sum"].size() == 1 && ck.server_i64["counters"].size() == 2, "loss_sum/counters");
+    if (ck.seed != run.seed) LOG_WARN("%s was written with seed %llu, this run has %llu", from.c_str(),
+                                      static_cast<unsigned long long>(ck.seed), static_cast<unsigned long long>(run.seed));
+    std::copy(ck.model.begin(), ck.model.end(), model.params());
+    std::copy(ck.server_f32["adam_m"].begin(), ck.server_f32["adam_m"].end(), opt.m());
+    std::copy(ck.server_f32["adam_v"].begin(), ck.server_f32["adam_v"].end(), opt.v());
+    opt.steps() = ck.server_i64["adam_steps"];
+    loss_sum = ck.server_f64["loss_sum"][0];
+    loss_steps = ck.server_i64["counters"][0];
+    tokens_seen = ck.server_i64["counters"][1];
+    step = ck.round;
+    metrics.open(rd.path, ck.metrics);
+    LOG_INFO("resumed from %s at step %lld", from.c_str(), static_cast<long long>(step));
+  }
+
+  auto save = [&] {
+    Checkpoint ck;
+    ck.kind = "pretrain";
+    ck.round = step;
+    ck.seed = run.seed;
+    ck.method = "pretrain";
+    ck.config_ini = o.resolved_ini();
+    ck.model.assign(model.params(), model.params() + P);
+    ck.server_f32["adam_m"].assign(opt.m(), opt.m() + P);
+    ck.server_f32["adam_v"].assign(opt.v(), opt.v() + P);
+    ck.server_i64["adam_steps"] = opt.steps();
+    ck.server_f64["loss_sum"] = {loss_sum};
+    ck.server_i64["counters"] = {loss_steps, tokens_seen};
+    ck.metrics = metrics.rows();
+    return save_checkpoint(ck, table, rd.ckpt_dir(), run.ckpt_keep);
+  };
+
+  BatchBuf buf(B, T);
+  double grad_norm = NAN;
+  auto add_row = [&](bool eval) {
+    EvalResult ev = eval && corpus.test.n > 0 ? evaluate(model, corpus.test, p.eval_rows, buf, B) : EvalResult{};
+    double train_loss = loss_steps ? loss_sum / loss_steps : NAN;
+    metrics.append({{"step", step},
+                    {"tokens", tokens_seen},
+                    {"train_loss", train_loss},
+                    {"lr", static_cast<double>(sched.at(step > 0 ? step - 1 : 0))},
+                    {"grad_norm", grad_norm},
+                    {"test_loss", ev.loss},
+                    {"test_acc", ev.acc}});
+    loss_sum = 0;
+    loss_steps = 0;
+    return ev;
+  };
+  if (step == 0 && metrics.rows().empty()) {
+    EvalResult ev = add_row(true);
+    LOG_INFO("step 0/%d: test loss %.4f, test acc %.4f (the initial model)", p.steps, ev.loss, ev.acc);
+  }
+
+  using clock = std::chrono::steady_clock;
+  auto t_start = clock::now(), t_last = t_start;
+  int64_t first_step = step, tokens_last = tokens_seen;
+  while (step < p.steps) {
+    Rng rng(run.seed, Purpose::pretrain, 0, 0, static_cast<uint64_t>(step));
+    for (int b = 0; b < B; b++) buf.rows[b] = static_cast<int64_t>(rng.below(static_cast<uint64_t>(corpus.train.n)));
+    ForwardResult fr = model.forward(buf.fill(corpus.train, B));
+    if (!std::isfinite(fr.loss))
+      throw Error(strf("non-finite loss (%g) at step %lld; lower --pretrain.lr, raise --pretrain.warmup, or set "
+                       "--pretrain.grad_clip; the last checkpoint is in %s",
+                       fr.loss, static_cast<long long>(step + 1), rd.ckpt_dir().c_str()),
+                  kExitRuntime, true);
+    model.backward();
+    grad_norm = opt.clip_grad_norm(model.grads(), all, p.grad_clip);
+    opt.step(model.params(), model.grads(), all, sched.at(step));
+    step++;
+    loss_sum += fr.loss;
+    loss_steps++;
+    tokens_seen += fr.counted;
+
+    bool eval = (p.eval_every > 0 && step % p.eval_every == 0) || step == p.steps;
+    if (eval || step % p.log_every == 0) {
+      double train_loss = loss_sum / loss_steps;
+      EvalResult ev = add_row(eval);
+      auto now = clock::now();
+      double dt = std::chrono::duration<double>(now - t_last).count();
+      double per_step = std::chrono::duration<double>(now - t_start).count() / static_cast<double>(step - first_step);
+      std::string test = eval ? strf(" | test loss %.4f acc %.4f", ev.loss, ev.acc) : "";
+      LOG_INFO("step %lld/%d | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | ETA %s%s", static_cast<long long>(step),
+               p.steps, train_loss, sched.at(step - 1), grad_norm, (tokens_seen - tokens_last) / dt,
+               duration(per_step * static_cast<double>(p.steps - step)).c_str(), test.c_str());
+      t_last = now;
+      tokens_last = tokens_seen;
+    }
+    bool stop = stop_requested() && step < p.steps;
+    if ((run.ckpt_every > 0 && step % run.ckpt_every == 0) || step == p.steps || stop) {
+      std::string path = save();
+      LOG_INFO("checkpoint %s", path.c_str());
+    }
+    if (stop) {
+      LOG_WARN("stopped by a signal at step %lld; rerun the same command to resume (exit %d)",
+               static_cast<long long>(step), kExitRequeue);
+      return kExitRequeue;
+    }
+  }
+  if (first_step == p.steps) LOG_INFO("nothing to do: %s is already at step %d", from.c_str(), p.steps);
+  return kExitOk;
 }
 
 }  // namespace hf
