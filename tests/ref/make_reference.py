@@ -181,8 +181,9 @@ def make_case(case):
             f[f"topk/layer_{l}"] = out.topk[l].numpy().astype(np.int32)
         if case.get("adamw"):
             losses, final = adamw_losses(cfg, weights, batch, case, torch.float64)
-            losses32, _ = adamw_losses(cfg, weights, batch, case, torch.float32)
+            losses32, final32 = adamw_losses(cfg, weights, batch, case, torch.float32)
             fp32["fp32_adamw_max_loss_rel_err"] = float(np.max(np.abs(losses32 - losses) / losses))
+            fp32["fp32_adamw_max_param_rel_err"] = max(rel(final32[n], final[n]) for n in final)
             g = f.create_group("adamw")
             g["losses"] = losses
             for k, v in ADAMW.items():
