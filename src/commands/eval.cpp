@@ -1,10 +1,155 @@
+// hfedmoe eval --eval.checkpoint FILE --data.path DATASET: the checkpoint's model on the
+// dataset's test split. The model comes from the checkpoint's stored configuration; any
+// --model.* option given explicitly overrides it. Human-readable lines go to stderr (the
+// log); one JSON line with every number goes to stdout, or to --eval.out (written atomically).
+#include <cmath>
+#include <cstdio>
+
+#include "cli/common_options.h"
+#include "cli/run_dir.h"
 #include "commands/commands.h"
-#include "util/check.h"
+#include "data/dataset.h"
+#include "io/checkpoint.h"
+#include "io/checkpoint_config.h"
+#include "io/fs.h"
+#include "io/h5.h"
+#include "io/metrics.h"
+#include "model/model.h"
+#include "mpi/runtime.h"
+#include "ops/cpu_ops.h"
+#include "util/log.h"
 
 namespace hf {
+namespace {
 
-int cmd_eval(int, char**) {
-  throw Error("hfedmoe eval is not built yet", kExitUsage, true);
+struct EvalOptions {
+  std::string checkpoint, data, out;
+  int rows = 0;
+  int batch_size = 16;
+};
+
+struct Tally {
+  double loss_sum = 0;  // task loss times counted items
+  int64_t counted = 0, correct = 0;
+  void add(const ForwardResult& r) {
+    loss_sum += static_cast<double>(r.task_loss) * r.counted;
+    counted += r.counted;
+    correct += r.correct;
+  }
+  double loss() const { return counted ? loss_sum / counted : NAN; }
+  double acc() const { return counted ? static_cast<double>(correct) / counted : NAN; }
+};
+
+// Forward passes over the given test rows in batches of at most B.
+Tally run_rows(Model& model, const Split& split, const std::vector<int64_t>& rows, int B) {
+  std::vector<int32_t> tokens(static_cast<size_t>(B) * split.T), targets(tokens.size()), labels(B);
+  Tally t;
+  for (size_t r0 = 0; r0 < rows.size(); r0 += B) {
+    int b = static_cast<int>(std::min<size_t>(B, rows.size() - r0));
+    fill_batch(split, rows.data() + r0, b, model.task(), tokens.data(), targets.data(), labels.data());
+    t.add(model.forward(Batch{tokens.data(), targets.data(), labels.data(), b, split.T}));
+  }
+  return t;
+}
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  Options o("eval", "evaluate a checkpoint's model on a dataset's test split");
+  EvalOptions e;
+  RunOptions run;
+  ModelOptions model_opt;
+  o.add("eval.checkpoint", &e.checkpoint, "checkpoint to evaluate (train or pretrain)")
+      .add("data.path", &e.data, "dataset written by `hfedmoe prepare`; its test split is evaluated")
+      .add("eval.out", &e.out, "write the JSON result line to this file instead of stdout")
+      .add("eval.rows", &e.rows, "evaluate the first N test rows; 0 = all")
+      .add("eval.batch_size", &e.batch_size, "rows per forward pass")
+      .add("run.threads", &run.threads, "OpenMP threads; 0 = all cores")
+      .add("run.log_level", &run.log_level, "error, warn, info or debug");
+  model_opt.add(o);
+  bool go = false;
+  ModelConfig cfg;
+  Dataset data;
+  Checkpoint meta;
+  collectively([&] {
+    go = o.parse(argc, argv, is_server());
+    if (!go) return;
+    if (e.checkpoint.empty()) fail("eval.checkpoint is not set", "pass --eval.checkpoint FILE");
+    if (e.data.empty()) fail("data.path is not set", "pass --data.path DATASET");
+    check_range("eval.rows", e.rows, 0, 1 << 30);
+    check_range("eval.batch_size", e.batch_size, 1, 1 << 16);
+    validate_run_options(run);
+    if (world_size() > 1) fail(strf("eval runs on one process, not %d", world_size()), "run it without mpirun");
+    // Read only the metadata here; the weights are read into the model below.
+    auto f = h5::File::open_read(e.checkpoint);
+    // A file that is not a checkpoint fails in the loader, with its message naming the problem.
+    if (!f.has_attr("meta", "config")) load_checkpoint(e.checkpoint, nullptr);
+    meta.kind = f.attr_string("meta", "kind");
+    meta.round = f.attr_int("meta", "round");
+    meta.method = f.attr_string("meta", "method");
+    std::vector<std::pair<std::string, std::string>> overrides;
+    for (const auto& [key, value] : parse_ini(o.resolved_ini()))
+      if (key.rfind("model.", 0) == 0 && o.was_set(key)) overrides.push_back({key, value});
+    cfg = model_config_from_ini(f.attr_string("meta", "config"), overrides);
+    data = Dataset::load(e.data);
+    if (data.task == Task::classify && cfg.n_classes != data.n_classes)
+      fail(strf("dataset %s has %d classes but the checkpoint's model has n_classes=%d", e.data.c_str(), data.n_classes,
+                cfg.n_classes),
+           "evaluate a classification dataset with a checkpoint fine-tuned on it (or an LM dataset)");
+    if (data.seq_len > cfg.seq_len)
+      fail(strf("dataset %s has rows of %d tokens, longer than the model's seq_len=%d", e.data.c_str(), data.seq_len,
+                cfg.seq_len),
+           "prepare the dataset with a shorter seq_len");
+    if (data.test.n == 0) fail("dataset " + e.data + " has an empty test split", "prepare it with a test_fraction > 0");
+  });
+  if (!go) return kExitOk;
+  apply_run_options(run);
+
+  CpuOps ops(run.threads);
+  // A classification dataset is read out by the classification head; an LM dataset by the LM head.
+  Model model(cfg, data.task, ops, e.batch_size, data.seq_len);
+  load_model_weights(e.checkpoint, model.table(), model.params());
+  const Split& test = data.test;
+  int64_t n = e.rows > 0 ? std::min<int64_t>(e.rows, test.n) : test.n;
+
+  MetricsRow row = {{"checkpoint", e.checkpoint}, {"kind", meta.kind}, {"round", meta.round},
+                    {"method", meta.method},      {"dataset", e.data},   {"task", std::string(data.task == Task::lm ? "lm" : "classify")},
+                    {"rows", n}};
+  Tally all;
+  if (data.task == Task::lm) {
+    std::vector<int64_t> rows(n);
+    for (int64_t i = 0; i < n; i++) rows[i] = i;
+    all = run_rows(model, test, rows, e.batch_size);
+    row.push_back({"tokens", all.counted});
+  } else {
+    // Per-class accuracy: the rows of each class evaluated on their own, so the model's
+    // correct counts split by class with no access to its predictions.
+    std::vector<std::vector<int64_t>> by_class(data.n_classes);
+    for (int64_t i = 0; i < n; i++) by_class[test.labels[i]].push_back(i);
+    std::vector<Tally> per(data.n_classes);
+    for (int k = 0; k < data.n_classes; k++) {
+      per[k] = run_rows(model, test, by_class[k], e.batch_size);
+      all.loss_sum += per[k].loss_sum;
+      all.counted += per[k].counted;
+      all.correct += per[k].correct;
+    }
+    for (int k = 0; k < data.n_classes; k++) {
+      row.push_back({"acc_" + data.classes[k], per[k].acc()});
+      LOG_INFO("  class %-20s %6lld rows  acc %.4f", data.classes[k].c_str(), static_cast<long long>(per[k].counted),
+               per[k].acc());
+    }
+  }
+  row.insert(row.begin() + 7, {"loss", all.loss()});
+  row.insert(row.begin() + 8, {"acc", all.acc()});
+  LOG_INFO("%s (%s %s %lld) on %s: %lld test rows, loss %.4f, acc %.4f", e.checkpoint.c_str(), meta.kind.c_str(),
+           meta.kind == "pretrain" ? "step" : "round", static_cast<long long>(meta.round), e.data.c_str(),
+           static_cast<long long>(n), all.loss(), all.acc());
+  std::string json = to_json(row) + "\n";
+  if (e.out.empty())
+    std::fputs(json.c_str(), stdout);
+  else
+    write_file_atomic(e.out, json);
+  return kExitOk;
 }
 
 }  // namespace hf
