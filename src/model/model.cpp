@@ -380,11 +380,11 @@ ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
   double aux = 0;
   if (cfg.aux_loss_coef > 0) {
     for (int l = 0; l < L; l++) {
-      float* f = m.aux_f.data() + l * E;
-      float* P = m.aux_P.data() + l * E;
-      m.ops.router_stats(f, P, m.probs + l * m.maxN * E, m.topk_idx + l * m.maxN * K, m.valid, N, E, K);
+      float* f = m.aux_f.data() + l * E;    // (E)
+      float* mp = m.aux_P.data() + l * E;   // (E)
+      m.ops.router_stats(f, mp, m.probs + l * m.maxN * E, m.topk_idx + l * m.maxN * K, m.valid, N, E, K);
       double s = 0;
-      for (int e = 0; e < E; e++) s += static_cast<double>(f[e]) * P[e];
+      for (int e = 0; e < E; e++) s += static_cast<double>(f[e]) * mp[e];
       aux += E * s;
       // d aux / d G[n][e] for a valid token n: coef / L * E * f_e / valid tokens.
       for (int e = 0; e < E; e++)
@@ -517,6 +517,11 @@ const int32_t* Model::topk_experts(int layer) const {
 }
 
 const uint8_t* Model::token_valid() const { return impl_->valid_host.data(); }
+
+const float* Model::logits() const {
+  HF_CHECK(impl_->ops.host_memory(), "logits() of backend %s are on the device", impl_->ops.name());
+  return impl_->logits;
+}
 int Model::last_B() const { return impl_->B; }
 int Model::last_T() const { return impl_->T; }
 double Model::last_step_flops() const { return impl_->fwd_flops + impl_->bwd_flops; }

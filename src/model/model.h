@@ -79,6 +79,8 @@ class Model {
   const float* gate_probs(int layer) const;     // (B*T, E)
   const int32_t* topk_experts(int layer) const; // (B*T, K)
   const uint8_t* token_valid() const;           // (B*T) 1 = not a pad token
+  // Logits of the last forward: (B*T, V) for Task::lm, (B, NC) for Task::classify.
+  const float* logits() const;
   int last_B() const;
   int last_T() const;
   // FLOPs of the last forward+backward actually executed (for the virtual clock).

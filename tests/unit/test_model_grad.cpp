@@ -238,6 +238,16 @@ TEST(ModelGrad, RoutingStatisticsAndCounts) {
     }
   }
   EXPECT_GT(m.last_step_flops(), 0.0);
+  // logits() is what the loss was computed from.
+  double ce = 0;
+  for (int n = 0; n < TinyBatch::B * TinyBatch::T; n++) {
+    if (tb.targets[n] < 0) continue;
+    const float* z = m.logits() + n * 260;
+    double sum = 0;
+    for (int j = 0; j < 260; j++) sum += std::exp(static_cast<double>(z[j]));
+    ce += std::log(sum) - z[tb.targets[n]];
+  }
+  EXPECT_NEAR(ce / r.counted, r.task_loss, 1e-5);
 }
 
 TEST(ModelGrad, InitIsPerTensorAndScaled) {
