@@ -8,6 +8,7 @@
 #include "data/build.h"
 #include "data/corpora.h"
 #include "data/describe.h"
+#include "io/fs.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
 #include "util/log.h"
@@ -43,6 +44,9 @@ std::string command_line(int argc, char** argv, const Options& o) {
 
 void prepare(const PrepareOptions& p, const std::string& command) {
   std::string input = p.input.empty() ? default_corpus_input(p.corpus) : p.input;
+  if (p.input.empty() && !input.empty() && !path_exists(input))
+    fail("the default input " + input + " (the committed sample) is not in the current folder",
+         "run from the repository root, or give --prepare.input");
   std::string output = p.output.empty() ? "data/" + p.corpus + ".h5" : p.output;
   LOG_INFO("prepare: reading corpus=%s from %s", p.corpus.c_str(), input.c_str());
   Corpus corpus = read_corpus(p.corpus, input);

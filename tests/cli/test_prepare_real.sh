@@ -73,9 +73,11 @@ check "sotu_era: per-client era histogram printed" has "$work/era.txt" "client_0
 check "a missing input exits 2" test $? -eq 2
 check "a missing input names the fix" has "$work/bad.txt" "error: --prepare.input $work/nowhere does not exist"
 check "nothing is written on error" test ! -e "$work/bad.h5"
-"$bin" prepare --prepare.corpus spam --prepare.partition natural --prepare.clients 9 \
-  --prepare.output "$work/bad.h5" > "$work/bad2.txt" 2>&1
+(cd "$src" && "$bin" prepare --prepare.corpus spam --prepare.partition natural --prepare.clients 9 \
+  --prepare.output "$work/bad.h5" > "$work/bad2.txt" 2>&1)
 check "too many natural clients exits 2 with the fix" has "$work/bad2.txt" "use --prepare.clients 5 or fewer"
+(cd "$work" && "$bin" prepare > "$work/bad3.txt" 2>&1)
+check "the default sample outside the repository root gives the fix" has "$work/bad3.txt" "run from the repository root"
 
 # Under mpirun: rank 0 prepares, the other ranks wait and exit with the same code.
 if [[ -n "${MPIEXEC:-}" ]]; then
