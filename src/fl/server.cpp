@@ -80,13 +80,14 @@ std::string human_time(double s) {
 
 // Final and best accuracy, rounds and virtual time to the target: printed and written to summary.txt.
 std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
-  double final_acc = NAN, best = NAN, vt = 0, wall = 0, up = 0, down = 0, dense = 0;
+  double final_acc = NAN, best = NAN, vt = 0, wall = 0, up = 0, down = 0, dense = 0, cup = 0, cdense = 0;
   int64_t best_round = 0, hit_round = 0;
   double hit_time = NAN;
   for (const MetricsRow& r : rows) {
     double acc = metric_double(r, "test_acc");
     vt = metric_double(r, "virtual_time_s");
     wall = metric_double(r, "wall_time_s");
+    cup += metric_double(r, "client_bytes_up"), cdense += metric_double(r, "client_dense_bytes_up");
     up += metric_double(r, "bytes_up"), down += metric_double(r, "bytes_down"), dense += metric_double(r, "dense_bytes_equiv");
     if (!std::isfinite(acc)) continue;
     int64_t round = static_cast<int64_t>(metric_double(r, "round"));
@@ -111,6 +112,8 @@ std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
   s += strf("bytes_up            %.0f (%s)\n", up, human_bytes(up).c_str());
   s += strf("bytes_down          %.0f (%s)\n", down, human_bytes(down).c_str());
   s += strf("dense_bytes_equiv   %.0f (%s)\n", dense, human_bytes(dense).c_str());
+  s += strf("client_bytes_up     %.0f (%s)\n", cup, human_bytes(cup).c_str());
+  s += strf("client_dense_up     %.0f (%s)\n", cdense, human_bytes(cdense).c_str());
   return s;
 }
 
@@ -189,7 +192,7 @@ int run_server(Engine& eng) {
 
     // clients' state, statistics and the virtual clock
     int ok = 0, failed = 0;
-    double loss_sum = 0, round_s = 0, experts = 0;
+    double loss_sum = 0, round_s = 0, experts = 0, client_up = 0;
     int64_t steps = 0;
     for (size_t p = 0; p < plan.slots.size(); p++) {
       const int64_t* st = eng.update.slot(static_cast<int>(p));
@@ -202,6 +205,7 @@ int run_server(Engine& eng) {
         continue;
       }
       ok++;
+      client_up += up;
       loss_sum += double_of(st[kSlotLossSum]);
       steps += st[kSlotSteps];
       experts += static_cast<double>(st[kSlotExpertsTrained]) / eng.clients.L;
@@ -231,6 +235,8 @@ int run_server(Engine& eng) {
         {"bytes_up", bytes.up},
         {"bytes_down", bytes.down},
         {"dense_bytes_equiv", bytes.dense_equiv},
+        {"client_bytes_up", static_cast<int64_t>(client_up)},
+        {"client_dense_bytes_up", static_cast<int64_t>(ok * eng.cost->model_bytes)},
         {"clients_sampled", static_cast<int64_t>(plan.sampled)},
         {"clients_dropped", static_cast<int64_t>(plan.offline + plan.late)},
         {"clients_ok", static_cast<int64_t>(ok)},

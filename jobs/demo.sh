@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The demo: prepare SpamAssassin (the full corpus when data/fetch.sh has fetched it, else the
+# committed sample), train HFedMoE and baselines with jobs/demo.cfg, print them side by side.
+#   jobs/demo.sh                       # hfedmoe, fedavg, random_moe with 1 server + 2 executors
+#   METHODS="hfedmoe fedmoe" NP=2 jobs/demo.sh --run.seed 2   # extra args go to every train run
+# Environment: HFEDMOE_BIN (default build/hfedmoe), NP (ranks, default 3), METHODS,
+# MPIEXEC (default mpiexec), MPIEXEC_FLAGS (default --oversubscribe, + --allow-run-as-root as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${HFEDMOE_BIN:-build/hfedmoe}
+NP=${NP:-3}
+METHODS=${METHODS:-"hfedmoe fedavg random_moe"}
+MPIEXEC=${MPIEXEC:-mpiexec}
+if [[ -z "${MPIEXEC_FLAGS:-}" ]]; then
+  MPIEXEC_FLAGS="--oversubscribe"
+  [[ $(id -u) == 0 ]] && MPIEXEC_FLAGS+=" --allow-run-as-root"
+fi
+[[ -x "$BIN" ]] || { echo "error: $BIN not found; build first (cmake -B build && ninja -C build) or set HFEDMOE_BIN" >&2; exit 2; }
+
+DATA=data/spam.h5
+if [[ ! -f $DATA ]]; then
+  INPUT=""
+  [[ -d data/cache/spam-assassin ]] && INPUT=data/cache/spam-assassin
+  echo "== prepare ${INPUT:-the committed sample data/samples/spam-assassin} -> $DATA"
+  "$BIN" prepare --prepare.corpus spam ${INPUT:+--prepare.input $INPUT} --prepare.seq_len 128 \
+    --prepare.clients 40 --prepare.partition dirichlet --prepare.output $DATA
+fi
+
+for m in $METHODS; do
+  echo "== train $m ($NP ranks)"
+  # shellcheck disable=SC2086
+  $MPIEXEC $MPIEXEC_FLAGS -np "$NP" "$BIN" train --config jobs/demo.cfg --fl.method "$m" \
+    --out "runs/demo-$m" --fresh "$@" 2>&1 | grep -E "round [0-9]+/|error" || true
+  [[ -f runs/demo-$m/summary.txt ]] || { echo "error: $m did not finish (see runs/demo-$m/log.txt)" >&2; exit 1; }
+done
+
+field() { awk -v k="$2" '$1 == k { print $2; exit }' "runs/demo-$1/summary.txt"; }
+echo
+printf "%-18s %9s %9s %11s %9s %10s %14s %16s\n" method final_acc best_acc virtual_s wall_s up_MB client_up_MB client_dense_MB
+for m in $METHODS; do
+  printf "%-18s %9s %9s %11s %9s %10s %14s %16s\n" "$m" "$(field $m final_test_acc)" "$(field $m best_test_acc)" \
+    "$(field $m virtual_time_s)" "$(field $m wall_time_s)" "$(awk "BEGIN{printf \"%.1f\", $(field $m bytes_up)/1e6}")" \
+    "$(awk "BEGIN{printf \"%.1f\", $(field $m client_bytes_up)/1e6}")" \
+    "$(awk "BEGIN{printf \"%.1f\", $(field $m client_dense_up)/1e6}")"
+done
