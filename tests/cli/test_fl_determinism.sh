@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# DESIGN.md section 6: the same job gives bit-identical final parameters whatever the number of
+# executor ranks (in-process, R = 1, 2, 4) and across repeated runs, and a resumed run ends
+# bit-identical to an uninterrupted one. Clients' local training is fixed to one OpenMP/BLAS
+# thread (run.threads = 1): a multi-threaded BLAS may sum in another order.
+# Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR, MPIEXEC, MPIEXEC_FLAGS.
+set -euo pipefail
+bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
+src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the source tree}
+read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
+mpiexec=${MPIEXEC:-mpiexec}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$src"
+
+"$bin" prepare --prepare.corpus spam --prepare.seq_len 64 --prepare.clients 12 --prepare.partition dirichlet \
+  --prepare.output "$tmp/spam.h5" >/dev/null
+job=(train --config jobs/demo.cfg --data.path "$tmp/spam.h5" --model.seq_len 64 --fl.clients 12
+  --fl.clients_per_round 5 --fl.overcommit 0.4 --train.local_steps 2 --train.batch_size 4 --fl.eval_every 1
+  --run.threads 1 --run.ckpt_every 0)
+failures=0
+same() {  # same A B WHAT: the /model groups of two checkpoints are bit-identical
+  if h5diff "$1" "$2" /model /model >/dev/null; then
+    echo "ok: $3"
+  else
+    echo "FAIL: $3 ($1 vs $2)"
+    h5diff -r "$1" "$2" /model /model | head -5
+    failures=$((failures + 1))
+  fi
+}
+
+for method in hfedmoe fedavg_unbounded random_moe; do
+  "$bin" "${job[@]}" --fl.method $method --fl.rounds 3 --out "$tmp/$method-np1" >/dev/null 2>"$tmp/err" ||
+    { cat "$tmp/err"; exit 1; }
+  for np in 2 3 5; do
+    "$mpiexec" "${mpi_flags[@]}" -np $np "$bin" "${job[@]}" --fl.method $method --fl.rounds 3 \
+      --out "$tmp/$method-np$np" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+    same "$tmp/$method-np1/ckpt/train_3.h5" "$tmp/$method-np$np/ckpt/train_3.h5" \
+      "$method: in-process == $((np - 1)) executor rank(s)"
+  done
+  # metrics agree too, except wall time and the MPI byte counts (columns 8-11), which depend on R
+  for np in 3 5; do
+    if diff <(cut -d, -f1-7,12- "$tmp/$method-np1/metrics.csv") <(cut -d, -f1-7,12- "$tmp/$method-np$np/metrics.csv") >/dev/null; then
+      echo "ok: $method metrics (accuracy, losses, virtual time) equal at np=$np"
+    else
+      echo "FAIL: $method metrics differ at np=$np"
+      failures=$((failures + 1))
+    fi
+  done
+done
+
+# run twice: same bits
+"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/again" >/dev/null 2>&1
+same "$tmp/hfedmoe-np3/ckpt/train_3.h5" "$tmp/again/ckpt/train_3.h5" "hfedmoe: a second run gives the same bits"
+
+# resume: 2 rounds, then continue to 3 in the same run directory == 3 rounds straight
+"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 2 --out "$tmp/resumed" >/dev/null 2>&1
+"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/resumed" >/dev/null 2>&1
+same "$tmp/hfedmoe-np3/ckpt/train_3.h5" "$tmp/resumed/ckpt/train_3.h5" "hfedmoe: resumed after round 2 == uninterrupted"
+if diff <(cut -d, -f1-7,9- "$tmp/hfedmoe-np3/metrics.csv") <(cut -d, -f1-7,9- "$tmp/resumed/metrics.csv") >/dev/null; then
+  echo "ok: resumed metrics rows equal the uninterrupted run's (except wall time)"
+else
+  echo "FAIL: resumed metrics differ"
+  failures=$((failures + 1))
+fi
+
+# a different seed must differ (the comparison can fail)
+"$bin" "${job[@]}" --fl.rounds 3 --run.seed 7 --out "$tmp/seed7" >/dev/null 2>&1
+if h5diff "$tmp/hfedmoe-np1/ckpt/train_3.h5" "$tmp/seed7/ckpt/train_3.h5" /model /model >/dev/null; then
+  echo "FAIL: another seed gave the same model"
+  failures=$((failures + 1))
+else
+  echo "ok: another seed gives another model"
+fi
+[[ $failures == 0 ]] || { echo "$failures failure(s)"; exit 1; }
+echo "all determinism checks passed"
