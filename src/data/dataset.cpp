@@ -3,7 +3,6 @@
 #include "data/dataset.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "data/partition.h"
 #include "io/fs.h"

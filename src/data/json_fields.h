@@ -12,7 +12,7 @@ namespace hf {
 // the usage error a malformed object raises.
 std::map<std::string, std::string> json_object_fields(const std::string& text, const std::string& where);
 
-// The string value of a JSON text's "version"/"name" style field, or "" (for package.json).
+// fields[key], or fallback when the object has no such (string or scalar) field.
 std::string json_field_or(const std::map<std::string, std::string>& fields, const std::string& key,
                           const std::string& fallback = "");
 
