@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "data/dataset.h"
+#include "mpi/runtime.h"
 #include "util/log.h"
 
 namespace hf {
@@ -37,7 +38,8 @@ ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, c
   for (size_t i = 0; i < t.profiles.size(); i++) {
     BudgetDerivation b = derive_budget(t.profiles[i], m, train.batch_size, data.seq_len);
     class_budget[i] = fl.budget > 0 ? std::min(fl.budget, m.n_experts) : b.budget;
-    LOG_INFO("profile %s: C_budget = %d experts per layer%s (%s)", t.profiles[i].name.c_str(), class_budget[i],
+    if (is_server())
+      LOG_INFO("profile %s: C_budget = %d experts per layer%s (%s)", t.profiles[i].name.c_str(), class_budget[i],
              fl.budget > 0 ? " (fl.budget)" : "", b.explain().c_str());
   }
   t.budget.resize(t.N);

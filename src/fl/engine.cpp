@@ -68,8 +68,9 @@ void Engine::setup() {
   exchange = std::make_unique<Exchange>(update, max_slots);
   if (!is_server() || world_size() == 1)
     trainer = std::make_unique<LocalTrainer>(*model, *ops, *method, fl, train, data, clients, run.seed);
-  LOG_INFO("%s: %d clients (%d per round, up to %d sampled), %zu parameters, %zu executors, %s", fl.method.c_str(),
-           clients.N, fl.clients_per_round, max_slots, table.total(), executors.size(), data.path.c_str());
+  if (is_server())
+    LOG_INFO("%s: %d clients (%d per round, up to %d sampled), %zu parameters, %zu executors, %s", fl.method.c_str(),
+             clients.N, fl.clients_per_round, max_slots, table.total(), executors.size(), data.path.c_str());
 }
 
 }  // namespace hf
