@@ -19,6 +19,7 @@ const CommandSpec kCommands[] = {
     {"prepare", "turn a text corpus into an HDF5 dataset with a per-client partition", cmd_prepare},
     {"eval", "evaluate a checkpoint on a dataset's test split", cmd_eval},
     {"inspect", "describe an HDF5 checkpoint or dataset (--verify re-reads every tensor)", cmd_inspect},
+    {"export", "model weights to/from Hugging Face safetensors (Mixtral names)", cmd_export},
 };
 const int kNumCommands = sizeof(kCommands) / sizeof(kCommands[0]);
 

@@ -8,6 +8,7 @@ int cmd_pretrain(int argc, char** argv);
 int cmd_prepare(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 
 struct CommandSpec {
   const char* name;
