@@ -1,0 +1,125 @@
+// The federated exchange (mpi/exchange.h) at 2, 3 and 5 ranks: exact reduction whatever the
+// assignment of clients to executors, byte counts equal to the packed buffers, and one round
+// checkable by hand (plan -> contributions -> reduce -> apply -> broadcast).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "fl/aggregate.h"
+#include "fl/fixed_point.h"
+#include "mpi/exchange.h"
+#include "mpi/runtime.h"
+
+namespace hf {
+namespace {
+
+ModelConfig cfg() {
+  ModelConfig c = model_preset("tiny");
+  c.d_model = 8, c.n_heads = 2, c.n_kv_heads = 2, c.n_layers = 2, c.n_experts = 4, c.top_k = 1, c.d_ff = 4;
+  c.vocab_size = 16, c.n_classes = 2;
+  return c;
+}
+constexpr int kClients = 7;
+
+// Client p: +0.5*(p+1) on expert (p % 2, p % 3) with weight 1/(p+1), on its router and dense
+// parameters with the same weight; slot stats carry p.
+void add_client(RoundUpdate& u, const ParamTable& t, const std::vector<float>& global, int p) {
+  std::vector<float> mine = global;
+  for (float& x : mine) x += 0.5f * (p + 1);
+  int l = p % 2, e = p % 3, i = l * u.E + e;
+  double w = 1.0 / (p + 1);
+  u.touched[i] = u.kept[i] = 1;
+  u.expert_w[i] += to_fixed(w);
+  RoundUpdate::add_weighted_delta(u.expert(l, e), w, mine.data(), global.data(), t.expert_block(l, e));
+  u.router_w[l] += to_fixed(w);
+  RoundUpdate::add_weighted_delta(u.router(l), w, mine.data(), global.data(), t.router(l));
+  u.dense_w += to_fixed(w);
+  int64_t* s = u.dense_sum.data();
+  for (const Range& r : u.dense) {
+    RoundUpdate::add_weighted_delta(s, w, mine.data(), global.data(), r);
+    s += r.size();
+  }
+  u.slot(p)[kSlotStatus] = kSlotOk;
+  u.slot(p)[kSlotSteps] = p + 1;
+}
+
+int executor_of(int p) { return world_size() == 1 ? 0 : 1 + p % (world_size() - 1); }
+
+TEST(FlExchange, ReductionIsExactAndBytesAreThePackedBuffers) {
+  ParamTable t(cfg());
+  std::vector<float> global(t.total(), 0.25f);
+  RoundUpdate mine, all;
+  mine.init(t, kClients), all.init(t, kClients);
+  mine.clear(kClients), all.clear(kClients);
+  for (int p = 0; p < kClients; p++) {
+    if (executor_of(p) == world_rank()) add_client(mine, t, global, p);
+    add_client(all, t, global, p);  // what one process would sum
+  }
+  Exchange ex(mine, kClients);
+  ex.reduce_update(mine);
+  Exchange::Bytes b = ex.take_bytes();
+
+  // touched experts: (p%2, p%3) for p < 7 = (0,0) (1,1) (0,2) (1,0) (0,1) (1,2): 6 of 8
+  int touched = 0;
+  for (uint8_t x : mine.touched) touched += x;
+  EXPECT_EQ(touched, 6);
+  const size_t LE = 8;
+  size_t packed = kClients * (kSlotFields + 2 * LE) + 2 + 2 * mine.RC + 1 + mine.D + touched * (1 + mine.S);
+  int R = world_size() > 1 ? world_size() - 1 : 1;
+  EXPECT_EQ(b.up, static_cast<int64_t>(R * (2 * LE + 8 * packed)));
+  size_t dense_packed = packed + (LE - touched) * (1 + mine.S);
+  EXPECT_EQ(b.dense_equiv, static_cast<int64_t>(R * (2 * 2 * LE + 8 * dense_packed)));
+  if (is_server()) {
+    EXPECT_EQ(mine.expert_sum, all.expert_sum);
+    EXPECT_EQ(mine.expert_w, all.expert_w);
+    EXPECT_EQ(mine.router_sum, all.router_sum);
+    EXPECT_EQ(mine.dense_sum, all.dense_sum);
+    EXPECT_EQ(mine.dense_w, all.dense_w);
+    EXPECT_EQ(mine.slots, all.slots);
+  }
+}
+
+TEST(FlExchange, OneRoundByHand) {
+  ParamTable t(cfg());
+  std::vector<float> global(t.total(), 1.0f);
+  RoundPlan plan;
+  plan.round = 4;
+  for (int p = 0; p < kClients; p++) plan.slots.push_back(PlanSlot{p, 2, executor_of(p), 1, 0.5 * p});
+  RoundUpdate u;
+  u.init(t, kClients);
+  Exchange ex(u, kClients);
+  RoundPlan got = ex.broadcast_plan(is_server() ? plan : RoundPlan{});
+  ASSERT_EQ(got.slots.size(), plan.slots.size());
+  EXPECT_EQ(got.round, 4);
+  EXPECT_EQ(got.slots[6].predicted_s, 3.0);
+  u.clear(kClients);
+  for (int p = 0; p < kClients; p++)
+    if (got.slots[p].executor == world_rank()) add_client(u, t, global, p);
+  ex.reduce_update(u);
+  FlOptions fl;
+  ServerAggregator agg(t, fl, false);
+  Changes ch;
+  if (is_server()) agg.apply(u, global.data(), ch);
+  ex.broadcast_changes(u, ch, global.data(), t);
+
+  // Expert (0, 0) has clients 0 and 6: (1*0.5 + (1/7)*3.5) / (1 + 1/7) = 1/(8/7) = 0.875 -> 1.875
+  EXPECT_NEAR(global[t.expert_block(0, 0).begin], 1.875f, 1e-6);
+  // Expert (1, 1) has client 1 only: +1.0 -> 2.0; expert (1, 3) nobody: unchanged
+  EXPECT_FLOAT_EQ(global[t.expert_block(1, 1).begin], 2.0f);
+  EXPECT_FLOAT_EQ(global[t.expert_block(1, 3).begin], 1.0f);
+  // Router 0 (clients 0, 2, 4, 6; each w*d = 0.5): 2.0 / (1 + 1/3 + 1/5 + 1/7) -> 1 + 1.19148936
+  EXPECT_NEAR(global[t.router(0).begin], 1.0 + 2.0 / (1 + 1.0 / 3 + 1.0 / 5 + 1.0 / 7), 1e-6);
+  // Dense: 7 * 0.5 / H(7) where H(7) = 1 + 1/2 + ... + 1/7
+  double h7 = 0;
+  for (int p = 1; p <= 7; p++) h7 += 1.0 / p;
+  EXPECT_NEAR(global[u.dense[0].begin], 1.0 + 3.5 / h7, 1e-6);
+  // Every rank holds the same bits.
+  std::vector<float> r0 = global;
+  MPI_Bcast(r0.data(), static_cast<int>(r0.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
+  EXPECT_EQ(r0, global);
+  Exchange::Bytes b = ex.take_bytes();
+  EXPECT_GT(b.down, 0);
+}
+
+}  // namespace
+}  // namespace hf
