@@ -1,29 +1,45 @@
 #include "io/crc32.h"
 
 #include <array>
+#include <cstring>
 
 #include "util/check.h"
 
 namespace hf {
 
-static const std::array<uint32_t, 256>& crc_table() {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
+// Slicing-by-8: table k advances the crc over a byte followed by k zero bytes, so eight
+// bytes fold in with eight lookups and no serial dependency between them (~8x the
+// byte-at-a-time speed, which would otherwise dominate checkpoint I/O).
+using CrcTables = std::array<std::array<uint32_t, 256>, 8>;
+
+static const CrcTables& crc_tables() {
+  static const CrcTables tables = [] {
+    CrcTables t{};
     for (uint32_t i = 0; i < 256; i++) {
       uint32_t c = i;
       for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
+      t[0][i] = c;
     }
+    for (int k = 1; k < 8; k++)
+      for (int i = 0; i < 256; i++) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFFu];
     return t;
   }();
-  return table;
+  return tables;
 }
 
 uint32_t crc32(const void* data, size_t n, uint32_t crc) {
-  const auto& t = crc_table();
+  const auto& t = crc_tables();
   const auto* p = static_cast<const unsigned char*>(data);
   crc = ~crc;
-  for (size_t i = 0; i < n; i++) crc = t[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+  for (; n >= 8; n -= 8, p += 8) {
+    uint32_t lo, hi;  // little-endian words, as the byte-wise definition reads them
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + 4, 4);
+    lo ^= crc;
+    crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
+          t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; n--) crc = t[0][(crc ^ *p++) & 0xFFu] ^ (crc >> 8);
   return ~crc;
 }
 

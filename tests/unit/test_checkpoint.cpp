@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "io/checkpoint.h"
+#include "io/crc32.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "util/check.h"
@@ -67,6 +68,18 @@ std::string error_of(const std::function<void()>& fn) {
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// The zlib/IEEE CRC-32: the standard check value, and chaining over any split of the bytes
+// (the 8-byte fast path and the byte tail must agree).
+TEST(Crc32, MatchesTheStandardAndChains) {
+  EXPECT_EQ(crc32("123456789", 9), 0xCBF43926u);
+  EXPECT_EQ(crc32("", 0), 0u);
+  std::string text = "The quick brown fox jumps over the lazy dog, twice: the quick brown fox.";
+  uint32_t whole = crc32(text.data(), text.size());
+  for (size_t cut = 0; cut <= text.size(); cut += 5)
+    EXPECT_EQ(crc32(text.data() + cut, text.size() - cut, crc32(text.data(), cut)), whole) << cut;
+  EXPECT_EQ(crc32(text.data(), 43), 0x414FA339u);  // "The quick brown fox jumps over the lazy dog"
 }
 
 TEST(Checkpoint, RoundTripIsBitExact) {
