@@ -33,7 +33,7 @@ expect 2 "fl.rounds=-3 is out of range" -- "$bin" train --config "$tmp/bad_range
 printf '[fl]\nno_such_key = 1\n' >"$tmp/bad_key.cfg"
 expect 2 "no_such_key" -- "$bin" train --config "$tmp/bad_key.cfg"
 expect 2 "cannot read config file" -- "$bin" train --config "$tmp/missing.cfg"
-expect 2 "model preset 'huge' is unknown" -- "$bin" train --model.preset huge
+expect 2 "model preset 'huge' is unknown" -- "$bin" train --data.path "$tmp/none.h5" --model.preset huge
 
 # Under mpirun every rank stops, quickly, with the one line printed once.
 read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
