@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <thread>
 
@@ -59,6 +60,10 @@ void LocalTrainer::forward_batch(int64_t round, int client, uint64_t step, const
   fill_batch(data_.train, rows_.data(), batch_rows_, data_.task, tokens_.data(), targets_.data(), labels_.data());
   Batch b{tokens_.data(), targets_.data(), labels_.data(), batch_rows_, T_};
   last_ = model_.forward(b, control);
+  if (!std::isfinite(last_.loss))
+    fail(strf("client %d's training loss is not finite in round %lld, step %llu", client, static_cast<long long>(round),
+              static_cast<unsigned long long>(step)),
+         "lower train.lr or set train.grad_clip (e.g. 1.0)", kExitRuntime);
 }
 
 void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, const float* global, RoundUpdate& update) {
