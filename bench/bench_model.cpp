@@ -4,9 +4,12 @@
 //               [--profile] [--out FILE]
 //
 // Definitions of what is printed:
-//   tokens/s  = B * T / (mean wall time of one full step: forward + backward + AdamW)
+//   tokens/s  = B * T / (median wall time of one full step: forward + backward + AdamW);
+//               the median, because a shared machine's other processes slow some steps
 //   GFLOP/s   = Model::last_step_flops() (GEMM FLOPs actually executed forward and backward,
-//               attention included, 2 per multiply-add) / (forward + backward time)
+//               attention included, 2 per multiply-add) / (median forward + backward time)
+//   load      = the 1-minute load average when the preset started: above the thread count,
+//               other processes competed for the cores and the numbers are pessimistic
 //   peak RSS  = getrusage ru_maxrss of the process after all steps
 // --profile wraps the backend in a timer per op (a decorator, so the model is unchanged) and
 // prints where the time goes. --out appends one Markdown table row per preset.
@@ -15,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -33,6 +37,11 @@ namespace {
 using clk = std::chrono::steady_clock;
 double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
   std::string line;
@@ -45,7 +54,7 @@ std::string cpu_model() {
 class TimedOps final : public hf::Ops {
  public:
   explicit TimedOps(hf::CpuOps& inner) : in_(inner) {}
-  std::map<std::string, double> seconds;
+  std::map<std::string, double> seconds, flops;  // by op name
   const char* name() const override { return "cpu+timer"; }
   bool host_memory() const override { return true; }
 
@@ -63,10 +72,12 @@ class TimedOps final : public hf::Ops {
   void matmul_forward(float* o, const float* i, const float* w, const float* b, int N, int IC, int OC,
                       bool acc) override {
     HF_TIMED("matmul_fwd", in_.matmul_forward(o, i, w, b, N, IC, OC, acc));
+    flops["matmul_fwd"] += 2.0 * N * IC * OC;
   }
   void matmul_backward(float* di, float* dw, float* db, const float* d, const float* i, const float* w, int N,
                        int IC, int OC) override {
     HF_TIMED("matmul_bwd", in_.matmul_backward(di, dw, db, d, i, w, N, IC, OC));
+    flops["matmul_bwd"] += 2.0 * N * IC * OC * ((di != nullptr) + (dw != nullptr));
   }
   void embedding_forward(float* o, const int32_t* t, const float* tab, int N, int C) override {
     HF_TIMED("embedding", in_.embedding_forward(o, t, tab, N, C));
@@ -90,10 +101,12 @@ class TimedOps final : public hf::Ops {
   void attention_forward(float* o, float* a, const float* q, const float* k, const float* v, int B, int T, int NH,
                          int NKV, int HS) override {
     HF_TIMED("attention_fwd", in_.attention_forward(o, a, q, k, v, B, T, NH, NKV, HS));
+    flops["attention_fwd"] += 4.0 * B * NH * T * T * HS;
   }
   void attention_backward(float* dq, float* dk, float* dv, float* s, const float* d, const float* q, const float* k,
                           const float* v, const float* a, int B, int T, int NH, int NKV, int HS) override {
     HF_TIMED("attention_bwd", in_.attention_backward(dq, dk, dv, s, d, q, k, v, a, B, T, NH, NKV, HS));
+    flops["attention_bwd"] += 8.0 * B * NH * T * T * HS;
   }
   void router_forward(float* p, int32_t* ix, float* w, const float* z, const uint8_t* r, int N, int E,
                       int K) override {
@@ -127,10 +140,13 @@ class TimedOps final : public hf::Ops {
   void grouped_matmul_forward(float* o, const float* i, const float* w, size_t s, const int32_t* off, int E, int IC,
                               int OC) override {
     HF_TIMED("expert_gemm_fwd", in_.grouped_matmul_forward(o, i, w, s, off, E, IC, OC));
+    flops["expert_gemm_fwd"] += 2.0 * off[E] * IC * OC;
   }
   void grouped_matmul_backward(float* di, float* dw, const float* d, const float* i, const float* w, size_t s,
                                const int32_t* off, const uint8_t* tr, int E, int IC, int OC) override {
     HF_TIMED("expert_gemm_bwd", in_.grouped_matmul_backward(di, dw, d, i, w, s, off, tr, E, IC, OC));
+    for (int e = 0; e < E; e++)
+      flops["expert_gemm_bwd"] += 2.0 * (off[e + 1] - off[e]) * IC * OC * ((di != nullptr) + (dw && (!tr || tr[e])));
   }
   void swiglu_forward(float* o, const float* a, const float* b, int M, int F) override {
     HF_TIMED("swiglu", in_.swiglu_forward(o, a, b, M, F));
@@ -208,11 +224,20 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
   for (int i = 0; i < B * T; i++) targets[i] = (i + 1) % T == 0 ? -1 : tokens[i + 1];
   hf::Batch batch{tokens.data(), targets.data(), nullptr, B, T};
 
-  double t_fwd = 0, t_bwd = 0, t_opt = 0, flops = 0;
+  double load = 0;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &load) != 1) load = 0;
+    std::fclose(f);
+  }
+  std::vector<double> t_fwd, t_bwd, t_opt;
+  double flops = 0;
   float loss = 0;
   const int warm = 2;
   for (int s = 0; s < warm + opt.steps; s++) {
-    if (s == warm) timed.seconds.clear();
+    if (s == warm) {
+      timed.seconds.clear();
+      timed.flops.clear();
+    }
     auto t0 = clk::now();
     loss = model.forward(batch).loss;
     double f = seconds_since(t0);
@@ -224,35 +249,43 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
     adamw.step(model.params(), model.grads(), all, 1e-3f);
     double o = seconds_since(t0);
     if (s >= warm) {
-      t_fwd += f;
-      t_bwd += b;
-      t_opt += o;
-      flops += model.last_step_flops();
+      t_fwd.push_back(f);
+      t_bwd.push_back(b);
+      t_opt.push_back(o);
+      flops = model.last_step_flops();
     }
   }
   const int n = opt.steps;
-  double step_s = (t_fwd + t_bwd + t_opt) / n;
-  double tok_s = B * T / step_s, gflops = flops / (t_fwd + t_bwd) / 1e9;
+  std::vector<double> step, fb;
+  for (int i = 0; i < n; i++) {
+    step.push_back(t_fwd[i] + t_bwd[i] + t_opt[i]);
+    fb.push_back(t_fwd[i] + t_bwd[i]);
+  }
+  double step_s = median(step), fwd_s = median(t_fwd), bwd_s = median(t_bwd), opt_s = median(t_opt);
+  double tok_s = B * T / step_s, gflops = flops / median(fb) / 1e9;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   double rss_mb = ru.ru_maxrss / 1024.0;
   std::printf("%-6s B=%d T=%d params=%.2fM: %.0f tokens/s, %.1f GFLOP/s, step %.1f ms (fwd %.1f, bwd %.1f, adamw %.1f),"
-              " peak RSS %.0f MB, loss %.4f\n",
-              preset.c_str(), B, T, model.table().total() / 1e6, tok_s, gflops, step_s * 1e3, t_fwd / n * 1e3,
-              t_bwd / n * 1e3, t_opt / n * 1e3, rss_mb, loss);
+              " peak RSS %.0f MB, loss %.4f, load %.1f\n",
+              preset.c_str(), B, T, model.table().total() / 1e6, tok_s, gflops, step_s * 1e3, fwd_s * 1e3,
+              bwd_s * 1e3, opt_s * 1e3, rss_mb, loss, load);
   if (opt.profile) {
     double total = 0;
     for (auto& kv : timed.seconds) total += kv.second;
     std::vector<std::pair<double, std::string>> rows;
     for (auto& kv : timed.seconds) rows.push_back({kv.second, kv.first});
     std::sort(rows.rbegin(), rows.rend());
-    for (auto& r : rows)
-      std::printf("    %-16s %8.2f ms/step  %5.1f%%\n", r.second.c_str(), r.first / n * 1e3, 100 * r.first / total);
+    for (auto& r : rows) {
+      std::printf("    %-16s %8.2f ms/step  %5.1f%%", r.second.c_str(), r.first / n * 1e3, 100 * r.first / total);
+      if (timed.flops.count(r.second)) std::printf("  %6.1f GFLOP/s", timed.flops[r.second] / r.first / 1e9);
+      std::printf("\n");
+    }
   }
   if (!opt.out.empty()) {
     std::ofstream f(opt.out, std::ios::app);
-    f << hf::strf("| %s | %d | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %s |\n", preset.c_str(), B, T,
-                  opt.threads, tok_s, gflops, t_fwd / n * 1e3, t_bwd / n * 1e3, t_opt / n * 1e3, rss_mb,
+    f << hf::strf("| %s | %d | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %.1f | %s |\n", preset.c_str(), B,
+                  T, opt.threads, tok_s, gflops, fwd_s * 1e3, bwd_s * 1e3, opt_s * 1e3, rss_mb, load,
                   cpu_model().c_str());
   }
 }
@@ -262,9 +295,12 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
 int main(int argc, char** argv) {
   try {
     Options opt = parse(argc, argv);
+    if (opt.steps < 1) hf::fail("--steps must be at least 1", "pass e.g. --steps 10");
     hf::CpuOps cpu(opt.threads);
-    std::printf("machine: %s, %u hardware threads; running with %d threads (OpenMP and OpenBLAS)\n",
-                cpu_model().c_str(), std::thread::hardware_concurrency(), opt.threads);
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    std::printf("machine: %s, %u hardware threads; %d OpenMP threads (OpenBLAS single-threaded inside them),"
+                " OMP_WAIT_POLICY=%s\n",
+                cpu_model().c_str(), std::thread::hardware_concurrency(), opt.threads, wait ? wait : "(unset)");
     std::vector<std::string> presets = opt.preset == "all" ? std::vector<std::string>{"tiny", "small"}
                                                           : std::vector<std::string>{opt.preset};
     for (const auto& p : presets) run(p, opt, cpu);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "ops/cpu_math.h"
 #include "ops/cpu_ops.h"
 #include "util/check.h"
 
@@ -73,11 +74,9 @@ void CpuOps::attention_forward(float* out, float* att, const float* q, const flo
       float* row = P + static_cast<size_t>(i) * T;
       float mx = row[0];
       for (int j = 1; j <= i; j++) mx = std::max(mx, row[j]);
+      for (int j = 0; j <= i; j++) row[j] = exp_fast(row[j] - mx);  // vectorised; the sum is not
       float sum = 0;
-      for (int j = 0; j <= i; j++) {
-        row[j] = std::exp(row[j] - mx);
-        sum += row[j];
-      }
+      for (int j = 0; j <= i; j++) sum += row[j];
       float inv = 1.0f / sum;
       for (int j = 0; j <= i; j++) row[j] *= inv;
       for (int j = i + 1; j < T; j++) row[j] = 0.0f;

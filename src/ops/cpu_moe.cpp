@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/cpu_math.h"
 #include "ops/cpu_ops.h"
 #include "util/check.h"
 
@@ -27,11 +28,9 @@ void CpuOps::router_forward(float* probs, int32_t* topk_idx, float* topk_w, cons
     float* w = topk_w + static_cast<size_t>(n) * K;
     float mx = z[0];
     for (int e = 1; e < E; e++) mx = std::max(mx, z[e]);
+    for (int e = 0; e < E; e++) p[e] = exp_fast(z[e] - mx);
     float sum = 0;
-    for (int e = 0; e < E; e++) {
-      p[e] = std::exp(z[e] - mx);
-      sum += p[e];
-    }
+    for (int e = 0; e < E; e++) sum += p[e];
     for (int e = 0; e < E; e++) p[e] /= sum;
     float chosen = 0;
     for (int k = 0; k < K; k++) {
@@ -216,10 +215,10 @@ void CpuOps::grouped_matmul_backward(float* dinp, float* dw, const float* dout, 
 void CpuOps::swiglu_forward(float* out, const float* h1, const float* h3, int M, int F) {
   // out, h1, h3 (M, F)
   const size_t n = static_cast<size_t>(M) * F;
-#pragma omp parallel for
+#pragma omp parallel for simd
   for (size_t i = 0; i < n; i++) {
     float a = h1[i];
-    out[i] = a / (1.0f + std::exp(-a)) * h3[i];
+    out[i] = a / (1.0f + exp_fast(-a)) * h3[i];
   }
 }
 
@@ -227,10 +226,10 @@ void CpuOps::swiglu_backward(float* dh1, float* dh3, const float* dout, const fl
                              int F) {
   // dh1, dh3, dout, h1, h3 (M, F); silu'(a) = s (1 + a (1 - s)) with s = sigmoid(a)
   const size_t n = static_cast<size_t>(M) * F;
-#pragma omp parallel for
+#pragma omp parallel for simd
   for (size_t i = 0; i < n; i++) {
     float a = h1[i];
-    float s = 1.0f / (1.0f + std::exp(-a));
+    float s = 1.0f / (1.0f + exp_fast(-a));
     dh1[i] += dout[i] * h3[i] * s * (1.0f + a * (1.0f - s));
     dh3[i] += dout[i] * a * s;
   }

@@ -236,7 +236,7 @@ double CpuOps::sum_squares(const float* x, size_t n) {
 }
 
 void CpuOps::scale(float* x, size_t n, float s) {
-#pragma omp parallel for
+#pragma omp parallel for simd
   for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
@@ -251,7 +251,7 @@ void CpuOps::adamw_update(float* param, const float* grad, float* m, float* v, s
   const float neg_step = static_cast<float>(-lr / bias_corr1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bias_corr2));
   const float eps_f = static_cast<float>(eps);
-#pragma omp parallel for
+#pragma omp parallel for simd
   for (size_t i = 0; i < n; i++) {
     float g = grad[i];
     float p = param[i] * decay;

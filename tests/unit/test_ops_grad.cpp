@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
+#include "ops/cpu_math.h"
 #include "ops/cpu_ops.h"
 #include "test_ops_fd.h"
 
@@ -282,6 +284,22 @@ TEST(OpsGrad, MeanPoolOverValidTokens) {
   EXPECT_NEAR(out[C], x[4 * C], 1e-6);
   ops().mean_pool_backward(dx.data(), R.data(), valid.data(), B, T, C);
   expect_fd_match("mean_pool dx", x, dx, loss);
+}
+
+TEST(OpsGrad, ExpFastWithinTwoUlp) {
+  // Relative error against double exp over the whole clamped range; 2 ulp of fp32 is 2.4e-7.
+  double worst = 0;
+  for (int i = 0; i <= 1000000; i++) {
+    float x = -87.0f + 175.0f * static_cast<float>(i) / 1000000.0f;
+    double e = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(exp_fast(x) - e) / e);
+  }
+  EXPECT_LT(worst, 2.4e-7);
+  EXPECT_EQ(exp_fast(0.0f), 1.0f);
+  EXPECT_GT(exp_fast(-1000.0f), 0.0f);  // clamped, not zero: a softmax row never sums to 0
+  EXPECT_LT(exp_fast(-1000.0f), 2e-38f);
+  EXPECT_GT(exp_fast(1000.0f), 1e38f);
+  EXPECT_TRUE(std::isfinite(exp_fast(std::numeric_limits<float>::infinity())));
 }
 
 TEST(OpsGrad, SumSquaresIndependentOfThreads) {
