@@ -10,6 +10,10 @@
 //               attention included, 2 per multiply-add) / (median forward + backward time)
 //   load      = the 1-minute load average when the preset started: above the thread count,
 //               other processes competed for the cores and the numbers are pessimistic
+//   cpu/step  = process CPU time (user + system) per step, mean over the timed steps; with
+//               OMP_WAIT_POLICY=passive it is the work itself (no spinning), so
+//               tokens per CPU-second = B * T / cpu/step is the rate one fully available core
+//               would give, whatever else the machine runs
 //   peak RSS  = getrusage ru_maxrss of the process after all steps
 // --profile wraps the backend in a timer per op (a decorator, so the model is unchanged) and
 // prints where the time goes. --out appends one Markdown table row per preset.
@@ -36,6 +40,12 @@ namespace {
 
 using clk = std::chrono::steady_clock;
 double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+
+double cpu_seconds() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -233,8 +243,10 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
   double flops = 0;
   float loss = 0;
   const int warm = 2;
+  double cpu0 = 0;
   for (int s = 0; s < warm + opt.steps; s++) {
     if (s == warm) {
+      cpu0 = cpu_seconds();
       timed.seconds.clear();
       timed.flops.clear();
     }
@@ -256,6 +268,7 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
     }
   }
   const int n = opt.steps;
+  const double cpu_step = (cpu_seconds() - cpu0) / n;
   std::vector<double> step, fb;
   for (int i = 0; i < n; i++) {
     step.push_back(t_fwd[i] + t_bwd[i] + t_opt[i]);
@@ -267,9 +280,9 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
   getrusage(RUSAGE_SELF, &ru);
   double rss_mb = ru.ru_maxrss / 1024.0;
   std::printf("%-6s B=%d T=%d params=%.2fM: %.0f tokens/s, %.1f GFLOP/s, step %.1f ms (fwd %.1f, bwd %.1f, adamw %.1f),"
-              " peak RSS %.0f MB, loss %.4f, load %.1f\n",
+              " peak RSS %.0f MB, loss %.4f, load %.1f, cpu %.1f ms/step = %.0f tokens per CPU-second\n",
               preset.c_str(), B, T, model.table().total() / 1e6, tok_s, gflops, step_s * 1e3, fwd_s * 1e3,
-              bwd_s * 1e3, opt_s * 1e3, rss_mb, loss, load);
+              bwd_s * 1e3, opt_s * 1e3, rss_mb, loss, load, cpu_step * 1e3, B * T / cpu_step);
   if (opt.profile) {
     double total = 0;
     for (auto& kv : timed.seconds) total += kv.second;
@@ -284,9 +297,10 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
   }
   if (!opt.out.empty()) {
     std::ofstream f(opt.out, std::ios::app);
-    f << hf::strf("| %s | %d | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %.1f | %s |\n", preset.c_str(), B,
-                  T, opt.threads, tok_s, gflops, fwd_s * 1e3, bwd_s * 1e3, opt_s * 1e3, rss_mb, load,
-                  cpu_model().c_str());
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    f << hf::strf("| %s | %d | %d | %d | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.1f | %s |\n",
+                  preset.c_str(), B, T, opt.threads, wait ? wait : "default", tok_s, gflops, fwd_s * 1e3,
+                  bwd_s * 1e3, opt_s * 1e3, B * T / cpu_step, rss_mb, load, cpu_model().c_str());
   }
 }
 

@@ -195,6 +195,12 @@ TEST(ModelGrad, FrozenExpertsZeroAndTheRestUnchanged) {
   }
   EXPECT_GT(removed, 0.0) << "the frozen experts had no gradient to remove; pick others";
   EXPECT_LT(m.last_step_flops(), full_flops);
+  // Choosing the mask after the forward (set_trainable, HFedMoE Eq. 15) gives the same gradients.
+  std::vector<float> masked(m.grads(), m.grads() + m.table().total());
+  m.forward(tb.batch());
+  m.set_trainable(trainable);
+  m.backward();
+  EXPECT_EQ(0, std::memcmp(masked.data(), m.grads(), masked.size() * sizeof(float)));
 }
 
 TEST(ModelGrad, ForwardAndBackwardAreBitIdentical) {
