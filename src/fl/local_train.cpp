@@ -60,6 +60,7 @@ void LocalTrainer::forward_batch(int64_t round, int client, uint64_t step, const
   fill_batch(data_.train, rows_.data(), batch_rows_, data_.task, tokens_.data(), targets_.data(), labels_.data());
   Batch b{tokens_.data(), targets_.data(), labels_.data(), batch_rows_, T_};
   last_ = model_.forward(b, control);
+  fwd_flops_ = model_.last_step_flops() - bwd_flops_;  // the model keeps the last backward's count
   if (!std::isfinite(last_.loss))
     fail(strf("client %d's training loss is not finite in round %lld, step %llu", client, static_cast<long long>(round),
               static_cast<unsigned long long>(step)),
@@ -89,7 +90,7 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
   double flops = 0;
   for (int i = 0; i < method_.probe_batches(); i++) {
     forward_batch(round, c, static_cast<uint64_t>(slot.steps + i), ExpertControl{});
-    flops += model_.last_step_flops();
+    flops += fwd_flops_;
     int N = model_.last_B() * model_.last_T();
     const uint8_t* valid = model_.token_valid();
     for (int l = 0; l < L_; l++) {
@@ -114,12 +115,13 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
       break;
     }
     if (method_.preselect_forward()) {
-      flops += model_.last_step_flops();
+      flops += fwd_flops_;
       forward_batch(round, c, static_cast<uint64_t>(s), ExpertControl{trainable_.data(), routable_.data()});
     }
     model_.set_trainable(trainable_.data());
     model_.backward();
-    flops += model_.last_step_flops();
+    bwd_flops_ = model_.last_step_flops() - fwd_flops_;
+    flops += fwd_flops_ + bwd_flops_;
     loss_sum += last_.loss;
 
     // The ranges this step updates: dense, routers, and the experts in A.

@@ -54,6 +54,7 @@ class LocalTrainer {
   std::vector<int64_t> shuffle_;             // (max shard) scratch for drawing rows
   int batch_rows_ = 0;                       // rows in the current batch (min(B, |D_c|))
   ForwardResult last_;                       // of the step's final forward
+  double fwd_flops_ = 0, bwd_flops_ = 0;     // of the last forward and the last backward (exact integers)
   std::vector<uint8_t> trainable_, routable_, trained_any_;  // (L, E)
   std::vector<double> usage_sum_, importance_sum_, probe_freq_;  // (L, E)
   std::vector<float> usage_, importance_, gate_s_;               // (L, E), (L, E), (E)

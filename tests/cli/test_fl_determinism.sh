@@ -29,7 +29,7 @@ same() {  # same A B WHAT: the /model groups of two checkpoints are bit-identica
   fi
 }
 
-for method in hfedmoe fedavg_unbounded random_moe; do
+for method in hfedmoe fedavg fedavg_unbounded random_moe fedmoe; do
   "$bin" "${job[@]}" --fl.method $method --fl.rounds 3 --out "$tmp/$method-np1" >/dev/null 2>"$tmp/err" ||
     { cat "$tmp/err"; exit 1; }
   for np in 2 3 5; do

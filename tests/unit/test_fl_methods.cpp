@@ -69,6 +69,24 @@ TEST(FlMethods, HFedMoESelectsEq15OnTheBatchRouting) {
   }
 }
 
+TEST(FlMethods, HFedMoEStrictRoutesOnlyAmongA) {
+  Fixture f;
+  FlOptions fl;
+  fl.budget_mode = "strict";
+  auto m = make_method(fl);
+  m->begin_client(f.run);
+  EXPECT_TRUE(f.run.use_routable);
+  EXPECT_TRUE(m->preselect_forward());  // A comes from a routing forward, then the step routes among A
+  ASSERT_TRUE(m->select_step(f.run, f.model));
+  EXPECT_EQ(f.routable, f.trainable);
+  EXPECT_EQ(f.count(f.routable, 0), 2);
+  fl.budget_mode = "mask";
+  auto mask = make_method(fl);
+  mask->begin_client(f.run);
+  EXPECT_FALSE(f.run.use_routable);
+  EXPECT_FALSE(mask->preselect_forward());
+}
+
 TEST(FlMethods, HFedMoEReportsTrainedExpertsAboveTauAndAlphaForTheGate) {
   Fixture f;
   FlOptions fl;

@@ -20,6 +20,7 @@ class HFedMoE final : public Method {
   explicit HFedMoE(const FlOptions& fl) : Method(fl) {}
   const char* name() const override { return "hfedmoe"; }
   bool raw_gate_sum() const override { return fl_.gate_agg == "raw_sum"; }
+  void begin_client(ClientRun& run) const override { run.use_routable = fl_.budget_mode == "strict"; }
 
   bool select_step(ClientRun& run, const Model& model) const override {
     int N = model.last_B() * model.last_T(), E = run.E, K = run.K;
