@@ -50,8 +50,10 @@ void CpuOps::matmul_forward(float* out, const float* inp, const float* w, const 
   parallel_blocks(N, kMinRows, [&](int r0, int r1) {
     float* o = out + static_cast<size_t>(r0) * OC;
     if (bias)
-      for (int n = 0; n < r1 - r0; n++)
-        for (int j = 0; j < OC; j++) o[n * OC + j] = (accumulate ? o[n * OC + j] : 0.0f) + bias[j];
+      for (int n = 0; n < r1 - r0; n++) {
+        float* row = o + static_cast<size_t>(n) * OC;
+        for (int j = 0; j < OC; j++) row[j] = (accumulate ? row[j] : 0.0f) + bias[j];
+      }
     float beta = (accumulate || bias) ? 1.0f : 0.0f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, OC, IC, 1.0f, inp + static_cast<size_t>(r0) * IC,
                 IC, w, IC, beta, o, OC);
@@ -142,7 +144,8 @@ void CpuOps::rmsnorm_backward(float* dinp, float* dw, const float* dout, const f
 
 void CpuOps::crossentropy_forward(float* losses, int32_t* correct, const float* logits, const int32_t* targets,
                                   int N, int V) {
-  // losses (N), correct (N), logits (N, V), targets (N)
+  // losses (N), correct (N), logits (N, V), targets (N). The log-sum-exp runs in double so the
+  // loss keeps fp32 accuracy whatever V is; V exps per row are cheap next to the LM head GEMM.
 #pragma omp parallel for
   for (int n = 0; n < N; n++) {
     int t = targets[n];
