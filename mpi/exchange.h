@@ -35,7 +35,6 @@ class Exchange {
   };
 
   Exchange(const RoundUpdate& shape, int max_slots);
-  int executors() const { return executors_; }
 
   RoundPlan broadcast_plan(const RoundPlan& plan);  // plan: read on rank 0 only
   void reduce_update(RoundUpdate& u);

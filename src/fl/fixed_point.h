@@ -12,7 +12,6 @@
 
 namespace hf {
 
-constexpr int kFixedFracBits = 32;
 constexpr double kFixedScale = 4294967296.0;           // 2^32
 constexpr double kFixedMaxAbs = 65536.0;                // 2^16: bound on |w*x| per contribution
 constexpr int kMaxContributions = 1 << 14;             // clients per round

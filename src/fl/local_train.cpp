@@ -111,6 +111,7 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
     ExpertControl ctl{nullptr, run.use_routable ? routable_.data() : nullptr};
     forward_batch(round, c, static_cast<uint64_t>(s), method_.preselect_forward() ? ExpertControl{} : ctl);
     if (!method_.select_step(run, model_)) {
+      flops += fwd_flops_;  // the forward that showed the batch does not fit
       ok = false;
       break;
     }

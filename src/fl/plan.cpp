@@ -12,7 +12,6 @@ namespace hf {
 
 CostModel::CostModel(const ParamTable& table, int batch, int seq_len) {
   const ModelConfig& c = table.config();
-  L = c.n_layers;
   step_flops = 6.0 * static_cast<double>(table.active_params_per_token()) * batch * seq_len;
   model_bytes = 4.0 * static_cast<double>(table.total());
   expert_bytes = 4.0 * static_cast<double>(table.expert_block_size());

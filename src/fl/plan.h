@@ -42,7 +42,6 @@ struct CostModel {
   double model_bytes = 0;       // the download: the whole arena, fp32
   double shared_up_bytes = 0;   // dense + routers, fp32
   double expert_bytes = 0;      // one expert block, fp32
-  int L = 0;
   CostModel(const ParamTable& table, int batch, int seq_len);
   double up_bytes(int experts_total) const { return shared_up_bytes + experts_total * expert_bytes; }
 };
