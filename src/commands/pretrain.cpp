@@ -273,7 +273,7 @@ int cmd_pretrain(int argc, char** argv) {
     metrics.append({{"step", step},
                     {"tokens", tokens_seen},
                     {"train_loss", train_loss},
-                    {"lr", static_cast<double>(sched.at(step > 0 ? step - 1 : 0))},
+                    {"lr", step > 0 ? static_cast<double>(sched.at(step - 1)) : NAN},  // the rate of the last step
                     {"grad_norm", grad_norm},
                     {"test_loss", ev.loss},
                     {"test_acc", ev.acc}});
