@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034  # variables read inside the eval'd strings of check()
 # jobs/sweep: grid expansion, cell naming, never rerunning a finished cell, resuming a partial
 # one, failure exit codes, and the Slurm array it would submit (dry run). Uses the mock
 # binary (slurm/tools/mock_hfedmoe, same exit-code protocol) for the protocol checks, then,
