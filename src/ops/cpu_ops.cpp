@@ -40,15 +40,16 @@ void CpuOps::zero(void* p, size_t bytes) { std::memset(p, 0, bytes); }
 // ---- dense layers ------------------------------------------------------------------------------
 
 namespace {
-// Rows per thread below which a GEMM stays on one thread.
-constexpr int kMinRows = 32;
+// Rows per GEMM call when a product is split across threads: large enough that re-packing the
+// weight for each chunk costs a few percent, small enough to give every thread work.
+constexpr int kRowChunk = 256;
 }  // namespace
 
 void CpuOps::matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC,
                             int OC, bool accumulate) {
-  // out (N, OC), inp (N, IC), w (OC, IC), bias (OC); rows split across threads.
-  parallel_blocks(N, kMinRows, [&](int r0, int r1) {
-    float* o = out + static_cast<size_t>(r0) * OC;
+  // out (N, OC), inp (N, IC), w (OC, IC), bias (OC); row chunks across threads.
+  parallel_chunks(N, kRowChunk, [&](int r0, int r1) {
+    float* o = out + static_cast<size_t>(r0) * OC;  // (r1 - r0, OC)
     if (bias)
       for (int n = 0; n < r1 - r0; n++) {
         float* row = o + static_cast<size_t>(n) * OC;
@@ -64,16 +65,26 @@ void CpuOps::matmul_backward(float* dinp, float* dw, float* dbias, const float* 
                              const float* w, int N, int IC, int OC) {
   // dinp (N, IC), dw (OC, IC), dbias (OC), dout (N, OC), inp (N, IC), w (OC, IC)
   if (N == 0) return;
-  if (dinp)  // rows of dinp split across threads
-    parallel_blocks(N, kMinRows, [&](int r0, int r1) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, IC, OC, 1.0f,
-                  dout + static_cast<size_t>(r0) * OC, OC, w, IC, 1.0f, dinp + static_cast<size_t>(r0) * IC, IC);
-    });
-  if (dw)  // output rows of dw split across threads: each sums over all N in the same order
-    parallel_blocks(OC, 8, [&](int o0, int o1) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, IC, N, 1.0f, dout + o0, OC, inp, IC, 1.0f,
-                  dw + static_cast<size_t>(o0) * IC, IC);
-    });
+  // The weight gradient stays one GEMM (a reduction over N: splitting it would tie its
+  // rounding to the split) and runs as a task beside the row chunks of the input gradient,
+  // which costs about as much: two threads get even work.
+  const int chunks = dinp ? (N + kRowChunk - 1) / kRowChunk : 0;
+#pragma omp parallel
+#pragma omp single
+  {
+    if (dw) {
+#pragma omp task
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+    }
+    for (int c = 0; c < chunks; c++) {
+#pragma omp task firstprivate(c)
+      {
+        int r0 = c * kRowChunk, rows = std::min(N, r0 + kRowChunk) - r0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, IC, OC, 1.0f,
+                    dout + static_cast<size_t>(r0) * OC, OC, w, IC, 1.0f, dinp + static_cast<size_t>(r0) * IC, IC);
+      }
+    }
+  }
   if (dbias) {
     for (int n = 0; n < N; n++) {
       const float* d = dout + static_cast<size_t>(n) * OC;

@@ -1,31 +1,28 @@
 #pragma once
 // How the CPU backend uses its cores: OpenMP threads at the op level, each calling OpenBLAS
-// single-threaded on its own block of rows (or its own experts, or heads). OpenBLAS's own
+// single-threaded on its own chunk of rows (or its own experts, or heads). OpenBLAS's own
 // thread pool is switched off (CpuOps constructor): its spinning pthreads and OpenMP's
 // oversubscribe the cores and wait on each other; measured on a 2-core machine, a training
 // step ran 30x slower with both pools active than with one.
-#include <omp.h>
-
+//
+// Work is cut into chunks that do not depend on the thread count, and no reduction is split
+// across threads, so results are bit-identical for any thread count (a GEMM's rounding can
+// depend on its shape: OpenBLAS picks other kernels for small matrices).
 #include <algorithm>
 
 namespace hf {
 
-// fn(begin, end) on contiguous blocks of [0, n), one block per OpenMP thread; runs inline when
-// the work is too small to be worth a fork (fewer than 2 * min_block items).
+// fn(begin, end) on the fixed chunks [0, chunk), [chunk, 2 chunk), ... of [0, n), spread over
+// the OpenMP threads.
 template <typename Fn>
-void parallel_blocks(int n, int min_block, Fn fn) {
-  int threads = std::min(omp_get_max_threads(), std::max(1, n / std::max(1, min_block)));
-  if (threads <= 1) {
+void parallel_chunks(int n, int chunk, Fn fn) {
+  const int count = (n + chunk - 1) / chunk;
+  if (count <= 1) {
     if (n > 0) fn(0, n);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    int b = static_cast<int>(static_cast<long long>(n) * t / nt);
-    int e = static_cast<int>(static_cast<long long>(n) * (t + 1) / nt);
-    if (e > b) fn(b, e);
-  }
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < count; c++) fn(c * chunk, std::min(n, (c + 1) * chunk));
 }
 
 }  // namespace hf

@@ -223,6 +223,37 @@ TEST(ModelGrad, ForwardAndBackwardAreBitIdentical) {
   EXPECT_EQ(0, std::memcmp(g1.data(), b.grads(), g1.size() * sizeof(float)));
 }
 
+// Work is split into thread-independent chunks and no reduction is split (ops/cpu_parallel.h),
+// so the thread count must not change a single bit: design section 6 lets any rank, whatever
+// its core count, train any client.
+TEST(ModelGrad, BitIdenticalAcrossThreadCounts) {
+  ModelConfig c = model_preset("tiny");
+  c.aux_loss_coef = 0.01f;
+  const int B = 3, T = 64;
+  std::vector<int32_t> tokens(B * T), targets(B * T);
+  Rng rng(11, Purpose::eval);
+  for (auto& t : tokens) t = static_cast<int32_t>(rng.below(256));
+  for (int i = 0; i < B * T; i++) targets[i] = (i + 1) % T == 0 ? -1 : tokens[i + 1];
+  Batch batch{tokens.data(), targets.data(), nullptr, B, T};
+  std::vector<float> grads[2];
+  float loss[2];
+  std::vector<ParamInfo> tensors;
+  for (int threads : {1, 2}) {
+    CpuOps ops_n(threads);
+    Model m(c, Task::lm, ops_n, B, T);
+    m.init_weights(5);
+    loss[threads - 1] = m.forward(batch).loss;
+    m.backward();
+    grads[threads - 1].assign(m.grads(), m.grads() + m.table().total());
+    tensors = m.table().tensors();
+  }
+  for (const ParamInfo& p : tensors)
+    EXPECT_EQ(0, std::memcmp(grads[0].data() + p.offset, grads[1].data() + p.offset, p.numel() * sizeof(float)))
+        << p.name;
+  CpuOps restore(2);
+  EXPECT_EQ(loss[0], loss[1]);
+}
+
 TEST(ModelGrad, RoutingStatisticsAndCounts) {
   TinyBatch tb;
   Model m(grad_config(), Task::lm, ops(), TinyBatch::B, TinyBatch::T);
