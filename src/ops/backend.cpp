@@ -9,8 +9,8 @@
 
 namespace hf {
 
-std::unique_ptr<Ops> make_backend(const std::string& name, int device) {
-  if (name == "cpu") return std::make_unique<CpuOps>();
+std::unique_ptr<Ops> make_backend(const std::string& name, int device, int cpu_threads) {
+  if (name == "cpu") return std::make_unique<CpuOps>(cpu_threads);
   if (name != "cuda") fail("backend '" + name + "' is unknown", "use cpu or cuda");
 #ifdef HFEDMOE_HAVE_CUDA
   cuda::DeviceScan scan = cuda::scan_devices();

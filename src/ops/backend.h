@@ -7,9 +7,9 @@
 
 namespace hf {
 
-// "cpu": the CPU reference (CpuOps, default thread counts). "cuda": the CUDA backend on CUDA
-// device `device`, fp32 GEMMs (no TF32). A usage error naming the fix when the name is unknown,
-// when this build has no CUDA backend, or when the device does not exist.
-std::unique_ptr<Ops> make_backend(const std::string& name, int device = 0);
+// "cpu": the CPU reference, CpuOps(cpu_threads) (0 keeps the OpenMP default). "cuda": the CUDA
+// backend on CUDA device `device`, fp32 GEMMs (no TF32). A usage error naming the fix when the
+// name is unknown, when this build has no CUDA backend, or when the device does not exist.
+std::unique_ptr<Ops> make_backend(const std::string& name, int device = 0, int cpu_threads = 0);
 
 }  // namespace hf

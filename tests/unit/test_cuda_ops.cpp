@@ -124,6 +124,24 @@ TEST_F(CudaDense, MatmulBackwardAccumulatesWithinGemmBound) {
   }
 }
 
+// The tf32 option: each operand is rounded to TF32 (10 mantissa bits: relative error <= 2^-10
+// whether cuBLAS truncates or rounds), so each product is within ~2^-9 of the exact one, on top
+// of the fp32 accumulation bound.
+TEST_F(CudaDense, Tf32OptionStaysWithinTf32Rounding) {
+  CudaOps tf32(0, true);
+  const int N = 256, IC = 256, OC = 256;
+  auto inp = randn(N * IC, 20), w = randn(OC * IC, 21);
+  std::vector<float> ref(N * OC), bound(N * OC);
+  cpu().matmul_forward(ref.data(), inp.data(), w.data(), nullptr, N, IC, OC, false);
+  cpu().matmul_forward(bound.data(), abs_of(inp).data(), abs_of(w).data(), nullptr, N, IC, OC, false);
+  std::vector<float> tol = gemm_bound(bound, IC);
+  for (size_t i = 0; i < tol.size(); i++) tol[i] += static_cast<float>(std::ldexp(1.0, -9) * 1.0001 * bound[i]);
+  float* d_out = up(std::vector<float>(ref.size()));
+  tf32.matmul_forward(d_out, up(inp), up(w), nullptr, N, IC, OC, false);
+  tf32.synchronize();
+  expect_within("tf32 out", down(d_out, ref.size()), ref, tol);
+}
+
 TEST_F(CudaDense, EmbeddingIsExactIncludingRepeatedTokens) {
   const int V = 260;
   for (int C : {1, 37, 300}) {
