@@ -211,9 +211,7 @@ void describe_checkpoint(const h5::File& f) {
   std::sort(layers.begin(), layers.end(), [](const std::string& a, const std::string& b) {
     return std::stoi(a.substr(6)) < std::stoi(b.substr(6));
   });
-  for (const auto& n : datasets_in(f, "model")) {
-    if (n == "tok_emb") std::printf("  %-10s %s\n", n.c_str(), shape_text(f.shape("model/" + n)).c_str());
-  }
+  if (f.exists("model/tok_emb")) std::printf("  %-10s %s\n", "tok_emb", shape_text(f.shape("model/tok_emb")).c_str());
   for (const auto& l : layers) print_layer(f, "model/" + l);
   for (const auto& n : datasets_in(f, "model"))
     if (n != "tok_emb") std::printf("  %-10s %s\n", n.c_str(), shape_text(f.shape("model/" + n)).c_str());

@@ -5,7 +5,8 @@
 // Determinism: the batch of step s is drawn from Rng(seed, pretrain, 0, 0, s), the learning
 // rate is a function of s, and checkpoints hold the AdamW moments and step counts and the
 // running train-loss sum, so a run stopped and resumed at any checkpoint ends bit-identical
-// to one that never stopped (same thread count: BLAS reductions depend on it).
+// to one that never stopped. The CPU backend gives the same bits for any thread count
+// (checked with 1 and 2), so run.threads may change on resume.
 // Stop: SIGTERM/SIGUSR1 finish the current step, write a checkpoint, exit 75 (util/signals.h).
 #include <chrono>
 #include <cmath>
