@@ -72,11 +72,16 @@ void CpuOps::attention_forward(float* out, float* att, const float* q, const flo
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, qh, ldq, kh, ldk, 0.0f, P, T);
     for (int i = 0; i < T; i++) {
       float* row = P + static_cast<size_t>(i) * T;
+      // simd reductions: vector-wide partial sums, a fixed order for a given build.
       float mx = row[0];
+#pragma omp simd reduction(max : mx)
       for (int j = 1; j <= i; j++) mx = std::max(mx, row[j]);
-      for (int j = 0; j <= i; j++) row[j] = exp_fast(row[j] - mx);  // vectorised; the sum is not
       float sum = 0;
-      for (int j = 0; j <= i; j++) sum += row[j];
+#pragma omp simd reduction(+ : sum)
+      for (int j = 0; j <= i; j++) {
+        row[j] = exp_fast(row[j] - mx);
+        sum += row[j];
+      }
       float inv = 1.0f / sum;
       for (int j = 0; j <= i; j++) row[j] *= inv;
       for (int j = i + 1; j < T; j++) row[j] = 0.0f;
@@ -112,6 +117,7 @@ void CpuOps::attention_backward(float* dq, float* dk, float* dv, float* scratch,
         const float* p = P + static_cast<size_t>(i) * T;
         float* d = dS + static_cast<size_t>(i) * T;
         float dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j <= i; j++) dot += p[j] * d[j];
         for (int j = 0; j <= i; j++) d[j] = scale * p[j] * (d[j] - dot);
         for (int j = i + 1; j < T; j++) d[j] = 0.0f;

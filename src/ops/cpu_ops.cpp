@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "ops/cpu_math.h"
 #include "ops/cpu_parallel.h"
 #include "util/check.h"
 
@@ -155,8 +156,7 @@ void CpuOps::rmsnorm_backward(float* dinp, float* dw, const float* dout, const f
 
 void CpuOps::crossentropy_forward(float* losses, int32_t* correct, const float* logits, const int32_t* targets,
                                   int N, int V) {
-  // losses (N), correct (N), logits (N, V), targets (N). The log-sum-exp runs in double so the
-  // loss keeps fp32 accuracy whatever V is; V exps per row are cheap next to the LM head GEMM.
+  // losses (N), correct (N), logits (N, V), targets (N)
 #pragma omp parallel for
   for (int n = 0; n < N; n++) {
     int t = targets[n];
@@ -169,9 +169,11 @@ void CpuOps::crossentropy_forward(float* losses, int32_t* correct, const float* 
     int arg = 0;
     for (int j = 1; j < V; j++)
       if (z[j] > z[arg]) arg = j;
-    double sum = 0;
-    for (int j = 0; j < V; j++) sum += std::exp(static_cast<double>(z[j]) - z[arg]);
-    losses[n] = static_cast<float>(std::log(sum) + z[arg] - z[t]);
+    const float mx = z[arg];
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < V; j++) sum += exp_fast(z[j] - mx);
+    losses[n] = std::log(sum) + mx - z[t];
     correct[n] = arg == t;
   }
 }
@@ -186,11 +188,14 @@ void CpuOps::crossentropy_backward(float* dlogits, const float* logits, const in
     const float* z = logits + static_cast<size_t>(n) * V;
     float* dz = dlogits + static_cast<size_t>(n) * V;
     float mx = z[0];
+#pragma omp simd reduction(max : mx)
     for (int j = 1; j < V; j++) mx = std::max(mx, z[j]);
-    double sum = 0;
-    for (int j = 0; j < V; j++) sum += std::exp(static_cast<double>(z[j]) - mx);
-    float inv = static_cast<float>(1.0 / sum);
-    for (int j = 0; j < V; j++) dz[j] += dloss * std::exp(z[j] - mx) * inv;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < V; j++) sum += exp_fast(z[j] - mx);
+    const float scale = dloss / sum;
+#pragma omp simd
+    for (int j = 0; j < V; j++) dz[j] += scale * exp_fast(z[j] - mx);
     dz[t] -= dloss;
   }
 }
