@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: prepare SpamAssassin (the full corpus when data/fetch.sh has fetched it, else the
-# committed sample), train HFedMoE and baselines with jobs/demo.cfg, print them side by side.
+# The demo: prepare SpamAssassin (the full corpus when data/fetch.sh has fetched it: 40 label-skewed
+# clients; else the committed sample: 30 iid clients), train HFedMoE and baselines with
+# jobs/demo.cfg, print them side by side. Delete data/spam.h5 to prepare again.
 #   jobs/demo.sh                       # hfedmoe, fedavg, random_moe with 1 server + 2 executors
 #   METHODS="hfedmoe fedmoe" NP=2 jobs/demo.sh --run.seed 2   # extra args go to every train run
 # Environment: HFEDMOE_BIN (default build/hfedmoe), NP (ranks, default 3), METHODS,
@@ -19,11 +20,15 @@ fi
 
 DATA=data/spam.h5
 if [[ ! -f $DATA ]]; then
-  INPUT=""
-  [[ -d data/cache/spam-assassin ]] && INPUT=data/cache/spam-assassin
-  echo "== prepare ${INPUT:-the committed sample data/samples/spam-assassin} -> $DATA"
-  "$BIN" prepare --prepare.corpus spam ${INPUT:+--prepare.input $INPUT} --prepare.seq_len 128 \
-    --prepare.clients 40 --prepare.partition dirichlet --prepare.output $DATA
+  if [[ -d data/cache/spam-assassin ]]; then  # the full corpus (data/fetch.sh): 6046 messages, label-skewed clients
+    echo "== prepare data/cache/spam-assassin -> $DATA"
+    "$BIN" prepare --prepare.corpus spam --prepare.input data/cache/spam-assassin --prepare.seq_len 128 \
+      --prepare.clients 40 --prepare.partition dirichlet --prepare.output $DATA
+  else  # the committed sample: 164 messages, too few for a skewed split of 40 clients
+    echo "== prepare the committed sample data/samples/spam-assassin -> $DATA (data/fetch.sh gets the full corpus)"
+    "$BIN" prepare --prepare.corpus spam --prepare.seq_len 128 --prepare.clients 30 --prepare.partition iid \
+      --prepare.test_fraction 0.25 --prepare.output $DATA
+  fi
 fi
 
 for m in $METHODS; do
