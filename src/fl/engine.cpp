@@ -60,11 +60,11 @@ void Engine::setup() {
   } else {
     collectively([] {});
   }
-  cost = std::make_unique<CostModel>(table, train.batch_size, data.seq_len);
+  cost = std::make_unique<CostModel>(table, data.task, train.batch_size, data.seq_len);
   executors.clear();
   for (int r = 1; r < world_size(); r++) executors.push_back(r);
   if (executors.empty()) executors.push_back(0);
-  update.init(table, max_slots);
+  update.init(table, data.task, max_slots);
   exchange = std::make_unique<Exchange>(update, max_slots);
   if (!is_server() || world_size() == 1)
     trainer = std::make_unique<LocalTrainer>(*model, *ops, *method, fl, train, data, clients, run.seed);

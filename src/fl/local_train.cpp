@@ -26,7 +26,7 @@ LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const F
     router_ranges_.push_back(t.router(l));
     for (int e = 0; e < E_; e++) expert_ranges_.push_back(t.expert_block(l, e));
   }
-  dense_ranges_ = t.dense_ranges();
+  dense_ranges_ = trained_dense_ranges(t, data.task);
   trained_.reserve(dense_ranges_.size() + router_ranges_.size() + expert_ranges_.size());
   int B = train.batch_size;
   tokens_.resize(static_cast<size_t>(B) * T_);
@@ -208,7 +208,7 @@ void LocalTrainer::report(const ClientRun& run, int p, const float* global, Roun
          kExitRuntime);
   int64_t* st = update.slot(p);
   st[kSlotExpertsTrained] = experts;
-  st[kSlotUpBytes] = static_cast<int64_t>(4 * (update.D + static_cast<size_t>(L_) * update.RC + reported * update.S));
+  st[kSlotUpBytes] = static_cast<int64_t>(4 * (update.D + static_cast<size_t>(L_) * update.RC + reported * update.S));  // fp32
   int64_t* state = update.state(p);
   const size_t LE = static_cast<size_t>(L_) * E_;
   for (size_t i = 0; i < LE; i++) {

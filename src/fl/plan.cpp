@@ -10,12 +10,13 @@
 
 namespace hf {
 
-CostModel::CostModel(const ParamTable& table, int batch, int seq_len) {
+CostModel::CostModel(const ParamTable& table, Task task, int batch, int seq_len) {
   const ModelConfig& c = table.config();
   step_flops = 6.0 * static_cast<double>(table.active_params_per_token()) * batch * seq_len;
   model_bytes = 4.0 * static_cast<double>(table.total());
   expert_bytes = 4.0 * static_cast<double>(table.expert_block_size());
-  shared_up_bytes = model_bytes - expert_bytes * c.n_layers * c.n_experts;
+  shared_up_bytes = 4.0 * static_cast<double>(table.router(0).size()) * c.n_layers;
+  for (const Range& r : trained_dense_ranges(table, task)) shared_up_bytes += 4.0 * static_cast<double>(r.size());
 }
 
 int64_t local_steps(const TrainOptions& train, int64_t shard) {

@@ -13,6 +13,7 @@
 #include "fl/clients.h"
 #include "fl/fl_options.h"
 #include "fl/method.h"
+#include "fl/update.h"
 
 namespace hf {
 
@@ -40,9 +41,9 @@ struct RoundPlan {
 struct CostModel {
   double step_flops = 0;        // one local step, full forward + backward: 6 * active params * B * T
   double model_bytes = 0;       // the download: the whole arena, fp32
-  double shared_up_bytes = 0;   // dense + routers, fp32
+  double shared_up_bytes = 0;   // the trained dense tensors + routers, fp32
   double expert_bytes = 0;      // one expert block, fp32
-  CostModel(const ParamTable& table, int batch, int seq_len);
+  CostModel(const ParamTable& table, Task task, int batch, int seq_len);
   double up_bytes(int experts_total) const { return shared_up_bytes + experts_total * expert_bytes; }
 };
 

@@ -28,13 +28,27 @@ float float_of(int64_t bits) {
   return v;
 }
 
-void RoundUpdate::init(const ParamTable& table, int max_slots) {
+std::vector<Range> trained_dense_ranges(const ParamTable& table, Task task) {
+  std::vector<Range> out;
+  for (const ParamInfo& p : table.tensors()) {
+    if (p.is_expert() || p.kind == ParamKind::router) continue;
+    if (task == Task::classify && p.kind == ParamKind::lm_head) continue;
+    if (task == Task::lm && (p.kind == ParamKind::cls_w || p.kind == ParamKind::cls_b)) continue;
+    if (!out.empty() && out.back().end == p.offset)
+      out.back().end += p.numel();
+    else
+      out.push_back({p.offset, p.offset + p.numel()});
+  }
+  return out;
+}
+
+void RoundUpdate::init(const ParamTable& table, Task task, int max_slots) {
   const ModelConfig& c = table.config();
   L = c.n_layers;
   E = c.n_experts;
   S = table.expert_block_size();
   RC = static_cast<size_t>(c.n_experts) * c.d_model;
-  dense = table.dense_ranges();
+  dense = trained_dense_ranges(table, task);
   D = 0;
   for (const Range& r : dense) D += r.size();
   touched.assign(static_cast<size_t>(L) * E, 0);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/model.h"
 #include "model/params.h"
 
 namespace hf {
@@ -44,8 +45,8 @@ struct RoundUpdate {
   std::vector<int64_t> slots;          // (P, kSlotFields)
   std::vector<int64_t> slot_state;     // (P, 2*L*E) float bits: usage u_c then importance s_c
 
-  // Sizes every buffer for the table and at most max_slots plan slots (once, at start-up).
-  void init(const ParamTable& table, int max_slots);
+  // Sizes every buffer for the table, the task and at most max_slots plan slots (once, at start-up).
+  void init(const ParamTable& table, Task task, int max_slots);
   // Zeroes the sums for a round with P slots.
   void clear(int n_slots);
 
@@ -58,6 +59,11 @@ struct RoundUpdate {
   int64_t* slot(int p) { return slots.data() + static_cast<size_t>(p) * kSlotFields; }
   int64_t* state(int p) { return slot_state.data() + static_cast<size_t>(p) * 2 * L * E; }
 };
+
+// The dense tensors clients train and send: every tensor that is neither an expert nor a router
+// and that the task uses (classification leaves the LM head out, the LM task the class head),
+// adjacent ones merged, in arena order.
+std::vector<Range> trained_dense_ranges(const ParamTable& table, Task task);
 
 // Values <-> int64 bits for slot fields and slot state.
 int64_t bits_of(double v);

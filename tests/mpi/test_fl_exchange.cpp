@@ -49,7 +49,7 @@ TEST(FlExchange, ReductionIsExactAndBytesAreThePackedBuffers) {
   ParamTable t(cfg());
   std::vector<float> global(t.total(), 0.25f);
   RoundUpdate mine, all;
-  mine.init(t, kClients), all.init(t, kClients);
+  mine.init(t, Task::classify, kClients), all.init(t, Task::classify, kClients);
   mine.clear(kClients), all.clear(kClients);
   for (int p = 0; p < kClients; p++) {
     if (executor_of(p) == world_rank()) add_client(mine, t, global, p);
@@ -86,7 +86,7 @@ TEST(FlExchange, OneRoundByHand) {
   plan.round = 4;
   for (int p = 0; p < kClients; p++) plan.slots.push_back(PlanSlot{p, 2, executor_of(p), 1, 0.5 * p});
   RoundUpdate u;
-  u.init(t, kClients);
+  u.init(t, Task::classify, kClients);
   Exchange ex(u, kClients);
   RoundPlan got = ex.broadcast_plan(is_server() ? plan : RoundPlan{});
   ASSERT_EQ(got.slots.size(), plan.slots.size());

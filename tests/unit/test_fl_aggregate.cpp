@@ -42,7 +42,7 @@ TEST(FlAggregate, Eq17ExpertsRouterAndDenseByHand) {
   ParamTable t(cfg());
   std::vector<float> global(t.total(), 1.0f), params = global;
   RoundUpdate u;
-  u.init(t, 4);
+  u.init(t, Task::classify, 4);
   u.clear(2);
   add_client(u, t, global, 0, 0.5f, 0.25, 0.25);  // client A: expert 0 +0.5, weight 0.25
   add_client(u, t, global, 0, 2.0f, 0.75, 0.75);  // client B: expert 0 +2.0, weight 0.75
@@ -70,7 +70,7 @@ TEST(FlAggregate, RawGateSumIsEq21AsPrinted) {
   ParamTable t(cfg());
   std::vector<float> global(t.total(), 2.0f), params = global;
   RoundUpdate u;
-  u.init(t, 4);
+  u.init(t, Task::classify, 4);
   u.clear(2);
   add_client(u, t, global, 0, 1.0f, 0.5, 0.2);  // alpha numerators 0.2 and 0.4, |S| = 2 (experts 0, 1)
   add_client(u, t, global, 1, 1.0f, 0.5, 0.4);
@@ -87,7 +87,7 @@ TEST(FlAggregate, FedAdamStepsAlongTheAverageDelta) {
   ParamTable t(cfg());
   std::vector<float> global(t.total(), 0.0f), params = global;
   RoundUpdate u;
-  u.init(t, 4);
+  u.init(t, Task::classify, 4);
   u.clear(1);
   add_client(u, t, global, 2, 0.1f, 1.0, 1.0);
   FlOptions fl;
@@ -122,6 +122,26 @@ TEST(FlAggregate, OutOfRangeDeltaIsReported) {
   float p[2] = {1e6f, 0.0f}, g[2] = {0.0f, 0.0f};
   int64_t s[2] = {0, 0};
   EXPECT_FALSE(RoundUpdate::add_weighted_delta(s, 1.0, p, g, Range{0, 2}));
+}
+
+}  // namespace
+}  // namespace hf
+
+namespace hf {
+namespace {
+
+TEST(FlAggregate, ClientsSendOnlyTheDenseTensorsTheirTaskTrains) {
+  ParamTable t(cfg());  // n_classes = 2, untied: both heads exist
+  size_t experts = t.expert_block_size() * 3, routers = t.router(0).size();
+  size_t lm_head = t.get(ParamKind::lm_head).numel();
+  size_t cls = t.get(ParamKind::cls_w).numel() + t.get(ParamKind::cls_b).numel();
+  auto total = [](const std::vector<Range>& rs) {
+    size_t n = 0;
+    for (const Range& r : rs) n += r.size();
+    return n;
+  };
+  EXPECT_EQ(total(trained_dense_ranges(t, Task::classify)), t.total() - experts - routers - lm_head);
+  EXPECT_EQ(total(trained_dense_ranges(t, Task::lm)), t.total() - experts - routers - cls);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ struct Population {
   TrainOptions train;
   ClientTable clients;
   ParamTable table{model_preset("tiny")};
-  CostModel cost{table, 8, 128};
+  CostModel cost{table, Task::lm, 8, 128};
   Population() {
     clients.N = 20, clients.L = 2, clients.E = 8;
     DeviceProfile slow{"slow", 0.1, 1, 1, 1, 1.0, 0.5}, fast{"fast", 10, 1, 100, 100, 1.0, 0.5};
