@@ -135,7 +135,8 @@ GemmResult bench_grouped(hf::CudaOps& ops, const hf::ModelConfig& cfg, int N) {
   const int reps = 20;
   const double f = 2.0 * M * C * F;
   GemmResult r;
-  r.grouped_fwd = f / time_op(ops, reps, [&] { ops.grouped_matmul_forward(h, x, w, stride, offsets.data(), E, C, F); }) / 1e12;
+  r.grouped_fwd =
+      f / time_op(ops, reps, [&] { ops.grouped_matmul_forward(h, x, w, stride, offsets.data(), E, C, F); }) / 1e12;
   r.dense_fwd = f / time_op(ops, reps, [&] { ops.matmul_forward(h, x, w, nullptr, M, C, F, false); }) / 1e12;
   r.grouped_bwd = 2 * f / time_op(ops, reps, [&] {
     ops.grouped_matmul_backward(dx, dw, dh, x, w, stride, offsets.data(), nullptr, E, C, F);
@@ -216,7 +217,8 @@ int main(int argc, char** argv) {
     Options opt = parse(argc, argv);
     hf::cuda::DeviceScan scan = hf::cuda::scan_devices();
     if (opt.device < 0 || opt.device >= static_cast<int>(scan.devices.size()))
-      hf::fail(hf::strf("no CUDA device %d: %s", opt.device, scan.error.empty() ? "not on this node" : scan.error.c_str()),
+      hf::fail(hf::strf("no CUDA device %d: %s", opt.device,
+                        scan.error.empty() ? "not on this node" : scan.error.c_str()),
                "run on the GPU machine (cuda/README.md)");
     const hf::cuda::DeviceInfo& d = scan.devices[opt.device];
     std::printf("device %d: %s, sm_%d%d, %d SMs, %.0f GB; GEMMs in %s\n", d.index, d.name.c_str(), d.sm_major,

@@ -362,7 +362,8 @@ void CudaOps::grouped_matmul_backward(float* dinp, float* dw, const float* dout,
     int rows = offsets_host[e + 1] - offsets_host[e];
     if (rows == 0) continue;
     size_t r0 = offsets_host[e];
-    if (dinp) gemm(false, false, rows, IC, OC, 1.0f, dout + r0 * OC, OC, w + e * w_stride, IC, 1.0f, dinp + r0 * IC, IC);
+    if (dinp)
+      gemm(false, false, rows, IC, OC, 1.0f, dout + r0 * OC, OC, w + e * w_stride, IC, 1.0f, dinp + r0 * IC, IC);
     if (dw && (!trainable_host || trainable_host[e]))
       gemm(true, false, OC, IC, rows, 1.0f, dout + r0 * OC, OC, inp + r0 * IC, IC, 1.0f, dw + e * w_stride, IC);
   }

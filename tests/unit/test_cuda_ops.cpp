@@ -219,7 +219,8 @@ struct AttnShape {
 
 TEST_F(CudaAttention, ForwardBackwardMatchCpuIncludingGqa) {
   uint64_t seed = 700;
-  for (AttnShape s : {AttnShape{1, 1, 1, 1, 4}, {2, 7, 4, 2, 8}, {3, 33, 6, 3, 16}, {2, 70, 4, 1, 32}, {1, 40, 2, 2, 6}}) {
+  const AttnShape shapes[] = {{1, 1, 1, 1, 4}, {2, 7, 4, 2, 8}, {3, 33, 6, 3, 16}, {2, 70, 4, 1, 32}, {1, 40, 2, 2, 6}};
+  for (AttnShape s : shapes) {
     SCOPED_TRACE(testing::Message() << "B " << s.B << " T " << s.T << " NH " << s.NH << " NKV " << s.NKV << " HS "
                                     << s.HS);
     const size_t nq = size_t(s.B) * s.T * s.NH * s.HS, nk = size_t(s.B) * s.T * s.NKV * s.HS;
