@@ -17,6 +17,8 @@ Exchange::Exchange(const RoundUpdate& u, int max_slots)
   masks_.resize(2 * static_cast<size_t>(u.L) * u.E);
   size_t arena = u.D + static_cast<size_t>(u.L) * (u.RC + u.E * u.S);
   payload_.resize(arena);
+  flags_.resize(u.L + 1);
+  ranges_.reserve(u.dense.size() + static_cast<size_t>(u.L) * (1 + u.E));
 }
 
 size_t Exchange::packed_size(const RoundUpdate& u, int slots, int experts) const {
@@ -93,14 +95,16 @@ void Exchange::reduce_update(RoundUpdate& u) {
 
 void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* params, const ParamTable& table) {
   // flags: routers (L) and dense (1)
-  std::vector<uint8_t> flags(u.L + 1, 0);
+  std::vector<uint8_t>& flags = flags_;
+  std::fill(flags.begin(), flags.end(), 0);
   if (is_server()) {
     std::memcpy(flags.data(), ch.router.data(), u.L);
     flags[u.L] = ch.dense;
   }
   mpi_ok(MPI_Bcast(flags.data(), u.L + 1, MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD), "Bcast(flags)");
   // the changed ranges, in a fixed order every rank derives from (flags, touched)
-  std::vector<Range> ranges;
+  std::vector<Range>& ranges = ranges_;
+  ranges.clear();
   for (int l = 0; l < u.L; l++)
     if (flags[l]) ranges.push_back(table.router(l));
   if (flags[u.L]) ranges.insert(ranges.end(), u.dense.begin(), u.dense.end());

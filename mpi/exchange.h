@@ -52,6 +52,8 @@ class Exchange {
   std::vector<int64_t> pack_;  // sized for every expert touched
   std::vector<uint8_t> masks_;
   std::vector<float> payload_;
+  std::vector<uint8_t> flags_;  // (L + 1)
+  std::vector<Range> ranges_;   // the changed ranges of a broadcast
   Bytes bytes_;
 };
 
