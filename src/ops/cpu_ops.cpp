@@ -246,6 +246,7 @@ double CpuOps::sum_squares(const float* x, size_t n) {
   for (int i = 0; i < chunks; i++) {
     size_t b = i * chunk, e = std::min(n, b + chunk);
     double s = 0;
+#pragma omp simd reduction(+ : s)
     for (size_t j = b; j < e; j++) s += static_cast<double>(x[j]) * x[j];
     partial[i] = s;
   }
@@ -264,6 +265,8 @@ void CpuOps::adamw_update(float* param, const float* grad, float* m, float* v, s
   // The operation order of torch.optim.AdamW (single-tensor path): param *= 1 - lr*wd;
   // m = m*b1 + (1-b1)*g; v = v*b2 + (1-b2)*g*g; param += -lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps),
   // each scalar computed in double and rounded to fp32 as torch rounds a Python scalar.
+  // The loop vectorises only because this file is built with -fno-math-errno (CMakeLists.txt):
+  // otherwise GCC keeps a library call for sqrt of a negative number, which v never is.
   const float decay = static_cast<float>(1.0 - lr * weight_decay);
   const float b1 = static_cast<float>(beta1), one_b1 = static_cast<float>(1.0 - beta1);
   const float b2 = static_cast<float>(beta2), one_b2 = static_cast<float>(1.0 - beta2);
