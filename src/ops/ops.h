@@ -79,8 +79,8 @@ class Ops {
 
   // ---- mixture of experts ---------------------------------------------------------------------
   // Router: probs (N, E) = softmax(logits (N, E)) over all E; topk_idx (N, K) the K largest
-  // probs among experts with routable[e] (backend memory (E), nullptr = all), ties to the lower id, in
-  // descending order; topk_w (N, K) those probs renormalised to sum to 1.
+  // probs among experts with routable[e] (backend memory (E), nullptr = all), ties to the
+  // lower id, in descending order; topk_w (N, K) those probs renormalised to sum to 1.
   virtual void router_forward(float* probs, int32_t* topk_idx, float* topk_w, const float* logits,
                               const uint8_t* routable, int N, int E, int K) = 0;
   // dlogits (N, E) += gradient through renormalisation and softmax, from dtopk_w (N, K) and,
