@@ -9,6 +9,7 @@
 
 #include "ops/cpu_math.h"
 #include "ops/cpu_ops.h"
+#include "ops/cpu_parallel.h"
 #include "util/check.h"
 
 namespace hf {
@@ -22,7 +23,7 @@ constexpr int kMaxHalfHead = 512;
 void rotate(float* x, int B, int T, int H, int HS, float theta, float sign) {
   const int half = HS / 2;
   HF_CHECK(half <= kMaxHalfHead, "head size %d exceeds the supported %d", HS, 2 * kMaxHalfHead);
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(B) * T * H * HS))
   for (int t = 0; t < T; t++) {
     float cs[kMaxHalfHead], sn[kMaxHalfHead];
     for (int i = 0; i < half; i++) {

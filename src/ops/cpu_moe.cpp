@@ -10,6 +10,7 @@
 
 #include "ops/cpu_math.h"
 #include "ops/cpu_ops.h"
+#include "ops/cpu_parallel.h"
 #include "util/check.h"
 
 namespace hf {
@@ -20,7 +21,7 @@ constexpr int kMaxExperts = 1024;
 void CpuOps::router_forward(float* probs, int32_t* topk_idx, float* topk_w, const float* logits,
                             const uint8_t* routable, int N, int E, int K) {
   // probs (N, E), topk_idx (N, K), topk_w (N, K), logits (N, E), routable (E)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * E * K))
   for (int n = 0; n < N; n++) {
     const float* z = logits + static_cast<size_t>(n) * E;
     float* p = probs + static_cast<size_t>(n) * E;
@@ -53,7 +54,7 @@ void CpuOps::router_backward(float* dlogits, const float* dtopk_w, const float* 
                              int K) {
   // dlogits (N, E), dtopk_w (N, K), probs (N, E), topk_idx (N, K), topk_w (N, K), valid (N), aux (E)
   HF_CHECK(E <= kMaxExperts, "%d experts exceed the supported %d", E, kMaxExperts);
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * E))
   for (int n = 0; n < N; n++) {
     const float* p = probs + static_cast<size_t>(n) * E;
     const int32_t* idx = topk_idx + static_cast<size_t>(n) * K;
@@ -123,14 +124,14 @@ void CpuOps::moe_dispatch(int32_t* offsets_host, int32_t* perm, int32_t* pos, co
 
 void CpuOps::moe_gather(float* xs, const float* x, const int32_t* perm, int M, int K, int C) {
   // xs (M, C), x (N, C), perm (M)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(M) * C))
   for (int m = 0; m < M; m++)
     std::memcpy(xs + static_cast<size_t>(m) * C, x + static_cast<size_t>(perm[m] / K) * C, C * sizeof(float));
 }
 
 void CpuOps::moe_gather_backward(float* dx, const float* dxs, const int32_t* pos, int N, int K, int C) {
   // dx (N, C), dxs (M, C), pos (N * K)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * K * C))
   for (int n = 0; n < N; n++) {
     float* d = dx + static_cast<size_t>(n) * C;
     for (int k = 0; k < K; k++) {
@@ -145,7 +146,7 @@ void CpuOps::moe_gather_backward(float* dx, const float* dxs, const int32_t* pos
 void CpuOps::moe_scatter(float* out, const float* ys, const float* topk_w, const int32_t* pos, int N, int K,
                          int C) {
   // out (N, C), ys (M, C), topk_w (N, K), pos (N * K)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * K * C))
   for (int n = 0; n < N; n++) {
     float* o = out + static_cast<size_t>(n) * C;
     for (int k = 0; k < K; k++) {
@@ -161,7 +162,7 @@ void CpuOps::moe_scatter(float* out, const float* ys, const float* topk_w, const
 void CpuOps::moe_scatter_backward(float* dys, float* dtopk_w, const float* dout, const float* ys,
                                   const float* topk_w, const int32_t* pos, int N, int K, int C) {
   // dys (M, C), dtopk_w (N, K), dout (N, C), ys (M, C), topk_w (N, K), pos (N * K)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * K * C))
   for (int n = 0; n < N; n++) {
     const float* d = dout + static_cast<size_t>(n) * C;
     for (int k = 0; k < K; k++) {
@@ -215,7 +216,7 @@ void CpuOps::grouped_matmul_backward(float* dinp, float* dw, const float* dout, 
 void CpuOps::swiglu_forward(float* out, const float* h1, const float* h3, int M, int F) {
   // out, h1, h3 (M, F)
   const size_t n = static_cast<size_t>(M) * F;
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (worth_threads(n))
   for (size_t i = 0; i < n; i++) {
     float a = h1[i];
     out[i] = a / (1.0f + exp_fast(-a)) * h3[i];
@@ -226,7 +227,7 @@ void CpuOps::swiglu_backward(float* dh1, float* dh3, const float* dout, const fl
                              int F) {
   // dh1, dh3, dout, h1, h3 (M, F); silu'(a) = s (1 + a (1 - s)) with s = sigmoid(a)
   const size_t n = static_cast<size_t>(M) * F;
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (worth_threads(n))
   for (size_t i = 0; i < n; i++) {
     float a = h1[i];
     float s = 1.0f / (1.0f + exp_fast(-a));

@@ -96,7 +96,7 @@ void CpuOps::matmul_backward(float* dinp, float* dw, float* dbias, const float* 
 
 void CpuOps::embedding_forward(float* out, const int32_t* tokens, const float* table, int N, int C) {
   // out (N, C), tokens (N), table (V, C)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * C))
   for (int n = 0; n < N; n++)
     std::memcpy(out + static_cast<size_t>(n) * C, table + static_cast<size_t>(tokens[n]) * C, C * sizeof(float));
 }
@@ -114,7 +114,7 @@ void CpuOps::embedding_backward(float* dtable, const float* dout, const int32_t*
 void CpuOps::rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int N, int C,
                              float eps) {
   // out (N, C), rstd (N), inp (N, C), w (C)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * C))
   for (int n = 0; n < N; n++) {
     const float* x = inp + static_cast<size_t>(n) * C;
     float* o = out + static_cast<size_t>(n) * C;
@@ -131,7 +131,7 @@ void CpuOps::rmsnorm_backward(float* dinp, float* dw, const float* dout, const f
   // dinp (N, C), dw (C), dout (N, C), inp (N, C), w (C), rstd (N)
   // y = x r w with r = (mean x^2 + eps)^-1/2, so dx = r (w dy) - x r^3 / C * sum_j (w dy x)_j.
   if (dinp) {
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * C))
     for (int n = 0; n < N; n++) {
       const float* x = inp + static_cast<size_t>(n) * C;
       const float* dy = dout + static_cast<size_t>(n) * C;
@@ -157,7 +157,7 @@ void CpuOps::rmsnorm_backward(float* dinp, float* dw, const float* dout, const f
 void CpuOps::crossentropy_forward(float* losses, int32_t* correct, const float* logits, const int32_t* targets,
                                   int N, int V) {
   // losses (N), correct (N), logits (N, V), targets (N)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * V))
   for (int n = 0; n < N; n++) {
     int t = targets[n];
     if (t < 0) {
@@ -181,7 +181,7 @@ void CpuOps::crossentropy_forward(float* losses, int32_t* correct, const float* 
 void CpuOps::crossentropy_backward(float* dlogits, const float* logits, const int32_t* targets, float dloss,
                                    int N, int V) {
   // dlogits (N, V), logits (N, V), targets (N)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * V))
   for (int n = 0; n < N; n++) {
     int t = targets[n];
     if (t < 0) continue;
@@ -202,7 +202,7 @@ void CpuOps::crossentropy_backward(float* dlogits, const float* logits, const in
 
 void CpuOps::mean_pool_forward(float* out, const float* x, const uint8_t* valid, int B, int T, int C) {
   // out (B, C), x (B, T, C), valid (B, T)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(B) * T * C))
   for (int b = 0; b < B; b++) {
     float* o = out + static_cast<size_t>(b) * C;
     std::fill(o, o + C, 0.0f);
@@ -220,7 +220,7 @@ void CpuOps::mean_pool_forward(float* out, const float* x, const uint8_t* valid,
 
 void CpuOps::mean_pool_backward(float* dx, const float* dout, const uint8_t* valid, int B, int T, int C) {
   // dx (B, T, C), dout (B, C), valid (B, T)
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(B) * T * C))
   for (int b = 0; b < B; b++) {
     int count = 0;
     for (int t = 0; t < T; t++) count += valid[b * T + t] != 0;
@@ -242,7 +242,7 @@ double CpuOps::sum_squares(const float* x, size_t n) {
   double partial[kMaxChunks];
   size_t chunk = std::max<size_t>(4096, (n + kMaxChunks - 1) / kMaxChunks);
   int chunks = static_cast<int>((n + chunk - 1) / chunk);
-#pragma omp parallel for
+#pragma omp parallel for if (worth_threads(n))
   for (int i = 0; i < chunks; i++) {
     size_t b = i * chunk, e = std::min(n, b + chunk);
     double s = 0;
@@ -256,7 +256,7 @@ double CpuOps::sum_squares(const float* x, size_t n) {
 }
 
 void CpuOps::scale(float* x, size_t n, float s) {
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (worth_threads(n))
   for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
@@ -273,7 +273,7 @@ void CpuOps::adamw_update(float* param, const float* grad, float* m, float* v, s
   const float neg_step = static_cast<float>(-lr / bias_corr1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bias_corr2));
   const float eps_f = static_cast<float>(eps);
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (worth_threads(n))
   for (size_t i = 0; i < n; i++) {
     float g = grad[i];
     float p = param[i] * decay;
