@@ -76,4 +76,8 @@ check "a text file: not HDF5" grep -q "^error: .*is not an HDF5 file" "$tmp/err"
 run 2 "$tmp/out" "$tmp/err" "$bin" inspect
 check "no file: usage error" grep -q "^error: inspect needs a file" "$tmp/err"
 
-((failures == 0)) && echo "all inspect checks passed" || { echo "$failures inspect checks failed"; exit 1; }
+if ((failures > 0)); then
+  echo "$failures inspect checks failed"
+  exit 1
+fi
+echo "all inspect checks passed"

@@ -89,4 +89,8 @@ else
   echo "note: hfedmoe prepare failed; the HDF5 input path was not exercised"
 fi
 
-((failures == 0)) && echo "all pretrain checks passed" || { echo "$failures pretrain checks failed"; exit 1; }
+if ((failures > 0)); then
+  echo "$failures pretrain checks failed"
+  exit 1
+fi
+echo "all pretrain checks passed"

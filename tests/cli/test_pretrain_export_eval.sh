@@ -49,4 +49,8 @@ expect2 "exactly one of" "$bin" export --export.out "$tmp/x"
 expect2 "is an hfedmoe dataset, not a checkpoint" "$bin" export --export.checkpoint "$tmp/sotu.h5" --export.out "$tmp/x"
 expect2 "drop the --model" "$bin" export --export.import "$tmp/model.safetensors" --export.out "$tmp/x.h5" --model.d_ff 96
 
-((failures == 0)) && echo "all export/eval checks passed" || { echo "$failures export/eval checks failed"; exit 1; }
+if ((failures > 0)); then
+  echo "$failures export/eval checks failed"
+  exit 1
+fi
+echo "all export/eval checks passed"

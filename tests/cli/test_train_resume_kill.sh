@@ -22,7 +22,7 @@ checksum() { "$bin" inspect --verify "$1" | sed -n 's/^model: .*checksum \([0-9a
 "$bin" prepare --prepare.corpus spam --prepare.input "$src/data/samples/spam-assassin" --prepare.seq_len 64 \
   --prepare.clients 8 --prepare.output "$tmp/spam.h5" >/dev/null 2>&1
 rounds=10
-args=(train --data.path "$tmp/spam.h5" --model.n_classes 2 --model.seq_len 64 --model.n_experts 16 --model.d_ff 512 --fl.rounds $rounds
+args=(train --data.path "$tmp/spam.h5" --model.n_classes 2 --model.seq_len 64 --model.n_experts 16 --model.d_ff 512 --fl.rounds "$rounds"
       --fl.clients_per_round 4 --fl.budget 4 --fl.profiles "$src/jobs/profiles/default.csv" --train.local_steps 3
       --run.threads 1 --run.ckpt_every 1 --run.ckpt_keep 2)
 final=train_$rounds.h5
@@ -107,4 +107,8 @@ else
   check "SIGUSR1, resumed: bit-identical final model" test "$(checksum "$tmp/usr1/ckpt/$final")" = "$ref"
 fi
 
-((failures == 0)) && echo "all train kill/resume checks passed" || { echo "$failures train kill/resume checks failed"; exit 1; }
+if ((failures > 0)); then
+  echo "$failures train kill/resume checks failed"
+  exit 1
+fi
+echo "all train kill/resume checks passed"
