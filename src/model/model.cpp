@@ -283,6 +283,8 @@ void Model::Impl::forward_block(int l) {
   ops.rmsnorm_forward(ln2_l, rstd2 + l * maxN, h_l, P(ParamKind::ffn_norm, l), N, C, cfg.rms_eps);
   ops.matmul_forward(rlogits, ln2_l, P(ParamKind::router, l), nullptr, N, C, E, false);
   ops.router_forward(probs_l, topk_l, topkw_l, rlogits, use_routable ? routable + l * E : nullptr, N, E, K);
+  // Capacity counts all N = B*T rows: pad tokens are routed like any token (Mixtral has no
+  // notion of padding in its MoE), and "token order" is row-major (b, t).
   int capacity = 0;
   if (cfg.capacity_factor > 0)
     capacity = static_cast<int>(std::ceil(static_cast<double>(cfg.capacity_factor) * N * K / E));
