@@ -260,24 +260,24 @@ namespace {
 // scans its columns in increasing order with a strict '>', then pairs are merged preferring
 // the larger value and, on equal values, the lower index.
 __device__ int block_argmax(const float* z, int V, float* sval, int* sidx) {
+  const int tid = threadIdx.x;
   float best = -INFINITY;
   int arg = V;  // "none yet": larger than any index
-  for (int j = threadIdx.x; j < V; j += kThreads)
+  for (int j = tid; j < V; j += kThreads)
     if (arg == V || z[j] > best) {
       best = z[j];
       arg = j;
     }
-  sval[threadIdx.x] = best;
-  sidx[threadIdx.x] = arg;
+  sval[tid] = best;
+  sidx[tid] = arg;
   __syncthreads();
   for (int s = kThreads / 2; s > 0; s /= 2) {
-    if (threadIdx.x < s) {
-      float ov = sval[threadIdx.x + s];
-      int oi = sidx[threadIdx.x + s];
-      if (oi < V && (sidx[threadIdx.x] == V || ov > sval[threadIdx.x] ||
-                     (ov == sval[threadIdx.x] && oi < sidx[threadIdx.x]))) {
-        sval[threadIdx.x] = ov;
-        sidx[threadIdx.x] = oi;
+    if (tid < s) {
+      float ov = sval[tid + s];
+      int oi = sidx[tid + s];
+      if (oi < V && (sidx[tid] == V || ov > sval[tid] || (ov == sval[tid] && oi < sidx[tid]))) {
+        sval[tid] = ov;
+        sidx[tid] = oi;
       }
     }
     __syncthreads();

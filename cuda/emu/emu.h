@@ -1,0 +1,113 @@
+#pragma once
+// The CUDA execution model on the CPU, for running cuda/*.cu kernels without a GPU (see
+// cuda/emu/README.md). Blocks run one after another; the threads of a block are fibers
+// (ucontext) run round-robin until each finishes or waits; __syncthreads and the warp
+// intrinsics are barriers over the block's live threads, which is what they are for kernels
+// whose threads all reach the same barriers (every kernel in cuda/ does).
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+
+namespace emu {
+
+struct Fiber {
+  ucontext_t ctx;
+  dim3 tid;
+  int linear = 0;  // threadIdx as one index
+  int state = 0;   // 0 runnable, 1 waiting at a barrier, 2 finished
+};
+// One exchange slot per thread for the warp and block intrinsics.
+union Slot {
+  double d;
+  float f;
+  int i;
+};
+
+extern dim3 block_idx, block_dim, grid_dim;
+extern Fiber* current;
+extern Slot slots[1024];
+
+[[noreturn]] void die(const char* what);
+void barrier();                                   // the current fiber waits for its block
+void run_block(const std::function<void()>& body);  // every thread of block block_idx
+bool is_device(const void* p);                    // inside a live cudaMalloc allocation
+void* device_alloc(size_t bytes);
+void device_free(void* p);
+
+// kernel<<<grid, block, shared, stream>>>(args...) becomes launch(kernel, grid, block, args...)
+// (cuda/emu/rewrite_launches.py); the stream is irrelevant: everything runs in call order.
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
+  if (block.x * block.y * block.z > 1024) die("more than 1024 threads per block");
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) die("invalid grid");
+  const std::function<void()> body = [=]() { kernel(static_cast<P>(args)...); };
+  grid_dim = grid;
+  block_dim = block;
+  for (unsigned z = 0; z < grid.z; z++)
+    for (unsigned y = 0; y < grid.y; y++)
+      for (unsigned x = 0; x < grid.x; x++) {
+        block_idx = dim3(x, y, z);
+        run_block(body);
+      }
+}
+
+}  // namespace emu
+
+#define threadIdx (emu::current->tid)
+#define blockIdx (emu::block_idx)
+#define blockDim (emu::block_dim)
+#define gridDim (emu::grid_dim)
+#define __global__
+#define __device__
+#define __host__
+#define __shared__ static  // one instance, shared by the fibers of the running block
+#define __trap() emu::die("__trap() in a kernel")
+using std::max;
+using std::min;
+
+inline void __syncthreads() { emu::barrier(); }
+
+inline int __syncthreads_count(int pred) {
+  emu::slots[emu::current->linear].i = pred != 0;
+  emu::barrier();
+  int n = emu::block_dim.x * emu::block_dim.y * emu::block_dim.z, count = 0;
+  for (int i = 0; i < n; i++) count += emu::slots[i].i;
+  emu::barrier();
+  return count;
+}
+
+inline unsigned __ballot_sync(unsigned mask, int pred) {
+  if (mask != 0xffffffffu) emu::die("partial warp masks are not emulated");
+  const int t = emu::current->linear, base = t / 32 * 32;
+  emu::slots[t].i = pred != 0;
+  emu::barrier();
+  unsigned bits = 0;
+  for (int lane = 0; lane < 32; lane++) bits |= unsigned(emu::slots[base + lane].i) << lane;
+  emu::barrier();
+  return bits;
+}
+
+template <typename T>
+T emu_shfl_xor(unsigned mask, T v, int lane_mask, T emu::Slot::*field) {
+  if (mask != 0xffffffffu) emu::die("partial warp masks are not emulated");
+  const int t = emu::current->linear;
+  emu::slots[t].*field = v;
+  emu::barrier();
+  T r = emu::slots[t ^ lane_mask].*field;
+  emu::barrier();
+  return r;
+}
+inline float __shfl_xor_sync(unsigned mask, float v, int o) { return emu_shfl_xor(mask, v, o, &emu::Slot::f); }
+inline double __shfl_xor_sync(unsigned mask, double v, int o) { return emu_shfl_xor(mask, v, o, &emu::Slot::d); }
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
