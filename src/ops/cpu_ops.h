@@ -9,7 +9,8 @@ namespace hf {
 
 class CpuOps final : public Ops {
  public:
-  // threads > 0 sets both the OpenMP and the OpenBLAS thread count; 0 keeps their defaults.
+  // threads > 0 sets the OpenMP thread count (0 keeps OpenMP's default). OpenBLAS is set to
+  // one thread, process-wide: the ops call it from their own OpenMP threads (cpu_parallel.h).
   explicit CpuOps(int threads = 0);
   const char* name() const override { return "cpu"; }
 
