@@ -8,7 +8,7 @@
 //   /clients/<name>  named per-client arrays, first dimension = number of clients
 //   /metrics/<column> the metrics table so far, one dataset per column
 // Every dataset carries a "crc32" attribute that `inspect --verify` and load() check.
-// Written by rank 0 to <ckpt_dir>/round_<r>.h5.tmp, fsync'd, renamed, then <ckpt_dir>/latest
+// Written by rank 0 to <ckpt_dir>/<kind>_<round>.h5.tmp, fsync'd, renamed, then <ckpt_dir>/latest
 // (a one-line text file naming the newest complete checkpoint) is replaced atomically.
 #include <cstdint>
 #include <map>
