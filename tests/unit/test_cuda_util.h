@@ -46,10 +46,11 @@ class CudaTest : public ::testing::Test {
     for (void* p : owned_) gpu().free(p);
     owned_.clear();
   }
-  // One backend per process: a CUDA context costs ~100 ms to create.
+  // One backend per process: a CUDA context costs ~100 ms to create. Never destroyed: a
+  // static destructor would run after the CUDA runtime has begun shutting down.
   static CudaOps& gpu() {
-    static CudaOps ops(0);
-    return ops;
+    static CudaOps* ops = new CudaOps(0);
+    return *ops;
   }
   static CpuOps& cpu() {
     static CpuOps ops;
