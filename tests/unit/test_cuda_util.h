@@ -1,6 +1,7 @@
 #pragma once
 // Shared by the CUDA backend tests (test_cuda_*.cpp): a fixture that skips without a device,
-// device copies of host vectors, and the comparisons with their tolerance classes.
+// device copies of host vectors, and the comparisons with their tolerance classes. Without a
+// GPU the same tests run against a CPU emulation of the kernels: cuda/emu/run_tests.sh.
 //
 // Tolerance classes (u = 2^-24, the fp32 unit roundoff):
 //  - exact: the kernel does the CPU twin's float operations in the CPU's order with no
