@@ -32,7 +32,7 @@ class Ops {
   virtual bool host_memory() const = 0;
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
-  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // within the backend; no overlap
   virtual void zero(void* p, size_t bytes) = 0;
 
   float* alloc_f32(size_t n) { return static_cast<float*>(alloc(n * sizeof(float))); }
