@@ -1,9 +1,9 @@
 #pragma once
 // The CUDA execution model on the CPU, for running cuda/*.cu kernels without a GPU (see
 // cuda/emu/README.md). Blocks run one after another; the threads of a block are fibers
-// (ucontext) run round-robin until each finishes or waits; __syncthreads and the warp
-// intrinsics are barriers over the block's live threads, which is what they are for kernels
-// whose threads all reach the same barriers (every kernel in cuda/ does).
+// (ucontext) run round-robin until each finishes or waits at a barrier: __syncthreads waits
+// for the whole block, a warp intrinsic for its warp. A barrier that some of its threads can
+// no longer reach (they returned) stops the run: on a GPU that is undefined behaviour.
 #include <ucontext.h>
 
 #include <algorithm>
@@ -26,6 +26,7 @@ struct Fiber {
   dim3 tid;
   int linear = 0;  // threadIdx as one index
   int state = 0;   // 0 runnable, 1 waiting at a barrier, 2 finished
+  bool warp_barrier = false;  // the barrier waited at is its warp's (else the block's)
 };
 // One exchange slot per thread for the warp and block intrinsics.
 union Slot {
@@ -39,7 +40,8 @@ extern Fiber* current;
 extern Slot slots[1024];
 
 [[noreturn]] void die(const char* what);
-void barrier();                                   // the current fiber waits for its block
+void barrier();       // __syncthreads: waits for every thread of the block
+void warp_barrier();  // inside warp intrinsics: waits for the 32 lanes of the warp
 void run_block(const std::function<void()>& body);  // every thread of block block_idx
 bool is_device(const void* p);                    // inside a live cudaMalloc allocation
 void* device_alloc(size_t bytes);
@@ -91,10 +93,10 @@ inline unsigned __ballot_sync(unsigned mask, int pred) {
   if (mask != 0xffffffffu) emu::die("partial warp masks are not emulated");
   const int t = emu::current->linear, base = t / 32 * 32;
   emu::slots[t].i = pred != 0;
-  emu::barrier();
+  emu::warp_barrier();
   unsigned bits = 0;
   for (int lane = 0; lane < 32; lane++) bits |= unsigned(emu::slots[base + lane].i) << lane;
-  emu::barrier();
+  emu::warp_barrier();
   return bits;
 }
 
@@ -103,9 +105,9 @@ T emu_shfl_xor(unsigned mask, T v, int lane_mask, T emu::Slot::*field) {
   if (mask != 0xffffffffu) emu::die("partial warp masks are not emulated");
   const int t = emu::current->linear;
   emu::slots[t].*field = v;
-  emu::barrier();
+  emu::warp_barrier();
   T r = emu::slots[t ^ lane_mask].*field;
-  emu::barrier();
+  emu::warp_barrier();
   return r;
 }
 inline float __shfl_xor_sync(unsigned mask, float v, int o) { return emu_shfl_xor(mask, v, o, &emu::Slot::f); }

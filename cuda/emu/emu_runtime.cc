@@ -34,11 +34,44 @@ void die(const char* what) {
 
 void barrier() {
   current->state = 1;
+  current->warp_barrier = false;
   swapcontext(&current->ctx, &scheduler);
 }
 
-// Runs every runnable thread until it finishes or waits; when all live threads wait,
-// releases them together; repeats until all have finished.
+void warp_barrier() {
+  current->state = 1;
+  current->warp_barrier = true;
+  swapcontext(&current->ctx, &scheduler);
+}
+
+namespace {
+// After a round every thread has finished or waits. Releases each warp whose live lanes all
+// wait at a warp barrier; if none, the block barrier, which every thread must be waiting at.
+void release(int n) {
+  bool released = false;
+  for (int w = 0; w < n; w += 32) {
+    int waiting = 0, finished = 0, lanes = std::min(32, n - w);
+    for (int i = w; i < w + lanes; i++) {
+      waiting += fibers[i].state == 1 && fibers[i].warp_barrier;
+      finished += fibers[i].state == 2;
+    }
+    if (waiting == 0) continue;
+    if (waiting + finished < lanes) continue;  // other lanes are at __syncthreads: they must get here first
+    if (finished > 0 || lanes < 32) die("a warp intrinsic with lanes that have exited or do not exist");
+    for (int i = w; i < w + lanes; i++) fibers[i].state = 0;
+    released = true;
+  }
+  if (released) return;
+  for (int i = 0; i < n; i++) {
+    if (fibers[i].state == 2) die("__syncthreads that some threads of the block never reach (they returned)");
+    if (fibers[i].warp_barrier) die("a warp intrinsic that other lanes of its warp do not reach");
+    fibers[i].state = 0;
+  }
+}
+}  // namespace
+
+// Runs every runnable thread until it finishes or waits, releases waiting threads (release()),
+// and repeats until all have finished.
 void run_block(const std::function<void()>& body) {
   const int n = block_dim.x * block_dim.y * block_dim.z;
   fibers.resize(n);
@@ -62,11 +95,9 @@ void run_block(const std::function<void()>& body) {
         swapcontext(&scheduler, &f.ctx);
       }
     bool all_done = true;
-    for (Fiber& f : fibers) {
-      all_done &= f.state == 2;
-      if (f.state == 1) f.state = 0;
-    }
+    for (Fiber& f : fibers) all_done &= f.state == 2;
     if (all_done) return;
+    release(n);
   }
 }
 
