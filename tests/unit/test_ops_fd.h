@@ -34,8 +34,8 @@ inline double dot(const std::vector<float>& a, const std::vector<float>& b) {
 
 // Compares `analytic` (d loss / d x) with central differences of `loss` over every entry of
 // x (or `stride`-spaced entries), restoring x. Fails when |analytic - fd| > rtol * scale + atol
-// with scale the largest |fd|. `skip(i)` may veto an entry whose perturbation crosses a kink
-// (a top-k decision changing).
+// with scale the largest |fd|. `kink()`, asked after each perturbed evaluation, vetoes an entry
+// whose perturbation changed a top-k decision (the loss is not differentiable across it).
 inline void expect_fd_match(const std::string& what, std::vector<float>& x, const std::vector<float>& analytic,
                             const std::function<double()>& loss, float h = 1e-2f, double rtol = 3e-3,
                             double atol = 1e-6, size_t stride = 1,
