@@ -6,6 +6,7 @@
 // resolved_ini() writes every option's final value in a form --config reloads as is.
 #include <boost/program_options.hpp>
 
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -41,8 +42,16 @@ class Options {
   static std::string to_text(int v) { return std::to_string(v); }
   static std::string to_text(int64_t v) { return std::to_string(v); }
   static std::string to_text(uint64_t v) { return std::to_string(v); }
-  static std::string to_text(float v) { return strf("%.9g", v); }
-  static std::string to_text(double v) { return strf("%.17g", v); }
+  // The shortest text that reads back to the same value, so config.ini reloads exactly and
+  // --help shows 1e-05, not 9.99999975e-06.
+  static std::string to_text(float v) {
+    for (int p = 6;; p++)
+      if (std::string s = strf("%.*g", p, v); p >= 9 || std::strtof(s.c_str(), nullptr) == v) return s;
+  }
+  static std::string to_text(double v) {
+    for (int p = 15;; p++)
+      if (std::string s = strf("%.*g", p, v); p >= 17 || std::strtod(s.c_str(), nullptr) == v) return s;
+  }
 
  private:
   struct Entry {
