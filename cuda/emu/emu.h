@@ -42,7 +42,10 @@ extern Slot slots[1024];
 [[noreturn]] void die(const char* what);
 void barrier();       // __syncthreads: waits for every thread of the block
 void warp_barrier();  // inside warp intrinsics: waits for the 32 lanes of the warp
-void run_block(const std::function<void()>& body);  // every thread of block block_idx
+// Runs body as every thread of every block of grid_dim x block_dim. With HF_EMU_REVERSE=1 in
+// the environment, blocks and the threads of a block are scheduled in reverse order: results
+// that change then depend on an order CUDA does not promise (a race).
+void run_grid(const std::function<void()>& body);
 bool is_device(const void* p);                    // inside a live cudaMalloc allocation
 void* device_alloc(size_t bytes);
 void device_free(void* p);
@@ -53,15 +56,9 @@ template <typename... P, typename... A>
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
   if (block.x * block.y * block.z > 1024) die("more than 1024 threads per block");
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) die("invalid grid");
-  const std::function<void()> body = [=]() { kernel(static_cast<P>(args)...); };
   grid_dim = grid;
   block_dim = block;
-  for (unsigned z = 0; z < grid.z; z++)
-    for (unsigned y = 0; y < grid.y; y++)
-      for (unsigned x = 0; x < grid.x; x++) {
-        block_idx = dim3(x, y, z);
-        run_block(body);
-      }
+  run_grid([=]() { kernel(static_cast<P>(args)...); });
 }
 
 }  // namespace emu

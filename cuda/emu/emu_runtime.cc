@@ -2,6 +2,7 @@
 // cuda/device.cu that reports one emulated device. Named .cc so the CUDA library's glob
 // (cuda/*.cu, cuda/*.cpp) never picks it up.
 #include <map>
+#include <string>
 #include <vector>
 
 #include "cuda/device.h"
@@ -68,7 +69,8 @@ void release(int n) {
     fibers[i].state = 0;
   }
 }
-}  // namespace
+
+const bool reverse = std::getenv("HF_EMU_REVERSE") && std::string(std::getenv("HF_EMU_REVERSE")) == "1";
 
 // Runs every runnable thread until it finishes or waits, releases waiting threads (release()),
 // and repeats until all have finished.
@@ -89,15 +91,27 @@ void run_block(const std::function<void()>& body) {
     makecontext(&f.ctx, fiber_main, 0);
   }
   for (;;) {
-    for (Fiber& f : fibers)
+    for (int k = 0; k < n; k++) {
+      Fiber& f = fibers[reverse ? n - 1 - k : k];
       if (f.state == 0) {
         current = &f;
         swapcontext(&scheduler, &f.ctx);
       }
+    }
     bool all_done = true;
     for (Fiber& f : fibers) all_done &= f.state == 2;
     if (all_done) return;
     release(n);
+  }
+}
+}  // namespace
+
+void run_grid(const std::function<void()>& body) {
+  const size_t blocks = size_t(grid_dim.x) * grid_dim.y * grid_dim.z;
+  for (size_t k = 0; k < blocks; k++) {
+    size_t b = reverse ? blocks - 1 - k : k;
+    block_idx = dim3(b % grid_dim.x, b / grid_dim.x % grid_dim.y, b / (size_t(grid_dim.x) * grid_dim.y));
+    run_block(body);
   }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA backend's kernels and its tests (tests/unit/test_cuda_*.cpp) against the CPU
-# emulation in cuda/emu/ and runs them: no GPU and no nvcc needed.
+# emulation in cuda/emu/ and runs them twice (threads in order, then in reverse): no GPU and
+# no nvcc needed.
 #   cuda/emu/run_tests.sh BUILD_DIR [--asan] [gtest arguments]
 # BUILD_DIR is any built configuration of this repository (with or without CUDA): its
 # libhfedmoe_core.a provides the CPU reference and the model. The binary goes to
@@ -42,4 +43,7 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 g++ -fopenmp $san -o "$out/hfedmoe_cuda_emu_tests" "${objs[@]}" "$build/libhfedmoe_core.a" -lgtest -lgtest_main \
   -lopenblas -pthread
-exec "$out/hfedmoe_cuda_emu_tests" --gtest_filter='Cuda*' "$@"
+# Twice: blocks and threads scheduled in order, then in reverse (HF_EMU_REVERSE, emu.h): a
+# kernel whose result depends on that order has a race.
+"$out/hfedmoe_cuda_emu_tests" --gtest_filter='Cuda*' "$@"
+HF_EMU_REVERSE=1 "$out/hfedmoe_cuda_emu_tests" --gtest_filter='Cuda*' "$@"
