@@ -37,6 +37,9 @@ hf_prepare() {
   if [[ -n "${SLURM_CPUS_PER_TASK:-}" ]]; then
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}
   fi
+  # Idle OpenMP threads sleep instead of spinning, so oversubscribed ranks do not starve
+  # each other (measured 2.5x faster on `small` with more ranks than cores).
+  export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 }
 
 HF_TRAPPED=0
