@@ -22,8 +22,8 @@ Exchange::Exchange(const RoundUpdate& u, int max_slots)
 }
 
 size_t Exchange::packed_size(const RoundUpdate& u, int slots, int experts) const {
-  return static_cast<size_t>(slots) * (kSlotFields + 2 * u.L * u.E) + u.L + static_cast<size_t>(u.L) * u.RC + 1 + u.D +
-         static_cast<size_t>(experts) * (1 + u.S);
+  return static_cast<size_t>(slots) * (kSlotFields + 2 * u.L * u.E) + static_cast<size_t>(u.K) * u.L * u.E + u.L +
+         static_cast<size_t>(u.L) * u.RC + 1 + u.D + static_cast<size_t>(experts) * (1 + u.S);
 }
 
 RoundPlan Exchange::broadcast_plan(const RoundPlan& plan) {
@@ -55,6 +55,7 @@ void Exchange::reduce_update(RoundUpdate& u) {
   };
   put(u.slots.data(), static_cast<size_t>(u.P) * kSlotFields);
   put(u.slot_state.data(), static_cast<size_t>(u.P) * 2 * LE);
+  put(u.class_trained.data(), u.K * LE);
   put(u.router_w.data(), u.L);
   put(u.router_sum.data(), static_cast<size_t>(u.L) * u.RC);
   put(&u.dense_w, 1);
@@ -82,6 +83,7 @@ void Exchange::reduce_update(RoundUpdate& u) {
   };
   get(u.slots.data(), static_cast<size_t>(u.P) * kSlotFields);
   get(u.slot_state.data(), static_cast<size_t>(u.P) * 2 * LE);
+  get(u.class_trained.data(), u.K * LE);
   get(u.router_w.data(), u.L);
   get(u.router_sum.data(), static_cast<size_t>(u.L) * u.RC);
   get(&u.dense_w, 1);

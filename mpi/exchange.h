@@ -8,9 +8,10 @@
 //  2. reduce_update     executors -> server, expert-sparse:
 //       a. MPI_Allreduce(BOR) of two (L*E) byte masks: touched (some client reported the
 //          expert) and kept (u_c(e) >= tau somewhere: the union S of Eq. 18-21)
-//       b. each rank packs int64 [slot stats (P*F) | slot state (P*2LE) | router w (L) |
-//          router sums (L*E*C) | dense w (1) | dense sums (D) | per touched expert in (l, e)
-//          order: w (1) + sums (S)] and MPI_Reduce(SUM) to rank 0, which unpacks.
+//       b. each rank packs int64 [slot stats (P*F) | slot state (P*2LE) | per device class,
+//          clients that trained each expert (K*LE) | router w (L) | router sums (L*E*C) |
+//          dense w (1) | dense sums (D) | per touched expert in (l, e) order: w (1) + sums (S)]
+//          and MPI_Reduce(SUM) to rank 0, which unpacks.
 //       No per-client tensor crosses the wire: executors pre-aggregate their clients.
 //  3. broadcast_changes server -> all: (L+1) bytes of flags (routers, dense changed), then fp32
 //       [changed routers | dense if changed | touched experts in (l, e) order].

@@ -1,5 +1,8 @@
 #include "fl/engine.h"
 
+#include <fstream>
+#include <string>
+
 #include "io/checkpoint.h"
 #include "io/fs.h"
 #include "fl/fixed_point.h"
@@ -64,13 +67,25 @@ void Engine::setup() {
   executors.clear();
   for (int r = 1; r < world_size(); r++) executors.push_back(r);
   if (executors.empty()) executors.push_back(0);
-  update.init(table, data.task, max_slots);
+  update.init(table, data.task, max_slots, static_cast<int>(clients.profiles.size()));
   exchange = std::make_unique<Exchange>(update, max_slots);
   if (!is_server() || world_size() == 1)
     trainer = std::make_unique<LocalTrainer>(*model, *ops, *method, fl, train, data, clients, run.seed);
   if (is_server())
     LOG_INFO("%s: %d clients (%d per round, up to %d sampled), %zu parameters, %zu executors, %s", fl.method.c_str(),
              clients.N, fl.clients_per_round, max_slots, table.total(), executors.size(), data.path.c_str());
+}
+
+void log_peak_rss() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  long long kb = -1;
+  while (status >> key)
+    if (key == "VmHWM:") {
+      status >> kb;
+      break;
+    }
+  if (kb >= 0) LOG_INFO("peak RSS %.1f MB (VmHWM of rank %d, 1 MB = 10^6 bytes)", kb * 1024 / 1e6, world_rank());
 }
 
 }  // namespace hf

@@ -51,6 +51,9 @@ struct Engine {
   void train_assigned(const RoundPlan& plan);
 };
 
+// Logs this process's peak resident set size ("peak RSS X MB": VmHWM of /proc/self/status).
+void log_peak_rss();
+
 int run_server(Engine& eng);    // returns the exit code
 int run_executor(Engine& eng);   // returns the exit code
 

@@ -30,6 +30,7 @@ int run_executor(Engine& eng) {
     eng.exchange->take_bytes();
     stopped = stop_agreed();
   }
+  log_peak_rss();
   return stopped && round < eng.fl.rounds ? kExitRequeue : kExitOk;
 }
 

@@ -178,10 +178,12 @@ void LocalTrainer::report(const ClientRun& run, int p, const float* global, Roun
   const float* params = model_.params();
   bool in_range = true;
   int64_t experts = 0, reported = 0;
+  int64_t* by_class = update.trained_by(clients_.profile[run.client]);
   for (int l = 0; l < L_; l++) {
     for (int e = 0; e < E_; e++) {
       int i = l * E_ + e;
       experts += trained_any_[i];
+      by_class[i] += trained_any_[i];
       if (usage_[i] >= fl_.tau) update.kept[i] = 1;
       double w = method_.expert_weight(run, l, e);
       if (w <= 0) continue;

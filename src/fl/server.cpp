@@ -9,6 +9,7 @@
 
 #include "fl/aggregate.h"
 #include "fl/engine.h"
+#include "fl/experts_csv.h"
 #include "io/checkpoint.h"
 #include "io/fs.h"
 #include "io/metrics.h"
@@ -149,6 +150,8 @@ int run_server(Engine& eng) {
     LOG_INFO("resuming from %s after round %lld", resume.c_str(), static_cast<long long>(start));
   }
   metrics.open(eng.dir.path, old_rows);
+  ExpertsCsv experts_csv;
+  experts_csv.open(eng.dir.file("experts.csv"), start);
   auto checkpoint = [&](int64_t round) {
     Checkpoint ck;
     ck.round = round;
@@ -245,6 +248,7 @@ int run_server(Engine& eng) {
         {"experts_changed", static_cast<int64_t>(changes.experts)},
     };
     metrics.append(row);
+    experts_csv.append(round, eng.update, eng.clients.profiles);
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double eta = elapsed / static_cast<double>(round - start) * static_cast<double>(eng.fl.rounds - round);
     std::string acc = std::isfinite(ev.acc) ? strf("acc %.4f", ev.acc) : std::string("acc -");
@@ -261,6 +265,7 @@ int run_server(Engine& eng) {
   RoundPlan done;
   done.stop = true;
   eng.exchange->broadcast_plan(done);
+  log_peak_rss();
   if (stopped && round < eng.fl.rounds) {
     LOG_WARN("stopped by a signal after round %lld; the checkpoint resumes it (exit %d)", static_cast<long long>(round),
              kExitRequeue);

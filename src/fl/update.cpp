@@ -42,7 +42,7 @@ std::vector<Range> trained_dense_ranges(const ParamTable& table, Task task) {
   return out;
 }
 
-void RoundUpdate::init(const ParamTable& table, Task task, int max_slots) {
+void RoundUpdate::init(const ParamTable& table, Task task, int max_slots, int n_classes) {
   const ModelConfig& c = table.config();
   L = c.n_layers;
   E = c.n_experts;
@@ -60,6 +60,8 @@ void RoundUpdate::init(const ParamTable& table, Task task, int max_slots) {
   dense_sum.assign(D, 0);
   slots.assign(static_cast<size_t>(max_slots) * kSlotFields, 0);
   slot_state.assign(static_cast<size_t>(max_slots) * 2 * L * E, 0);
+  K = n_classes;
+  class_trained.assign(static_cast<size_t>(K) * L * E, 0);
   P = 0;
 }
 
@@ -75,6 +77,7 @@ void RoundUpdate::clear(int n_slots) {
   std::fill(dense_sum.begin(), dense_sum.end(), 0);
   std::fill(slots.begin(), slots.end(), 0);
   std::fill(slot_state.begin(), slot_state.end(), 0);
+  std::fill(class_trained.begin(), class_trained.end(), 0);
 }
 
 bool RoundUpdate::add_weighted_delta(int64_t* sum, double w, const float* params, const float* global, Range r) {

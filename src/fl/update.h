@@ -8,8 +8,11 @@
 // Weights are scaled into (0, 1] (fixed_point.h); the server divides sums by weights.
 // Per plan slot: the client's statistics and its new persistent state (usage, importance),
 // stored as the bits of the value: exactly one rank writes a slot and the others add 0.
+// Per device class k and expert (l, e): how many of the round's clients of class k (status ok)
+// trained the expert (it was in their trained set A in some local step); the server writes
+// these counts to <run>/experts.csv.
 // Dimensions: L layers, E experts, S = expert_block_size(), RC = E*C (one router),
-// D = dense floats, P = slots in the round plan.
+// D = dense floats, P = slots in the round plan, K = device classes (profiles).
 #include <cstdint>
 #include <vector>
 
@@ -31,7 +34,7 @@ enum SlotField : int {
 enum SlotStatus : int64_t { kSlotNotRun = 0, kSlotOk = 1, kSlotFailed = 2 };
 
 struct RoundUpdate {
-  int L = 0, E = 0, P = 0;
+  int L = 0, E = 0, P = 0, K = 1;
   size_t S = 0, RC = 0, D = 0;
   std::vector<Range> dense;            // the ParamTable's dense ranges, in arena order
   std::vector<uint8_t> touched;        // (L*E) 1 = some client reported this expert (weight > 0)
@@ -44,9 +47,11 @@ struct RoundUpdate {
   std::vector<int64_t> dense_sum;      // (D)
   std::vector<int64_t> slots;          // (P, kSlotFields)
   std::vector<int64_t> slot_state;     // (P, 2*L*E) float bits: usage u_c then importance s_c
+  std::vector<int64_t> class_trained;  // (K, L*E) clients of class k that trained expert (l, e)
 
-  // Sizes every buffer for the table, the task and at most max_slots plan slots (once, at start-up).
-  void init(const ParamTable& table, Task task, int max_slots);
+  // Sizes every buffer for the table, the task, at most max_slots plan slots and n_classes device
+  // classes (once, at start-up).
+  void init(const ParamTable& table, Task task, int max_slots, int n_classes = 1);
   // Zeroes the sums for a round with P slots.
   void clear(int n_slots);
 
@@ -58,6 +63,7 @@ struct RoundUpdate {
   int64_t* router(int l) { return router_sum.data() + static_cast<size_t>(l) * RC; }
   int64_t* slot(int p) { return slots.data() + static_cast<size_t>(p) * kSlotFields; }
   int64_t* state(int p) { return slot_state.data() + static_cast<size_t>(p) * 2 * L * E; }
+  int64_t* trained_by(int k) { return class_trained.data() + static_cast<size_t>(k) * L * E; }
 };
 
 // The dense tensors clients train and send: every tensor that is neither an expert nor a router

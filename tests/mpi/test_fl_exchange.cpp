@@ -22,7 +22,8 @@ ModelConfig cfg() {
 constexpr int kClients = 7;
 
 // Client p: +0.5*(p+1) on expert (p % 2, p % 3) with weight 1/(p+1), on its router and dense
-// parameters with the same weight; slot stats carry p.
+// parameters with the same weight; slot stats carry p; it is of device class p % K and trained
+// that expert.
 void add_client(RoundUpdate& u, const ParamTable& t, const std::vector<float>& global, int p) {
   std::vector<float> mine = global;
   for (float& x : mine) x += 0.5f * (p + 1);
@@ -39,6 +40,7 @@ void add_client(RoundUpdate& u, const ParamTable& t, const std::vector<float>& g
     RoundUpdate::add_weighted_delta(s, w, mine.data(), global.data(), r);
     s += r.size();
   }
+  u.trained_by(p % u.K)[i]++;
   u.slot(p)[kSlotStatus] = kSlotOk;
   u.slot(p)[kSlotSteps] = p + 1;
 }
@@ -49,7 +51,7 @@ TEST(FlExchange, ReductionIsExactAndBytesAreThePackedBuffers) {
   ParamTable t(cfg());
   std::vector<float> global(t.total(), 0.25f);
   RoundUpdate mine, all;
-  mine.init(t, Task::classify, kClients), all.init(t, Task::classify, kClients);
+  mine.init(t, Task::classify, kClients, 2), all.init(t, Task::classify, kClients, 2);
   mine.clear(kClients), all.clear(kClients);
   for (int p = 0; p < kClients; p++) {
     if (executor_of(p) == world_rank()) add_client(mine, t, global, p);
@@ -64,7 +66,7 @@ TEST(FlExchange, ReductionIsExactAndBytesAreThePackedBuffers) {
   for (uint8_t x : mine.touched) touched += x;
   EXPECT_EQ(touched, 6);
   const size_t LE = 8;
-  size_t packed = kClients * (kSlotFields + 2 * LE) + 2 + 2 * mine.RC + 1 + mine.D + touched * (1 + mine.S);
+  size_t packed = kClients * (kSlotFields + 2 * LE) + 2 * LE + 2 + 2 * mine.RC + 1 + mine.D + touched * (1 + mine.S);
   int R = world_size() > 1 ? world_size() - 1 : 1;
   EXPECT_EQ(b.up, static_cast<int64_t>(R * (2 * LE + 8 * packed)));
   size_t dense_packed = packed + (LE - touched) * (1 + mine.S);
@@ -76,6 +78,11 @@ TEST(FlExchange, ReductionIsExactAndBytesAreThePackedBuffers) {
     EXPECT_EQ(mine.dense_sum, all.dense_sum);
     EXPECT_EQ(mine.dense_w, all.dense_w);
     EXPECT_EQ(mine.slots, all.slots);
+    EXPECT_EQ(mine.class_trained, all.class_trained);
+    // class 0 = clients 0, 2, 4, 6: expert (0, 0) twice (clients 0 and 6); class 1: (1, 1) once
+    EXPECT_EQ(mine.trained_by(0)[0], 2);
+    EXPECT_EQ(mine.trained_by(1)[1 * 4 + 1], 1);
+    EXPECT_EQ(mine.trained_by(1)[0], 0);
   }
 }
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# <run>/experts.csv (src/fl/experts_csv.h): one row per (round, device class, layer, expert) with
+# the number of the round's clients of that class that trained the expert. Checks, on a 3-round
+# tiny run: the header and row count (rounds x classes x L x E), every count within
+# [0, clients_ok], each round's total == experts_trained_mean * clients_ok * L of its metrics row,
+# the file is the same
+# with 2 executor ranks as in-process (the counts travel in the exact reduction), and a resumed
+# run rewrites it to the uninterrupted run's rows.
+# Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR, MPIEXEC, MPIEXEC_FLAGS.
+set -euo pipefail
+bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
+src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the source tree}
+read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
+mpiexec=${MPIEXEC:-mpiexec}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$src"
+
+"$bin" prepare --prepare.corpus spam --prepare.seq_len 64 --prepare.clients 12 --prepare.partition iid \
+  --prepare.output "$tmp/spam.h5" >/dev/null
+job=(train --config jobs/demo.cfg --data.path "$tmp/spam.h5" --model.seq_len 64 --fl.clients 12
+  --fl.clients_per_round 8 --fl.overcommit 0 --train.local_steps 2 --train.batch_size 4 --fl.eval_every 3
+  --run.threads 1 --run.ckpt_every 0)
+"$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/np1" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/np3" >/dev/null 2>"$tmp/err" ||
+  { cat "$tmp/err"; exit 1; }
+"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 2 --out "$tmp/resumed" >/dev/null 2>&1
+"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/resumed" >/dev/null 2>&1
+
+failures=0
+check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; failures=$((failures + 1)); fi; }
+check "experts.csv: in-process == 2 executor ranks" 'cmp -s "$tmp/np1/experts.csv" "$tmp/np3/experts.csv"'
+check "experts.csv: resumed after round 2 == uninterrupted" 'cmp -s "$tmp/np3/experts.csv" "$tmp/resumed/experts.csv"'
+python3 - "$tmp/np3" <<'PY' || failures=$((failures + 1))
+import csv, json, sys
+from collections import defaultdict
+run = sys.argv[1]
+L, E, classes = 2, 8, ["edge", "midrange", "workstation"]
+rows = list(csv.DictReader(open(f"{run}/experts.csv")))
+metrics = [json.loads(line) for line in open(f"{run}/metrics.jsonl")]
+bad = []
+if list(rows[0].keys()) != ["round", "class", "layer", "expert", "clients"]:
+    bad.append(f"header {list(rows[0].keys())}")
+if len(rows) != 3 * len(classes) * L * E:
+    bad.append(f"{len(rows)} rows, expected {3 * len(classes) * L * E}")
+total = defaultdict(int)
+for r in rows:
+    n = int(r["clients"])
+    ok = metrics[int(r["round"]) - 1]["clients_ok"]
+    if not 0 <= n <= ok:
+        bad.append(f"count {n} outside [0, {ok}]: {r}")
+    total[int(r["round"])] += n
+for m in metrics:
+    want = m["experts_trained_mean"] * m["clients_ok"] * L
+    if abs(total[m["round"]] - want) > 1e-6:
+        bad.append(f"round {m['round']}: experts.csv sums to {total[m['round']]}, metrics give {want}")
+    print(f"round {m['round']}: {total[m['round']]} (class, expert) trainings == experts_trained_mean "
+          f"{m['experts_trained_mean']:.3f} x clients_ok {m['clients_ok']} x L {L}")
+if sum(total.values()) == 0:
+    bad.append("no expert was trained")
+for b in bad:
+    print("FAIL: " + b)
+if not bad:
+    print("ok: counts within [0, clients_ok], each round's total matches experts_trained_mean")
+sys.exit(1 if bad else 0)
+PY
+[[ $failures == 0 ]] || { echo "$failures failure(s)"; exit 1; }
+echo "all experts.csv checks passed"
