@@ -1,0 +1,202 @@
+// Server-side aggregation throughput (issue 4): the exact fixed-point sums of client updates
+// (fl/update.h), the exchange's pack/unpack (mpi/exchange.h) and the server's apply
+// (fl/aggregate.h, Eq. 17-21), for a model preset over a range of touched-expert fractions.
+//
+//   bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N]
+//
+// Round shape: C clients each train the same fraction f of every layer's experts (experts
+// e < f*E), so f*L*E expert blocks are touched in the round. Timed, median of --reps:
+//   accumulate  C x (for every touched expert: expert_w += q(w); sum += q(w * (E(c) - E)))
+//               = the executor-side fixed-point sum of C clients' expert blocks
+//   pack        Exchange::reduce_update: mask agreement, pack of the int64 buffer (slot stats,
+//               class counts, routers, dense, touched experts) and unpack; in one process no
+//               bytes move, under mpiexec -np 1+R the MPI_Reduce(SUM) to rank 0 is included
+//               (every rank then runs the whole benchmark; rank 0 prints)
+//   apply       ServerAggregator::apply of the expert blocks alone (Eq. 17: delta = sum / w,
+//               w += server_lr * delta; routers and dense weighted 0 so they are skipped)
+//   dense       the per-client accumulate and the apply of routers + dense tensors (f-independent)
+// GB/s (10^9 bytes per second) counts the fp32 bytes of the parameters reduced: for accumulate
+// C * f*L*E * S * 4 (each client's expert blocks), for apply f*L*E * S * 4 (the global blocks
+// updated), for dense C * (L*RC + D) * 4 and (L*RC + D) * 4; for pack the int64 buffer's bytes.
+// Memory traffic is larger: accumulate reads 4 + 4 bytes (client, global) and reads and writes
+// 8 (int64 sum) per element, 24 bytes per 4 counted.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fl/aggregate.h"
+#include "fl/fixed_point.h"
+#include "fl/update.h"
+#include "mpi/exchange.h"
+#include "mpi/runtime.h"
+#include "util/check.h"
+
+namespace hf {
+namespace {
+
+using clk = std::chrono::steady_clock;
+double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+
+template <typename... A>
+void say(const char* fmt, A... a) {
+  if (is_server()) std::printf(fmt, a...);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  f >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+struct Args {
+  std::string preset = "small";
+  int clients = 8, reps = 3;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; i++) {
+    std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail(k + " needs a value", "e.g. bench_aggregate --preset small --clients 8 --reps 3");
+      return argv[++i];
+    };
+    if (k == "--preset") a.preset = value();
+    else if (k == "--clients") a.clients = std::atoi(value().c_str());
+    else if (k == "--reps") a.reps = std::atoi(value().c_str());
+    else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N]");
+  }
+  if (a.clients < 1 || a.reps < 1) fail("--clients and --reps must be positive", "e.g. --clients 8 --reps 3");
+  return a;
+}
+
+}  // namespace
+}  // namespace hf
+
+int main(int argc, char** argv) {
+  using namespace hf;
+  mpi_start(&argc, &argv);
+  Args args = parse(argc, argv);
+  ModelConfig cfg = model_preset(args.preset);
+  cfg.n_classes = 2;
+  ParamTable table(cfg);
+  const int L = cfg.n_layers, E = cfg.n_experts, C = args.clients;
+  RoundUpdate u;
+  u.init(table, Task::classify, C, 3);
+  Exchange exchange(u, C);
+  FlOptions fl;
+  ServerAggregator agg(table, fl, false);
+  std::vector<float> global(table.total(), 0.5f), client(table.total());
+  for (size_t i = 0; i < client.size(); i++) client[i] = 0.5f + 1e-3f * static_cast<float>(i % 97);
+  std::vector<float> params = global;
+  const size_t S = u.S, dense_router = static_cast<size_t>(L) * u.RC + u.D;
+  const int executors = world_size() > 1 ? world_size() - 1 : 1;
+
+  say("bench_aggregate: preset %s (L=%d, E=%d, S=%zu floats per expert block, %zu parameters), %d clients, "
+      "median of %d, %d MPI rank(s)%s\n", args.preset.c_str(), L, E, S, table.total(), C, args.reps, world_size(),
+      world_size() > 1 ? " (pack includes the MPI_Reduce to rank 0)" : " (pack: no MPI traffic)");
+  say("machine: %s, %d cores online, load average %s (1/5/15 min) at start\n", cpu_model().c_str(),
+              static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)), load_average().c_str());
+  say("GB/s = 10^9 fp32 bytes of parameters reduced per second (pack: int64 buffer bytes); see the header\n\n");
+  say("%9s %8s | %12s %9s | %12s %12s %9s | %12s %9s\n", "fraction", "experts", "accumulate_s", "GB/s",
+              "pack_MB", "pack_s", "GB/s", "apply_s", "GB/s");
+
+  for (int per_layer : {1, 2, 4, 8, 16, 32}) {
+    if (per_layer > E) break;
+    const int touched = per_layer * L;
+    const double f = static_cast<double>(per_layer) / E;
+    std::vector<double> t_acc, t_pack, t_apply;
+    size_t packed_bytes = 0;
+    for (int rep = 0; rep < args.reps; rep++) {
+      u.clear(C);
+      auto t0 = clk::now();
+      for (int c = 0; c < C; c++) {
+        double w = 1.0 / (c + 1);
+        for (int l = 0; l < L; l++)
+          for (int e = 0; e < per_layer; e++) {
+            int i = l * E + e;
+            u.touched[i] = 1;
+            u.expert_w[i] += to_fixed(w);
+            RoundUpdate::add_weighted_delta(u.expert(l, e), w, client.data(), global.data(), table.expert_block(l, e));
+          }
+        u.slot(c)[kSlotStatus] = kSlotOk;
+      }
+      t_acc.push_back(seconds_since(t0));
+      t0 = clk::now();
+      exchange.reduce_update(u);
+      t_pack.push_back(seconds_since(t0));
+      packed_bytes = static_cast<size_t>(exchange.take_bytes().up / executors) - 2 * static_cast<size_t>(L) * E;
+      params = global;
+      Changes ch;
+      t0 = clk::now();
+      agg.apply(u, params.data(), ch);
+      t_apply.push_back(seconds_since(t0));
+      HF_CHECK(ch.experts == touched, "applied %d experts, expected %d", ch.experts, touched);
+    }
+    // Verify, not only time: every client moved expert (0, 0) by the same delta, so its weighted
+    // mean is that delta and the global block moves by server_lr times it.
+    size_t at = table.expert_block(0, 0).begin;
+    double want = global[at] + fl.server_lr * (static_cast<double>(client[at]) - global[at]);
+    HF_CHECK(std::fabs(params[at] - want) < 1e-6, "apply gave %g, expected %g", params[at], want);
+    double expert_bytes = static_cast<double>(touched) * S * 4;
+    double acc = median(t_acc), pack = median(t_pack), apply = median(t_apply);
+    say("%9.4f %8d | %12.4f %9.2f | %12.1f %12.4f %9.2f | %12.4f %9.2f\n", f, touched, acc,
+                C * expert_bytes / acc / 1e9, packed_bytes / 1e6, pack, packed_bytes / pack / 1e9, apply,
+                expert_bytes / apply / 1e9);
+  }
+
+  // Routers + dense: the same for every fraction.
+  std::vector<double> t_acc, t_apply;
+  for (int rep = 0; rep < args.reps; rep++) {
+    u.clear(C);
+    auto t0 = clk::now();
+    for (int c = 0; c < C; c++) {
+      double w = 1.0 / (c + 1);
+      for (int l = 0; l < L; l++) {
+        u.router_w[l] += to_fixed(w);
+        RoundUpdate::add_weighted_delta(u.router(l), w, client.data(), global.data(), table.router(l));
+      }
+      u.dense_w += to_fixed(w);
+      int64_t* sum = u.dense_sum.data();
+      for (const Range& r : u.dense) {
+        RoundUpdate::add_weighted_delta(sum, w, client.data(), global.data(), r);
+        sum += r.size();
+      }
+    }
+    t_acc.push_back(seconds_since(t0));
+    params = global;
+    Changes ch;
+    t0 = clk::now();
+    agg.apply(u, params.data(), ch);
+    t_apply.push_back(seconds_since(t0));
+  }
+  double bytes = static_cast<double>(dense_router) * 4;
+  say("\nrouters + dense (%zu floats): accumulate %.4f s (%.2f GB/s over %d clients), apply %.4f s (%.2f GB/s)\n",
+              dense_router, median(t_acc), C * bytes / median(t_acc) / 1e9, C, median(t_apply),
+              bytes / median(t_apply) / 1e9);
+  say("load average %s at the end\n", load_average().c_str());
+  mpi_stop();
+  return 0;
+}
