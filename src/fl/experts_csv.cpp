@@ -18,7 +18,7 @@ void ExpertsCsv::open(const std::string& path, int64_t last_round) {
     std::string line;
     std::getline(in, line);  // header
     while (std::getline(in, line))
-      if (std::stoll(line) <= last_round) kept += line + "\n";
+      if (!line.empty() && std::stoll(line) <= last_round) kept += line + "\n";
   }
   write_file_atomic(path, kept);
   f_ = std::fopen(path.c_str(), "a");
