@@ -5,7 +5,9 @@
 # [0, clients_ok], each round's total == experts_trained_mean * clients_ok * L of its metrics row,
 # the file is the same
 # with 2 executor ranks as in-process (the counts travel in the exact reduction), and a resumed
-# run rewrites it to the uninterrupted run's rows.
+# run rewrites it to the uninterrupted run's rows. The 2-executor run goes through
+# bench/rank_usage.sh (when GNU time is installed), and scripts/collect_results must draw the
+# heat map from experts.csv (same totals) and list every rank's CPU and peak RSS.
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR, MPIEXEC, MPIEXEC_FLAGS.
 set -euo pipefail
 bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
@@ -22,7 +24,9 @@ job=(train --config jobs/demo.cfg --data.path "$tmp/spam.h5" --model.seq_len 64 
   --fl.clients_per_round 8 --fl.overcommit 0 --train.local_steps 2 --train.batch_size 4 --fl.eval_every 3
   --run.threads 1 --run.ckpt_every 0)
 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/np1" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
-"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/np3" >/dev/null 2>"$tmp/err" ||
+launch=("$bin")
+[[ -x /usr/bin/time ]] && launch=(env "HFEDMOE_REAL_BIN=$bin" "$src/bench/rank_usage.sh")
+"$mpiexec" "${mpi_flags[@]}" -np 3 "${launch[@]}" "${job[@]}" --fl.rounds 3 --out "$tmp/np3" >/dev/null 2>"$tmp/err" ||
   { cat "$tmp/err"; exit 1; }
 "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 2 --out "$tmp/resumed" >/dev/null 2>&1
 "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/resumed" >/dev/null 2>&1
@@ -64,5 +68,18 @@ if not bad:
     print("ok: counts within [0, clients_ok], each round's total matches experts_trained_mean")
 sys.exit(1 if bad else 0)
 PY
+python3 "$src/scripts/collect_results" "$tmp/np3" --out "$tmp/results" >/dev/null 2>&1 ||
+  { echo "FAIL: collect_results"; failures=$((failures + 1)); }
+sum_csv=$(awk -F, 'NR > 1 { s += $5 } END { print s }' "$tmp/np3/experts.csv")
+if command -v gnuplot >/dev/null; then
+  check "heat map drawn from experts.csv" '[[ -s "$tmp/results/expert_heatmap.png" ]]'
+  check "heat map data sums to experts.csv's total ($sum_csv)" \
+    '[[ $(awk "{ s += \$3 } END { print s }" "$tmp/results/expert_heatmap.dat") == "$sum_csv" ]]'
+fi
+if [[ -x /usr/bin/time ]]; then
+  check "rank_usage.sh wrote every rank's usage" \
+    '(for r in 0 1 2; do grep -Eq "^max_rss_kb [1-9]" "$tmp/np3/rank_usage/rank$r.txt" || exit 1; done)'
+  check "results.md lists every rank's CPU and peak RSS" 'grep -Eq "r0 .*; r1 .*; r2 " "$tmp/results/results.md"'
+fi
 [[ $failures == 0 ]] || { echo "$failures failure(s)"; exit 1; }
 echo "all experts.csv checks passed"
