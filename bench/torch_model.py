@@ -8,8 +8,7 @@ backend is expected to beat it by 2x at the same thread count.
 
 tokens/s = B*T / (median wall time of one step over --steps timed steps, after --warmup);
 best tokens/s uses the fastest step instead: on a shared machine it is the least disturbed one.
-The load average and OMP_WAIT_POLICY are recorded with each row because both move the result:
-with other processes running, OpenMP threads that spin-wait compete with OpenBLAS's own threads.
+The load average and OMP_WAIT_POLICY are recorded with each row because both move the result.
 """
 import argparse
 import os
@@ -19,7 +18,11 @@ import sys
 import time
 from datetime import datetime, timezone
 
-import torch
+# libgomp reads this when torch loads it. Its default (spin-waiting OpenMP threads) fights
+# OpenBLAS's own threads for the cores on every GEMM: 3-5x slower steps on this 2-core machine.
+# A baseline should be PyTorch at its best, so wait passively unless told otherwise.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
 from mixtral_ref import PAD_TOKEN, Config, MixtralRef  # noqa: E402
