@@ -59,7 +59,8 @@ done
 echo
 echo "== plots and tables (scripts/collect_results)"
 if scripts/collect_results $(for m in $METHODS; do echo "runs/demo-$m"; done) --out runs/demo-results >/dev/null; then
-  ls runs/demo-results/*.png runs/demo-results/*.md 2>/dev/null | sed 's/^/  /'
+  for f in runs/demo-results/results.md runs/demo-results/*.png; do [[ -f $f ]] && echo "  $f"; done
+  grep -h "failed" runs/demo-results/plots.txt 2>/dev/null | sed 's/^/  note: /' || true
 else
   echo "  (collect_results failed; the runs themselves are complete)"
 fi
