@@ -38,29 +38,16 @@
 #include "mpi/exchange.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
+#include "bench_util.h"
 
 namespace hf {
 namespace {
 
-using clk = std::chrono::steady_clock;
-double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+using namespace bench;
 
 template <typename... A>
 void say(const char* fmt, A... a) {
   if (is_server()) std::printf(fmt, a...);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
 }
 
 std::string load_average() {

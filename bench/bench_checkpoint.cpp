@@ -31,24 +31,11 @@
 #include "io/crc32.h"
 #include "util/check.h"
 #include "util/rng.h"
+#include "bench_util.h"
 
 namespace {
 
-using clk = std::chrono::steady_clock;
-double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string first_line_of(const std::string& path, const std::string& prefix) {
-  std::ifstream f(path);
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(prefix, 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
+using namespace hf::bench;
 
 // The device and file system holding dir, from /proc/mounts (longest matching mount point).
 std::string disk_of(const std::string& dir) {
@@ -173,11 +160,9 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<std::string> presets = preset == "all" ? std::vector<std::string>{"small", "base"} : std::vector<std::string>{preset};
-  double load[3] = {0, 0, 0};
-  getloadavg(load, 3);
-  std::string machine = first_line_of("/proc/cpuinfo", "model name") + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
+  std::string machine = cpu_model() + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
                         " cores, " + std::to_string(sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGE_SIZE) >> 30) + " GiB RAM";
-  std::printf("machine: %s\ndisk:    %s\nload:    %.2f (1-min average at start)\n", machine.c_str(), disk_of(dir).c_str(), load[0]);
+  std::printf("machine: %s\ndisk:    %s\nload:    %.2f (1-min average at start)\n", machine.c_str(), disk_of(dir).c_str(), load_average_1min());
   std::printf("checkpoint: %s; median of %d; reads from the page cache (nothing dropped)\n\n",
               moments ? "model + AdamW m, v" : "model only", reps);
   std::string header = "| preset | params | file MB | ckpt write MB/s | plain write+fsync MB/s | ckpt read MB/s | plain read MB/s | crc32 MB/s |";

@@ -39,16 +39,11 @@
 #include "model/model.h"
 #include "util/check.h"
 #include "util/rng.h"
+#include "bench_util.h"
 
 namespace {
 
-using clk = std::chrono::steady_clock;
-double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using namespace hf::bench;
 
 constexpr double kPeakBf16 = 989e12;  // H100 SXM, dense BF16 tensor cores
 constexpr double kPeakFp32 = 67e12;   // H100 SXM, FP32 SIMT

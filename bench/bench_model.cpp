@@ -35,29 +35,16 @@
 #include "ops/cpu_ops.h"
 #include "util/check.h"
 #include "util/rng.h"
+#include "bench_util.h"
 
 namespace {
 
-using clk = std::chrono::steady_clock;
-double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+using namespace hf::bench;
 
 double cpu_seconds() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
 }
 
 // Forwards every op to the CPU backend and accumulates its wall time by name.
@@ -234,11 +221,7 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
   for (int i = 0; i < B * T; i++) targets[i] = (i + 1) % T == 0 ? -1 : tokens[i + 1];
   hf::Batch batch{tokens.data(), targets.data(), nullptr, B, T};
 
-  double load = 0;
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &load) != 1) load = 0;
-    std::fclose(f);
-  }
+  const double load = load_average_1min();
   std::vector<double> t_fwd, t_bwd, t_opt;
   double flops = 0;
   float loss = 0;
@@ -300,7 +283,7 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
     const char* wait = std::getenv("OMP_WAIT_POLICY");
     f << hf::strf("| %s | %d | %d | %d | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.1f | %s |\n",
                   preset.c_str(), B, T, opt.threads, wait ? wait : "default", tok_s, gflops, fwd_s * 1e3,
-                  bwd_s * 1e3, opt_s * 1e3, B * T / cpu_step, rss_mb, load, cpu_model().c_str());
+                  bwd_s * 1e3, opt_s * 1e3, B * T / cpu_step, rss_mb, load, cpu_model("unknown CPU").c_str());
   }
 }
 
@@ -314,7 +297,7 @@ int main(int argc, char** argv) {
     const char* wait = std::getenv("OMP_WAIT_POLICY");
     std::printf("machine: %s, %u hardware threads; %d OpenMP threads (OpenBLAS single-threaded inside them),"
                 " OMP_WAIT_POLICY=%s\n",
-                cpu_model().c_str(), std::thread::hardware_concurrency(), opt.threads, wait ? wait : "(unset)");
+                cpu_model("unknown CPU").c_str(), std::thread::hardware_concurrency(), opt.threads, wait ? wait : "(unset)");
     std::vector<std::string> presets = opt.preset == "all" ? std::vector<std::string>{"tiny", "small"}
                                                           : std::vector<std::string>{opt.preset};
     for (const auto& p : presets) run(p, opt, cpu);
