@@ -15,10 +15,12 @@
 #include "io/h5.h"
 #include "util/check.h"
 #include "util/rng.h"
+#include "test_util.h"
 
 namespace hf {
 namespace {
 
+using test::error_of;
 namespace fs = std::filesystem;
 
 std::string fresh_dir(const std::string& name) {
@@ -55,15 +57,6 @@ Checkpoint make_checkpoint(const ParamTable& table, int64_t round) {
                           {"test_acc", r % 2 ? MetricValue(std::nan("")) : MetricValue(0.5)},
                           {"note", std::string(r == 1 ? "first, \"quoted\"" : "")}});
   return ck;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

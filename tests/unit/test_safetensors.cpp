@@ -10,9 +10,12 @@
 #include "io/safetensors.h"
 #include "util/check.h"
 #include "util/rng.h"
+#include "test_util.h"
 
 namespace hf {
 namespace {
+
+using test::error_of;
 
 std::string temp(const std::string& name) { return ::testing::TempDir() + "st_" + name; }
 
@@ -21,15 +24,6 @@ std::vector<float> random_params(const ParamTable& table, uint64_t seed) {
   Rng rng(seed, Purpose::init);
   for (auto& x : p) x = static_cast<float>(rng.normal());
   return p;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // A safetensors file from raw parts, to test what save_safetensors never writes.
