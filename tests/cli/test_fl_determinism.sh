@@ -5,12 +5,8 @@
 # thread (run.threads = 1): a multi-threaded BLAS may sum in another order.
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR, MPIEXEC, MPIEXEC_FLAGS.
 set -euo pipefail
-bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
-src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the source tree}
-read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
-mpiexec=${MPIEXEC:-mpiexec}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$src"
 
 "$bin" prepare --prepare.corpus spam --prepare.seq_len 64 --prepare.clients 12 --prepare.partition dirichlet \

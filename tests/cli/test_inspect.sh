@@ -4,15 +4,8 @@
 # checkpoint stops a resume with one error line and is left as it was.
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR.
 set -euo pipefail
-bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
-src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the repository}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-check() {  # check MESSAGE COMMAND...
-  local msg=$1; shift
-  if "$@"; then echo "ok: $msg"; else echo "FAIL: $msg"; failures=$((failures + 1)); fi
-}
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 # run CODE OUT ERR COMMAND...: run, keep stdout/stderr, count a failure if the code differs
 run() {
   local want=$1 out=$2 err=$3 rc=0; shift 3

@@ -5,15 +5,8 @@
 # by SIGTERM and rerun, end bit-identical too (final /model checksums and metrics.jsonl).
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR.
 set -euo pipefail
-bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
-src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the repository}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-check() {  # check MESSAGE COMMAND...: run a condition, count a failure
-  local msg=$1; shift
-  if "$@"; then echo "ok: $msg"; else echo "FAIL: $msg"; failures=$((failures + 1)); fi
-}
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 cat "$src"/data/samples/sotu/*.txt >"$tmp/sotu.txt"
 # One thread keeps a shared 2-core CI box from being oversubscribed (many threads on few

@@ -4,15 +4,8 @@
 # (same checksum, same eval line), and bad inputs give one error line.
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR.
 set -euo pipefail
-bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
-src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the repository}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-check() {  # check MESSAGE COMMAND...
-  local msg=$1; shift
-  if "$@"; then echo "ok: $msg"; else echo "FAIL: $msg"; failures=$((failures + 1)); fi
-}
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 checksum() { "$bin" inspect "$1" | sed -n 's/^model: .*checksum \([0-9a-f]*\)$/\1/p'; }
 
 "$bin" prepare --prepare.corpus sotu --prepare.input "$src/data/samples/sotu" --prepare.seq_len 64 \

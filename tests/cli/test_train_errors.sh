@@ -3,14 +3,9 @@
 # rank stops within seconds with the line printed once.
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR, MPIEXEC, MPIEXEC_FLAGS.
 set -euo pipefail
-bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
-src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the source tree}
-read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
-mpiexec=${MPIEXEC:-mpiexec}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$src"
-failures=0
 
 # expect CODE PATTERN -- command...: exit code CODE, exactly one "error:" line matching PATTERN.
 expect() {

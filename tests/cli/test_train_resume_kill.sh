@@ -6,17 +6,9 @@
 # final checkpoints' /model checksums, each verified against its data by inspect --verify).
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR, MPIEXEC, MPIEXEC_FLAGS.
 set -euo pipefail
-bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
-src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the repository}
-read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
-mpi=("${MPIEXEC:-mpiexec}" "${mpi_flags[@]}" -np 3)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-check() {  # check MESSAGE COMMAND...
-  local msg=$1; shift
-  if "$@"; then echo "ok: $msg"; else echo "FAIL: $msg"; failures=$((failures + 1)); fi
-}
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
+mpi=("$mpiexec" "${mpi_flags[@]}" -np 3)
 checksum() { "$bin" inspect --verify "$1" | sed -n 's/^model: .*checksum \([0-9a-f]*\)$/\1/p'; }
 
 "$bin" prepare --prepare.corpus spam --prepare.input "$src/data/samples/spam-assassin" --prepare.seq_len 64 \

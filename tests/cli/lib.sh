@@ -1,0 +1,19 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # bin, src, mpi_flags, mpiexec, tmp are read by the scripts that source this
+# Common preamble of the CLI tests, sourced (not a test: tests/CMakeLists.txt registers only
+# tests/cli/test_*.sh):  source "$(dirname "$0")/lib.sh"
+# Needs HFEDMOE_BIN and HFEDMOE_SOURCE_DIR (ctest sets them, with MPIEXEC and MPIEXEC_FLAGS).
+# Sets bin, src, mpi_flags (MPIEXEC_FLAGS split into an array), mpiexec, tmp (a temporary
+# folder removed on exit) and failures=0, and defines check.
+bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
+src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the source tree}
+read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
+mpiexec=${MPIEXEC:-mpiexec}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+check() {  # check MESSAGE COMMAND...: run a condition, count a failure
+  local msg=$1; shift
+  if "$@"; then echo "ok: $msg"; else echo "FAIL: $msg"; failures=$((failures + 1)); fi
+}
