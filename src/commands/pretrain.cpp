@@ -25,6 +25,7 @@
 #include "model/tokenizer.h"
 #include "mpi/runtime.h"
 #include "ops/cpu_ops.h"
+#include "util/human.h"
 #include "util/log.h"
 #include "util/rng.h"
 #include "util/signals.h"
@@ -162,14 +163,6 @@ EvalResult evaluate(Model& model, const Split& test, int64_t limit, BatchBuf& bu
     out.acc = static_cast<double>(correct) / counted;
   }
   return out;
-}
-
-std::string duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  int64_t t = static_cast<int64_t>(s + 0.5);
-  if (t >= 3600) return strf("%lldh%02lldm", static_cast<long long>(t / 3600), static_cast<long long>(t % 3600 / 60));
-  if (t >= 60) return strf("%lldm%02llds", static_cast<long long>(t / 60), static_cast<long long>(t % 60));
-  return strf("%llds", static_cast<long long>(t));
 }
 
 }  // namespace
@@ -317,7 +310,7 @@ int cmd_pretrain(int argc, char** argv) {
       std::string test = eval ? strf(" | test loss %.4f acc %.4f", ev.loss, ev.acc) : "";
       LOG_INFO("step %lld/%d | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | ETA %s%s", static_cast<long long>(step),
                p.steps, train_loss, sched.at(step - 1), grad_norm, (tokens_seen - tokens_last) / dt,
-               duration(per_step * static_cast<double>(p.steps - step)).c_str(), test.c_str());
+               human_duration(per_step * static_cast<double>(p.steps - step)).c_str(), test.c_str());
       t_last = now;
       tokens_last = tokens_seen;
     }

@@ -14,6 +14,7 @@
 #include "io/fs.h"
 #include "io/metrics.h"
 #include "mpi/runtime.h"
+#include "util/human.h"
 #include "util/log.h"
 #include "util/signals.h"
 
@@ -64,19 +65,6 @@ double metric_double(const MetricsRow& row, const std::string& key) {
       if (auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
     }
   return NAN;
-}
-
-std::string human_bytes(double b) {
-  const char* unit[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1000 && u < 4) b /= 1000, u++;
-  return strf("%.1f%s", b, unit[u]);
-}
-
-std::string human_time(double s) {
-  if (s < 60) return strf("%.0fs", s);
-  if (s < 3600) return strf("%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
-  return strf("%dh%02dm", static_cast<int>(s) / 3600, (static_cast<int>(s) / 60) % 60);
 }
 
 // Final and best accuracy, rounds and virtual time to the target: printed and written to summary.txt.
@@ -253,7 +241,7 @@ int run_server(Engine& eng) {
     double eta = elapsed / static_cast<double>(round - start) * static_cast<double>(eng.fl.rounds - round);
     std::string acc = std::isfinite(ev.acc) ? strf("acc %.4f", ev.acc) : std::string("acc -");
     LOG_INFO("round %lld/%d  elapsed %s  ETA %s  %s  loss %.4f  ok %d/%zu failed %d  vtime %.1fs  up %s",
-             static_cast<long long>(round), eng.fl.rounds, human_time(elapsed).c_str(), human_time(eta).c_str(),
+             static_cast<long long>(round), eng.fl.rounds, human_duration(elapsed).c_str(), human_duration(eta).c_str(),
              acc.c_str(), steps > 0 ? loss_sum / steps : NAN, ok, plan.slots.size(), failed, vclock,
              human_bytes(static_cast<double>(bytes.up)).c_str());
 
