@@ -15,10 +15,6 @@ std::vector<std::pair<std::string, std::string>> parse_ini(const std::string& te
   std::vector<std::pair<std::string, std::string>> out;
   std::istringstream in(text);
   std::string line, section;
-  auto trim = [](std::string s) {
-    size_t a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
-    return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-  };
   while (std::getline(in, line)) {
     line = trim(line);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "util/strf.h"
+
 namespace hf {
 
 namespace {
@@ -12,11 +14,6 @@ namespace {
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
-  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
 }
 
 struct Header {

@@ -20,13 +20,6 @@ constexpr int kNumColumns = 7;
 const char* const kHeader = "name,tflops,memory_gb,uplink_mbps,downlink_mbps,availability,share";
 constexpr double kBytesPerGB = 1e9;  // memory_gb is decimal gigabytes, as device sheets quote them
 
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
 std::vector<std::string> split_commas(const std::string& line) {
   std::vector<std::string> fields;
   std::stringstream ss(line);
