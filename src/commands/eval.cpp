@@ -14,6 +14,7 @@
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/metrics.h"
+#include "model/evaluate.h"
 #include "model/model.h"
 #include "mpi/runtime.h"
 #include "ops/cpu_ops.h"
@@ -27,30 +28,6 @@ struct EvalOptions {
   int rows = 0;
   int batch_size = 16;
 };
-
-struct Tally {
-  double loss_sum = 0;  // task loss times counted items
-  int64_t counted = 0, correct = 0;
-  void add(const ForwardResult& r) {
-    loss_sum += static_cast<double>(r.task_loss) * r.counted;
-    counted += r.counted;
-    correct += r.correct;
-  }
-  double loss() const { return counted ? loss_sum / counted : NAN; }
-  double acc() const { return counted ? static_cast<double>(correct) / counted : NAN; }
-};
-
-// Forward passes over the given test rows in batches of at most B.
-Tally run_rows(Model& model, const Split& split, const std::vector<int64_t>& rows, int B) {
-  std::vector<int32_t> tokens(static_cast<size_t>(B) * split.T), targets(tokens.size()), labels(B);
-  Tally t;
-  for (size_t r0 = 0; r0 < rows.size(); r0 += B) {
-    int b = static_cast<int>(std::min<size_t>(B, rows.size() - r0));
-    fill_batch(split, rows.data() + r0, b, model.task(), tokens.data(), targets.data(), labels.data());
-    t.add(model.forward(Batch{tokens.data(), targets.data(), labels.data(), b, split.T}));
-  }
-  return t;
-}
 
 }  // namespace
 
@@ -115,23 +92,20 @@ int cmd_eval(int argc, char** argv) {
   MetricsRow row = {{"checkpoint", e.checkpoint}, {"kind", meta.kind}, {"round", meta.round},
                     {"method", meta.method},      {"dataset", e.data},   {"task", std::string(data.task == Task::lm ? "lm" : "classify")},
                     {"rows", n}};
-  Tally all;
+  Evaluator evaluator(e.batch_size, test.T);
+  EvalTally all;
   if (data.task == Task::lm) {
-    std::vector<int64_t> rows(n);
-    for (int64_t i = 0; i < n; i++) rows[i] = i;
-    all = run_rows(model, test, rows, e.batch_size);
+    all = evaluator.run(model, test, nullptr, n);
     row.push_back({"tokens", all.counted});
   } else {
     // Per-class accuracy: the rows of each class evaluated on their own, so the model's
     // correct counts split by class with no access to its predictions.
     std::vector<std::vector<int64_t>> by_class(data.n_classes);
     for (int64_t i = 0; i < n; i++) by_class[test.labels[i]].push_back(i);
-    std::vector<Tally> per(data.n_classes);
+    std::vector<EvalTally> per(data.n_classes);
     for (int k = 0; k < data.n_classes; k++) {
-      per[k] = run_rows(model, test, by_class[k], e.batch_size);
-      all.loss_sum += per[k].loss_sum;
-      all.counted += per[k].counted;
-      all.correct += per[k].correct;
+      per[k] = evaluator.run(model, test, by_class[k].data(), static_cast<int64_t>(by_class[k].size()));
+      all.add(per[k]);
     }
     for (int k = 0; k < data.n_classes; k++) {
       row.push_back({"acc_" + data.classes[k], per[k].acc()});

@@ -21,6 +21,7 @@
 #include "io/h5.h"
 #include "io/metrics.h"
 #include "model/adamw.h"
+#include "model/evaluate.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
 #include "mpi/runtime.h"
@@ -140,31 +141,6 @@ struct BatchBuf {
   }
 };
 
-struct EvalResult {
-  double loss = NAN, acc = NAN;
-};
-
-// Token-weighted mean loss and next-token accuracy over the first `limit` test rows.
-EvalResult evaluate(Model& model, const Split& test, int64_t limit, BatchBuf& buf, int max_B) {
-  int64_t n = limit > 0 ? std::min(limit, test.n) : test.n;
-  double loss_sum = 0;
-  int64_t counted = 0, correct = 0;
-  for (int64_t r0 = 0; r0 < n; r0 += max_B) {
-    int B = static_cast<int>(std::min<int64_t>(max_B, n - r0));
-    for (int b = 0; b < B; b++) buf.rows[b] = r0 + b;
-    ForwardResult fr = model.forward(buf.fill(test, B));
-    loss_sum += static_cast<double>(fr.task_loss) * fr.counted;
-    counted += fr.counted;
-    correct += fr.correct;
-  }
-  EvalResult out;
-  if (counted > 0) {
-    out.loss = loss_sum / counted;
-    out.acc = static_cast<double>(correct) / counted;
-  }
-  return out;
-}
-
 }  // namespace
 
 int cmd_pretrain(int argc, char** argv) {
@@ -260,24 +236,26 @@ int cmd_pretrain(int argc, char** argv) {
   };
 
   BatchBuf buf(B, T);
+  Evaluator evaluator(B, T);
+  const int64_t eval_n = p.eval_rows > 0 ? std::min<int64_t>(p.eval_rows, corpus.test.n) : corpus.test.n;
   double grad_norm = NAN;
   auto add_row = [&](bool eval) {
-    EvalResult ev = eval && corpus.test.n > 0 ? evaluate(model, corpus.test, p.eval_rows, buf, B) : EvalResult{};
+    EvalTally ev = eval && corpus.test.n > 0 ? evaluator.run(model, corpus.test, nullptr, eval_n) : EvalTally{};
     double train_loss = loss_steps ? loss_sum / loss_steps : NAN;
     metrics.append({{"step", step},
                     {"tokens", tokens_seen},
                     {"train_loss", train_loss},
                     {"lr", step > 0 ? static_cast<double>(sched.at(step - 1)) : NAN},  // the rate of the last step
                     {"grad_norm", grad_norm},
-                    {"test_loss", ev.loss},
-                    {"test_acc", ev.acc}});
+                    {"test_loss", ev.loss()},
+                    {"test_acc", ev.acc()}});
     loss_sum = 0;
     loss_steps = 0;
     return ev;
   };
   if (step == 0 && metrics.rows().empty()) {
-    EvalResult ev = add_row(true);
-    LOG_INFO("step 0/%d: test loss %.4f, test acc %.4f (the initial model)", p.steps, ev.loss, ev.acc);
+    EvalTally ev = add_row(true);
+    LOG_INFO("step 0/%d: test loss %.4f, test acc %.4f (the initial model)", p.steps, ev.loss(), ev.acc());
   }
 
   using clock = std::chrono::steady_clock;
@@ -303,11 +281,11 @@ int cmd_pretrain(int argc, char** argv) {
     bool eval = (p.eval_every > 0 && step % p.eval_every == 0) || step == p.steps;
     if (eval || step % p.log_every == 0) {
       double train_loss = loss_sum / loss_steps;
-      EvalResult ev = add_row(eval);
+      EvalTally ev = add_row(eval);
       auto now = clock::now();
       double dt = std::chrono::duration<double>(now - t_last).count();
       double per_step = std::chrono::duration<double>(now - t_start).count() / static_cast<double>(step - first_step);
-      std::string test = eval ? strf(" | test loss %.4f acc %.4f", ev.loss, ev.acc) : "";
+      std::string test = eval ? strf(" | test loss %.4f acc %.4f", ev.loss(), ev.acc()) : "";
       LOG_INFO("step %lld/%d | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | ETA %s%s", static_cast<long long>(step),
                p.steps, train_loss, sched.at(step - 1), grad_norm, (tokens_seen - tokens_last) / dt,
                human_duration(per_step * static_cast<double>(p.steps - step)).c_str(), test.c_str());

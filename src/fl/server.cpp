@@ -11,6 +11,7 @@
 #include "fl/engine.h"
 #include "fl/experts_csv.h"
 #include "io/checkpoint.h"
+#include "model/evaluate.h"
 #include "io/fs.h"
 #include "io/metrics.h"
 #include "mpi/runtime.h"
@@ -20,43 +21,6 @@
 
 namespace hf {
 namespace {
-
-struct EvalResult {
-  double loss = NAN, acc = NAN;
-};
-
-// Test loss and accuracy of `global` on the first eval_rows rows of the test split.
-class Evaluator {
- public:
-  explicit Evaluator(Engine& eng) : eng_(eng) {
-    int B = eng.train.batch_size, T = eng.data.seq_len;
-    tokens_.resize(static_cast<size_t>(B) * T), targets_.resize(static_cast<size_t>(B) * T), labels_.resize(B), rows_.resize(B);
-  }
-  EvalResult run() {
-    const Split& test = eng_.data.test;
-    int64_t n = eng_.fl.eval_rows > 0 ? std::min<int64_t>(eng_.fl.eval_rows, test.n) : test.n;
-    std::copy(eng_.global.begin(), eng_.global.end(), eng_.model->params());
-    double loss = 0;
-    int64_t counted = 0, correct = 0;
-    for (int64_t i = 0; i < n; i += eng_.train.batch_size) {
-      int B = static_cast<int>(std::min<int64_t>(eng_.train.batch_size, n - i));
-      for (int b = 0; b < B; b++) rows_[b] = i + b;
-      fill_batch(test, rows_.data(), B, eng_.data.task, tokens_.data(), targets_.data(), labels_.data());
-      ForwardResult r = eng_.model->forward(Batch{tokens_.data(), targets_.data(), labels_.data(), B, test.T});
-      loss += static_cast<double>(r.task_loss) * r.counted;
-      counted += r.counted;
-      correct += r.correct;
-    }
-    EvalResult e;
-    if (counted > 0) e.loss = loss / counted, e.acc = static_cast<double>(correct) / counted;
-    return e;
-  }
-
- private:
-  Engine& eng_;
-  std::vector<int32_t> tokens_, targets_, labels_;
-  std::vector<int64_t> rows_;
-};
 
 double metric_double(const MetricsRow& row, const std::string& key) {
   for (const auto& [k, v] : row)
@@ -111,7 +75,9 @@ std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
 int run_server(Engine& eng) {
   const ParamTable& table = eng.model->table();
   ServerAggregator agg(table, eng.fl, eng.method->raw_gate_sum());
-  Evaluator evaluator(eng);
+  Evaluator evaluator(eng.train.batch_size, eng.data.seq_len);
+  const Split& test = eng.data.test;
+  const int64_t eval_n = eng.fl.eval_rows > 0 ? std::min<int64_t>(eng.fl.eval_rows, test.n) : test.n;
   MetricsLog metrics;
   Changes changes;
   double vclock = 0;
@@ -211,14 +177,17 @@ int run_server(Engine& eng) {
     vclock += round_s;
 
     // 5. evaluate, log
-    EvalResult ev;
-    if (round % eng.fl.eval_every == 0 || round == eng.fl.rounds) ev = evaluator.run();
+    EvalTally ev;  // test loss and accuracy of the new global model
+    if (round % eng.fl.eval_every == 0 || round == eng.fl.rounds) {
+      std::copy(eng.global.begin(), eng.global.end(), eng.model->params());
+      ev = evaluator.run(*eng.model, test, nullptr, eval_n);
+    }
     double wall = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     MetricsRow row = {
         {"round", round},
         {"method", eng.fl.method},
-        {"test_acc", ev.acc},
-        {"test_loss", ev.loss},
+        {"test_acc", ev.acc()},
+        {"test_loss", ev.loss()},
         {"train_loss", steps > 0 ? loss_sum / steps : NAN},
         {"virtual_time_s", vclock},
         {"round_virtual_s", round_s},
@@ -239,7 +208,7 @@ int run_server(Engine& eng) {
     experts_csv.append(round, eng.update, eng.clients.profiles);
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double eta = elapsed / static_cast<double>(round - start) * static_cast<double>(eng.fl.rounds - round);
-    std::string acc = std::isfinite(ev.acc) ? strf("acc %.4f", ev.acc) : std::string("acc -");
+    std::string acc = std::isfinite(ev.acc()) ? strf("acc %.4f", ev.acc()) : std::string("acc -");
     LOG_INFO("round %lld/%d  elapsed %s  ETA %s  %s  loss %.4f  ok %d/%zu failed %d  vtime %.1fs  up %s",
              static_cast<long long>(round), eng.fl.rounds, human_duration(elapsed).c_str(), human_duration(eta).c_str(),
              acc.c_str(), steps > 0 ? loss_sum / steps : NAN, ok, plan.slots.size(), failed, vclock,
