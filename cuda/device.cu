@@ -18,7 +18,9 @@ DeviceScan scan_devices() {
   for (int i = 0; i < count; i++) {
     cudaDeviceProp p;
     if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
-    scan.devices.push_back({i, p.name, p.major, p.minor, p.totalGlobalMem / 1073741824.0, p.multiProcessorCount});
+    std::string uuid;
+    for (unsigned char b : p.uuid.bytes) uuid += strf("%02x", b);
+    scan.devices.push_back({i, p.name, p.major, p.minor, p.totalGlobalMem / 1073741824.0, p.multiProcessorCount, uuid});
   }
   return scan;
 }

@@ -12,6 +12,10 @@ struct DeviceInfo {
   int sm_major = 0, sm_minor = 0;
   double memory_gb = 0;
   int multiprocessors = 0;
+  // The UUID in hex: one physical GPU has the same one in every process, whatever
+  // CUDA_VISIBLE_DEVICES renumbered, so the exchange can tell ranks sharing a GPU. Empty when
+  // unknown (the initializer also keeps positional initializations of the fields above valid).
+  std::string uuid = "";
 };
 
 struct DeviceScan {

@@ -7,11 +7,7 @@
 
 namespace hf {
 
-static void mpi_ok(int rc, const char* what) {
-  if (rc != MPI_SUCCESS) fail(strf("MPI %s failed (code %d)", what, rc), "check the MPI launch and the network", kExitRuntime);
-}
-
-Exchange::Exchange(const RoundUpdate& u, int max_slots)
+Exchange::Exchange(const RoundUpdate& u, int max_slots, const std::string& mode, int device)
     : executors_(world_size() > 1 ? world_size() - 1 : 1), max_slots_(max_slots) {
   pack_.resize(packed_size(u, max_slots, u.L * u.E));
   masks_.resize(2 * static_cast<size_t>(u.L) * u.E);
@@ -19,6 +15,7 @@ Exchange::Exchange(const RoundUpdate& u, int max_slots)
   payload_.resize(arena);
   flags_.resize(u.L + 1);
   ranges_.reserve(u.dense.size() + static_cast<size_t>(u.L) * (1 + u.E));
+  transport_ = open_exchange_transport(mode, device, pack_.size(), payload_.size());
 }
 
 size_t Exchange::packed_size(const RoundUpdate& u, int slots, int experts) const {
@@ -66,11 +63,7 @@ void Exchange::reduce_update(RoundUpdate& u) {
       put(u.expert_sum.data() + i * u.S, u.S);
     }
   HF_CHECK(static_cast<size_t>(b - pack_.data()) == n, "packed %zu of %zu", static_cast<size_t>(b - pack_.data()), n);
-  if (world_size() > 1) {
-    HF_CHECK(n < (1ull << 31), "update of %zu int64 exceeds one MPI message", n);
-    const void* send = is_server() ? MPI_IN_PLACE : pack_.data();
-    mpi_ok(MPI_Reduce(send, pack_.data(), static_cast<int>(n), MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD), "Reduce(update)");
-  }
+  transport_->reduce_to_server(pack_.data(), n);
   int64_t up = executors_ * static_cast<int64_t>(masks_.size() + n * sizeof(int64_t));
   bytes_.up += up;
   bytes_.down += executors_ * static_cast<int64_t>(masks_.size());
@@ -119,10 +112,7 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
     float* p = payload_.data();
     for (const Range& r : ranges) p = std::copy(params + r.begin, params + r.end, p);
   }
-  if (world_size() > 1) {
-    HF_CHECK(n < (1ull << 31), "broadcast of %zu floats exceeds one MPI message", n);
-    mpi_ok(MPI_Bcast(payload_.data(), static_cast<int>(n), MPI_FLOAT, 0, MPI_COMM_WORLD), "Bcast(params)");
-  }
+  transport_->broadcast_from_server(payload_.data(), n);
   if (!is_server()) {
     const float* p = payload_.data();
     for (const Range& r : ranges) {
@@ -138,8 +128,7 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
 
 void Exchange::broadcast_model(float* params, size_t n) {
   if (world_size() == 1) return;
-  HF_CHECK(n < (1ull << 31), "model of %zu floats exceeds one MPI message", n);
-  mpi_ok(MPI_Bcast(params, static_cast<int>(n), MPI_FLOAT, 0, MPI_COMM_WORLD), "Bcast(model)");
+  mpi_ok(MPI_Bcast(params, mpi_count(n, "model"), MPI_FLOAT, 0, MPI_COMM_WORLD), "Bcast(model)");
 }
 
 Exchange::Bytes Exchange::take_bytes() {

@@ -1,7 +1,7 @@
 #pragma once
-// The federated exchange between rank 0 (server) and ranks 1..R (executors), MPI on CPU ranks.
-// Every call is collective over MPI_COMM_WORLD. In a single process (no executors) the same
-// calls run with one rank: no data moves and the byte counts are those of one in-process executor.
+// The federated exchange between rank 0 (server) and ranks 1..R (executors). Every call is
+// collective over MPI_COMM_WORLD. In a single process (no executors) the same calls run with
+// one rank: no data moves and the byte counts are those of one in-process executor.
 //
 // Per round, in order:
 //  1. broadcast_plan    server -> all: the round plan, fixed size 6 + 5 * max_slots int64
@@ -11,21 +11,35 @@
 //       b. each rank packs int64 [slot stats (P*F) | slot state (P*2LE) | per device class,
 //          clients that trained each expert (K*LE) | router w (L) | router sums (L*E*C) |
 //          dense w (1) | dense sums (D) | per touched expert in (l, e) order: w (1) + sums (S)]
-//          and MPI_Reduce(SUM) to rank 0, which unpacks.
+//          and the transport sums the executors' buffers onto rank 0, which unpacks.
 //       No per-client tensor crosses the wire: executors pre-aggregate their clients.
-//  3. broadcast_changes server -> all: (L+1) bytes of flags (routers, dense changed), then fp32
-//       [changed routers | dense if changed | touched experts in (l, e) order].
-// Bytes (Exchange::Bytes) are counted from the buffers actually passed to MPI, per executor:
+//  3. broadcast_changes server -> all: (L+1) bytes of flags (routers, dense changed) over MPI,
+//       then the transport carries fp32 [changed routers | dense if changed | touched experts
+//       in (l, e) order] from rank 0 to every executor.
+// The transport (fl.exchange = auto | mpi | nccl; mpi/exchange_transport.h, chosen by
+// mpi/exchange_path.h): MPI_Reduce / MPI_Bcast over host buffers, or NCCL among executors on
+// distinct GPUs with the server on the CPU: ncclReduce onto the leader (rank 1), leader ->
+// server by MPI_Send, server -> leader by MPI_Send, ncclBroadcast from the leader. The int64
+// sums are exact, so both transports give the same aggregate, bit for bit.
+//
+// Bytes (Exchange::Bytes) count each executor's share of the buffers, the same on both paths:
 //   up   = R * (masks + packed int64 buffer)
 //   down = R * (plan + masks + flags + fp32 payload)
 //   dense_equiv = the same exchange if every expert were touched (what FedAvg over the whole
 //   model moves through this same protocol).
+// On MPI that is what the executors pass to MPI. On NCCL the same R buffers travel once per
+// executor, R - 1 of them through NCCL's reduce or broadcast and one over MPI between the
+// leader and the server; the traffic NCCL's ring or tree algorithm puts on each link depends
+// on the algorithm it picks and is not counted.
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "fl/aggregate.h"
 #include "fl/plan.h"
 #include "fl/update.h"
+#include "mpi/exchange_transport.h"
 
 namespace hf {
 
@@ -35,7 +49,10 @@ class Exchange {
     int64_t up = 0, down = 0, dense_equiv = 0;
   };
 
-  Exchange(const RoundUpdate& shape, int max_slots);
+  // Collective: also chooses and opens the transport (mode: fl.exchange; device: this rank's
+  // CUDA ordinal or -1 for the CPU) and logs the choice on rank 0. The defaults keep the MPI
+  // transport for callers that have no GPU to offer.
+  Exchange(const RoundUpdate& shape, int max_slots, const std::string& mode = "mpi", int device = -1);
 
   RoundPlan broadcast_plan(const RoundPlan& plan);  // plan: read on rank 0 only
   void reduce_update(RoundUpdate& u);
@@ -55,6 +72,7 @@ class Exchange {
   std::vector<float> payload_;
   std::vector<uint8_t> flags_;  // (L + 1)
   std::vector<Range> ranges_;   // the changed ranges of a broadcast
+  std::unique_ptr<ExchangeTransport> transport_;  // the two large transfers: MPI or NCCL
   Bytes bytes_;
 };
 

@@ -10,6 +10,7 @@
 // A failure on one rank alone prints its line and aborts the job (MPI_Abort), so no rank hangs.
 #include <mpi.h>
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -24,6 +25,12 @@ bool is_server();  // rank 0
 // Runs fn on every rank; if it throws on any rank, throws on every rank an hf::Error with
 // the lowest failing rank's message and code, marked agreed (main prints it once).
 void collectively(const std::function<void()>& fn);
+
+// A failed MPI call (rc != MPI_SUCCESS) throws a runtime hf::Error naming it.
+void mpi_ok(int rc, const char* what);
+// n as an MPI count (int); 2^31 entries or more do not fit one message, which would be a bug
+// here (the exchange's buffers are far smaller), so it is a checked invariant.
+int mpi_count(size_t n, const char* what);
 
 // Prints "error: <msg>" (with the rank) and stops every rank with code.
 [[noreturn]] void abort_all(const std::string& msg, int code);
