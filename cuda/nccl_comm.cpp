@@ -2,6 +2,7 @@
 
 #include <nccl.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cuda/cuda_check.h"
@@ -34,9 +35,10 @@ std::vector<char> NcclComm::unique_id() {
   return std::vector<char>(id.internal, id.internal + NCCL_UNIQUE_ID_BYTES);
 }
 
-NcclComm::NcclComm(const std::vector<char>& id, int nranks, int rank, int device, size_t capacity_bytes)
-    : rank_(rank), device_(device), capacity_(capacity_bytes) {
+NcclComm::NcclComm(const std::vector<char>& id, int nranks, int rank, int device, size_t staging_bytes)
+    : rank_(rank), device_(device), capacity_(staging_bytes) {
   HF_CHECK(id.size() == kIdBytes, "NCCL id of %zu bytes, expected %zu", id.size(), kIdBytes);
+  HF_CHECK(capacity_ >= sizeof(int64_t), "NCCL staging of %zu bytes holds no element", capacity_);
   ncclUniqueId uid;
   std::memcpy(uid.internal, id.data(), kIdBytes);
   try {
@@ -44,7 +46,7 @@ NcclComm::NcclComm(const std::vector<char>& id, int nranks, int rank, int device
     NCCL_CHECK(ncclCommInitRank(&comm_, nranks, uid, rank_));
     // Its own stream: the collectives never queue behind (or hold up) the training stream.
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    CUDA_CHECK(cudaMalloc(&staging_, capacity_ > 0 ? capacity_ : 1));
+    CUDA_CHECK(cudaMalloc(&staging_, capacity_));
   } catch (...) {
     release();  // a throwing constructor runs no destructor
     throw;
@@ -61,29 +63,31 @@ void NcclComm::release() {
   staging_ = nullptr, stream_ = nullptr, comm_ = nullptr;
 }
 
-void NcclComm::begin(size_t bytes) const {
-  HF_CHECK(bytes <= capacity_, "%zu bytes exceed the NCCL staging buffer of %zu", bytes, capacity_);
+template <class T, class Collective>
+void NcclComm::staged(T* buf, size_t n, bool upload, bool download, Collective collective) {
   CUDA_CHECK(cudaSetDevice(device_));  // another part of the process may have made another device current
+  // Every rank has the same n and capacity, so the same chunks: the collectives pair up.
+  // One stream orders each chunk's upload, collective and download before the next upload.
+  const size_t chunk = capacity_ / sizeof(T);
+  for (size_t at = 0; at < n; at += chunk) {
+    const size_t k = std::min(chunk, n - at);
+    if (upload) CUDA_CHECK(cudaMemcpyAsync(staging_, buf + at, k * sizeof(T), cudaMemcpyHostToDevice, stream_));
+    collective(k);
+    if (download) CUDA_CHECK(cudaMemcpyAsync(buf + at, staging_, k * sizeof(T), cudaMemcpyDeviceToHost, stream_));
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void NcclComm::reduce_sum_i64(int64_t* buf, size_t n, int root) {
-  if (n == 0) return;  // every rank passes the same n: none of them enters the collective
-  const size_t bytes = n * sizeof(int64_t);
-  begin(bytes);
-  CUDA_CHECK(cudaMemcpyAsync(staging_, buf, bytes, cudaMemcpyHostToDevice, stream_));
-  NCCL_CHECK(ncclReduce(staging_, staging_, n, ncclInt64, ncclSum, root, comm_, stream_));
-  if (rank_ == root) CUDA_CHECK(cudaMemcpyAsync(buf, staging_, bytes, cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  staged(buf, n, true, rank_ == root, [&](size_t k) {
+    NCCL_CHECK(ncclReduce(staging_, staging_, k, ncclInt64, ncclSum, root, comm_, stream_));
+  });
 }
 
 void NcclComm::broadcast_f32(float* buf, size_t n, int root) {
-  if (n == 0) return;  // nothing changed this round, on every rank alike
-  const size_t bytes = n * sizeof(float);
-  begin(bytes);
-  if (rank_ == root) CUDA_CHECK(cudaMemcpyAsync(staging_, buf, bytes, cudaMemcpyHostToDevice, stream_));
-  NCCL_CHECK(ncclBroadcast(staging_, staging_, n, ncclFloat, root, comm_, stream_));
-  if (rank_ != root) CUDA_CHECK(cudaMemcpyAsync(buf, staging_, bytes, cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  staged(buf, n, rank_ == root, rank_ != root, [&](size_t k) {
+    NCCL_CHECK(ncclBroadcast(staging_, staging_, k, ncclFloat, root, comm_, stream_));
+  });
 }
 
 }  // namespace hf

@@ -1,10 +1,11 @@
 #pragma once
 // One NCCL communicator among ranks that each hold their own GPU, moving host buffers: the
 // federated exchange's executors reduce their int64 sums onto one of them and broadcast the
-// new parameters from it (mpi/exchange_transport.h). Each call uploads the host buffer into a
-// device staging buffer, runs the collective on the communicator's own stream, downloads
-// the result and waits for it, so the caller sees a plain blocking call on host memory.
-// The staging buffer is allocated once, at construction, for the largest buffer ever passed.
+// new parameters from it (mpi/exchange_transport.h). Each call runs through one device
+// staging buffer, allocated once at construction, chunk by chunk: upload, the collective on
+// the communicator's own stream, download; then it waits, so the caller sees a plain blocking
+// call on host memory. A staging buffer smaller than the buffers bounds the GPU memory the
+// exchange takes (int64 sums are 8 bytes per parameter) at the cost of a collective per chunk.
 //
 // Compiled only in builds with NCCL (HFEDMOE_HAVE_NCCL). This header includes no CUDA or
 // NCCL header, so mpi/ and the tests build with the plain C++ compiler; the communicator and
@@ -27,8 +28,9 @@ class NcclComm {
   static std::vector<char> unique_id();
 
   // Collective over the nranks ranks (0..nranks-1) that pass the same id; device is this
-  // rank's CUDA ordinal, capacity_bytes the largest buffer any call below will pass.
-  NcclComm(const std::vector<char>& id, int nranks, int rank, int device, size_t capacity_bytes);
+  // rank's CUDA ordinal. staging_bytes: the device staging buffer; every rank must pass the
+  // same size (the chunks of a call are collectives that pair up across ranks).
+  NcclComm(const std::vector<char>& id, int nranks, int rank, int device, size_t staging_bytes);
   ~NcclComm();
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
@@ -40,8 +42,10 @@ class NcclComm {
   void broadcast_f32(float* buf, size_t n, int root);
 
  private:
-  // Makes the device current and checks that bytes fit the staging buffer.
-  void begin(size_t bytes) const;
+  // buf (n) through the staging buffer chunk by chunk: upload (if upload), collective(chunk
+  // length), download (if download); then waits for the stream.
+  template <class T, class Collective>
+  void staged(T* buf, size_t n, bool upload, bool download, Collective collective);
   void release();  // frees what was created; safe on a half-built object
 
   int rank_, device_;

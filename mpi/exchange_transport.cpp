@@ -40,6 +40,9 @@ class MpiTransport : public ExchangeTransport {
 constexpr int kLeader = 1, kRoot = 0;
 // Point-to-point tags between rank 0 and the leader (collectives never match them).
 constexpr int kTagUpdate = 7101, kTagParams = 7102;
+// The device staging buffer is at most this big: the int64 sums take 8 bytes per parameter
+// (5 GB for the base preset), which larger buffers then cross in chunks of this size.
+constexpr size_t kMaxStagingBytes = size_t{64} << 20;
 
 class NcclTransport : public ExchangeTransport {
  public:
@@ -53,8 +56,9 @@ class NcclTransport : public ExchangeTransport {
     if (world_rank() == kLeader) id = NcclComm::unique_id();
     mpi_ok(MPI_Bcast(id.data(), static_cast<int>(id.size()), MPI_BYTE, 0, executors), "Bcast(NCCL id)");
     mpi_ok(MPI_Comm_free(&executors), "Comm_free(executors)");
-    size_t capacity = std::max(max_sum * sizeof(int64_t), max_params * sizeof(float));
-    comm_ = std::make_unique<NcclComm>(id, world_size() - 1, world_rank() - 1, device, capacity);
+    // The same on every executor (the same shapes), as NcclComm requires.
+    size_t staging = std::min(kMaxStagingBytes, std::max(max_sum * sizeof(int64_t), max_params * sizeof(float)));
+    comm_ = std::make_unique<NcclComm>(id, world_size() - 1, world_rank() - 1, device, staging);
   }
 
   void reduce_to_server(int64_t* buf, size_t n) override {

@@ -30,8 +30,8 @@ class ExchangeTransport {
 // Collective over MPI_COMM_WORLD: gathers every executor's GPU, chooses the path for mode
 // (auto | mpi | nccl), logs why on rank 0 and opens the path. mode=nccl where NCCL cannot run
 // is a usage error agreed by every rank. device: this rank's CUDA ordinal, -1 for the CPU.
-// max_sum / max_params: the largest n either call will pass (NCCL's device staging is
-// allocated once, here, for them).
+// max_sum / max_params: the largest n either call will pass (NCCL's device staging buffer is
+// allocated once, here, for them, capped at 64 MiB: larger buffers cross it in chunks).
 std::unique_ptr<ExchangeTransport> open_exchange_transport(const std::string& mode, int device, size_t max_sum,
                                                            size_t max_params);
 
