@@ -29,8 +29,9 @@ std::vector<ExecutorGpu> gather_executor_gpus(int device) {
   mpi_ok(MPI_Get_processor_name(mine.host, &len), "Get_processor_name");
   mine.device = device;
 #ifdef HFEDMOE_HAVE_CUDA
-  for (const cuda::DeviceInfo& d : cuda::scan_devices().devices)
-    if (d.index == device) std::strncpy(mine.uuid, d.uuid.c_str(), sizeof mine.uuid - 1);
+  if (device >= 0)
+    for (const cuda::DeviceInfo& d : cuda::scan_devices().devices)
+      if (d.index == device) std::strncpy(mine.uuid, d.uuid.c_str(), sizeof mine.uuid - 1);
 #endif
   std::vector<Record> all(world_size());
   mpi_ok(MPI_Allgather(&mine, sizeof(Record), MPI_BYTE, all.data(), sizeof(Record), MPI_BYTE, MPI_COMM_WORLD),
