@@ -2,7 +2,10 @@
 // (fl/update.h), the exchange's pack/unpack (mpi/exchange.h) and the server's apply
 // (fl/aggregate.h, Eq. 17-21), for a model preset over a range of touched-expert fractions.
 //
-//   bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N]
+//   bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]
+//
+// --exchange picks the transport as fl.exchange does (mpi/exchange_path.h); under mpiexec with
+// one GPU per executor, `--exchange mpi` and `--exchange nccl` time the same payload both ways.
 //
 // Round shape: C clients each train the same fraction f of every layer's experts (experts
 // e < f*E), so f*L*E expert blocks are touched in the round. Timed, median of --reps:
@@ -12,6 +15,7 @@
 //               class counts, routers, dense, touched experts) and unpack; in one process no
 //               bytes move, under mpiexec -np 1+R the MPI_Reduce(SUM) to rank 0 is included
 //               (every rank then runs the whole benchmark; rank 0 prints)
+//   bcast       Exchange::broadcast_changes of the touched experts (rank 0 -> executors)
 //   apply       ServerAggregator::apply of the expert blocks alone (Eq. 17: delta = sum / w,
 //               w += server_lr * delta; routers and dense weighted 0 so they are skipped)
 //   dense       the per-client accumulate and the apply of routers + dense tensors (f-independent)
@@ -36,7 +40,9 @@
 #include "fl/fixed_point.h"
 #include "fl/update.h"
 #include "mpi/exchange.h"
+#include "mpi/gpu_pinning.h"
 #include "mpi/runtime.h"
+#include "ops/backend.h"
 #include "util/check.h"
 #include "bench_util.h"
 
@@ -60,6 +66,7 @@ std::string load_average() {
 struct Args {
   std::string preset = "small";
   int clients = 8, reps = 3;
+  std::string exchange = "mpi";
 };
 
 Args parse(int argc, char** argv) {
@@ -73,7 +80,8 @@ Args parse(int argc, char** argv) {
     if (k == "--preset") a.preset = value();
     else if (k == "--clients") a.clients = std::atoi(value().c_str());
     else if (k == "--reps") a.reps = std::atoi(value().c_str());
-    else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N]");
+    else if (k == "--exchange") a.exchange = value();
+    else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]");
   }
   if (a.clients < 1 || a.reps < 1) fail("--clients and --reps must be positive", "e.g. --clients 8 --reps 3");
   return a;
@@ -92,7 +100,8 @@ int main(int argc, char** argv) {
   const int L = cfg.n_layers, E = cfg.n_experts, C = args.clients;
   RoundUpdate u;
   u.init(table, Task::classify, C, 3);
-  Exchange exchange(u, C);
+  const int device = pin_this_rank(cuda_device_count()).device;
+  Exchange exchange(u, C, args.exchange, device);
   FlOptions fl;
   ServerAggregator agg(table, fl, false);
   std::vector<float> global(table.total(), 0.5f), client(table.total());
@@ -107,14 +116,14 @@ int main(int argc, char** argv) {
   say("machine: %s, %d cores online, load average %s (1/5/15 min) at start\n", cpu_model().c_str(),
               static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)), load_average().c_str());
   say("GB/s = 10^9 fp32 bytes of parameters reduced per second (pack: int64 buffer bytes); see the header\n\n");
-  say("%9s %8s | %12s %9s | %12s %12s %9s | %12s %9s\n", "fraction", "experts", "accumulate_s", "GB/s",
-              "pack_MB", "pack_s", "GB/s", "apply_s", "GB/s");
+  say("%9s %8s | %12s %9s | %12s %12s %9s | %12s %9s | %12s %9s\n", "fraction", "experts", "accumulate_s", "GB/s",
+              "pack_MB", "pack_s", "GB/s", "apply_s", "GB/s", "bcast_s", "GB/s");
 
   for (int per_layer : {1, 2, 4, 8, 16, 32}) {
     if (per_layer > E) break;
     const int touched = per_layer * L;
     const double f = static_cast<double>(per_layer) / E;
-    std::vector<double> t_acc, t_pack, t_apply;
+    std::vector<double> t_acc, t_pack, t_apply, t_bcast;
     size_t packed_bytes = 0;
     for (int rep = 0; rep < args.reps; rep++) {
       u.clear(C);
@@ -141,6 +150,10 @@ int main(int argc, char** argv) {
       agg.apply(u, params.data(), ch);
       t_apply.push_back(seconds_since(t0));
       HF_CHECK(ch.experts == touched, "applied %d experts, expected %d", ch.experts, touched);
+      t0 = clk::now();
+      exchange.broadcast_changes(u, ch, params.data(), table);
+      t_bcast.push_back(seconds_since(t0));
+      exchange.take_bytes();
     }
     // Verify, not only time: every client moved expert (0, 0) by the same delta, so its weighted
     // mean is that delta and the global block moves by server_lr times it.
@@ -148,10 +161,10 @@ int main(int argc, char** argv) {
     double want = global[at] + fl.server_lr * (static_cast<double>(client[at]) - global[at]);
     HF_CHECK(std::fabs(params[at] - want) < 1e-6, "apply gave %g, expected %g", params[at], want);
     double expert_bytes = static_cast<double>(touched) * S * 4;
-    double acc = median(t_acc), pack = median(t_pack), apply = median(t_apply);
-    say("%9.4f %8d | %12.4f %9.2f | %12.1f %12.4f %9.2f | %12.4f %9.2f\n", f, touched, acc,
+    double acc = median(t_acc), pack = median(t_pack), apply = median(t_apply), bcast = median(t_bcast);
+    say("%9.4f %8d | %12.4f %9.2f | %12.1f %12.4f %9.2f | %12.4f %9.2f | %12.4f %9.2f\n", f, touched, acc,
                 C * expert_bytes / acc / 1e9, packed_bytes / 1e6, pack, packed_bytes / pack / 1e9, apply,
-                expert_bytes / apply / 1e9);
+                expert_bytes / apply / 1e9, bcast, expert_bytes / bcast / 1e9);
   }
 
   // Routers + dense: the same for every fraction.

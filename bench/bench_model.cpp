@@ -168,6 +168,9 @@ class TimedOps final : public hf::Ops {
     return r;
   }
   void scale(float* x, size_t n, float s) override { HF_TIMED("optimizer", in_.scale(x, n, s)); }
+  void proximal_grad(float* g, const float* p, const float* a, size_t n, float mu) override {
+    HF_TIMED("optimizer", in_.proximal_grad(g, p, a, n, mu));
+  }
   void adamw_update(float* p, const float* g, float* m, float* v, size_t n, double lr, double b1, double b2,
                     double eps, double wd, double bc1, double bc2) override {
     HF_TIMED("optimizer", in_.adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2));

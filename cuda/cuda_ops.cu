@@ -420,6 +420,11 @@ __global__ void scale_kernel(float* x, size_t n, float s) {
     x[i] *= s;
 }
 
+__global__ void proximal_grad_kernel(float* grad, const float* param, const float* anchor, size_t n, float mu) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    grad[i] += mu * (param[i] - anchor[i]);
+}
+
 struct AdamScalars {
   float decay, b1, one_b1, b2, one_b2, neg_step, bc2_sqrt, eps;
 };
@@ -453,6 +458,12 @@ double CudaOps::sum_squares(const float* x, size_t n) {
 void CudaOps::scale(float* x, size_t n, float s) {
   if (n == 0) return;
   scale_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x, n, s);
+  CUDA_CHECK_LAUNCH();
+}
+
+void CudaOps::proximal_grad(float* grad, const float* param, const float* anchor, size_t n, float mu) {
+  if (n == 0) return;
+  proximal_grad_kernel<<<grid_for(n), kThreads, 0, stream_>>>(grad, param, anchor, n, mu);
   CUDA_CHECK_LAUNCH();
 }
 

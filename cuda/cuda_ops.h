@@ -92,6 +92,7 @@ class CudaOps : public Ops {
 
   double sum_squares(const float* x, size_t n) override;
   void scale(float* x, size_t n, float s) override;
+  void proximal_grad(float* grad, const float* param, const float* anchor, size_t n, float mu) override;
   void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1,
                     double beta2, double eps, double weight_decay, double bias_corr1, double bias_corr2) override;
 

@@ -50,9 +50,8 @@ class Exchange {
   };
 
   // Collective: also chooses and opens the transport (mode: fl.exchange; device: this rank's
-  // CUDA ordinal or -1 for the CPU) and logs the choice on rank 0. The defaults keep the MPI
-  // transport for callers that have no GPU to offer.
-  Exchange(const RoundUpdate& shape, int max_slots, const std::string& mode = "mpi", int device = -1);
+  // CUDA ordinal or -1 for the CPU) and logs the choice on rank 0.
+  Exchange(const RoundUpdate& shape, int max_slots, const std::string& mode, int device);
 
   RoundPlan broadcast_plan(const RoundPlan& plan);  // plan: read on rank 0 only
   void reduce_update(RoundUpdate& u);

@@ -39,4 +39,18 @@ GpuAssignment assign_gpu(int local_rank, int local_executors, int n_devices, boo
   return a;
 }
 
+GpuAssignment pin_this_rank(int n_devices) {
+  int world_rank = 0, world_size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  const bool server = world_size > 1 && world_rank == 0;
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int local_size = 1, here = server ? 1 : 0, servers_here = 0;
+  MPI_Comm_size(node, &local_size);
+  MPI_Allreduce(&here, &servers_here, 1, MPI_INT, MPI_SUM, node);
+  MPI_Comm_free(&node);
+  return assign_gpu(node_local_rank(), local_size - servers_here, n_devices, server, false);
+}
+
 }  // namespace hf

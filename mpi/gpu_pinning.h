@@ -21,4 +21,9 @@ struct GpuAssignment {
 // server) take devices round-robin; the server keeps the CPU unless server_gpu is set.
 GpuAssignment assign_gpu(int local_rank, int local_executors, int n_devices, bool is_server, bool server_gpu);
 
+// assign_gpu for this rank, from its node (collective over MPI_COMM_WORLD): rank 0 of a
+// multi-rank job is the server and keeps the CPU; a single process trains in-process and
+// takes device 0 when there is one.
+GpuAssignment pin_this_rank(int n_devices);
+
 }  // namespace hf

@@ -1,8 +1,9 @@
 #pragma once
 // The CUDA execution model on the CPU, for running cuda/*.cu kernels without a GPU (see
 // cuda/emu/README.md). Blocks run one after another; the threads of a block are fibers
-// (ucontext) run round-robin until each finishes or waits at a barrier: __syncthreads waits
-// for the whole block, a warp intrinsic for its warp. A barrier that some of its threads can
+// run round-robin until each finishes or waits at a barrier: __syncthreads waits
+// for the whole block, a warp intrinsic for its warp. Fibers switch with a few instructions
+// (emu_runtime.cc) rather than swapcontext, whose signal-mask system calls made it ~10x slower. A barrier that some of its threads can
 // no longer reach (they returned) stops the run: on a GPU that is undefined behaviour.
 #include <ucontext.h>
 
@@ -22,7 +23,11 @@ struct dim3 {
 namespace emu {
 
 struct Fiber {
-  ucontext_t ctx;
+#if defined(__SANITIZE_ADDRESS__)
+  ucontext_t ctx;  // AddressSanitizer follows stack switches it intercepts (swapcontext)
+#else
+  void* sp = nullptr;  // saved stack pointer while the fiber is not running
+#endif
   dim3 tid;
   int linear = 0;  // threadIdx as one index
   int state = 0;   // 0 runnable, 1 waiting at a barrier, 2 finished

@@ -16,16 +16,79 @@ Slot slots[1024];
 
 namespace {
 constexpr size_t kStack = 64 * 1024;  // per fiber; kernels take a few KiB (4 KiB parameters at most)
-ucontext_t scheduler;
 std::vector<Fiber> fibers;
 std::vector<char> stacks;
 const std::function<void()>* block_body = nullptr;
 std::map<uintptr_t, size_t> allocations;  // base -> bytes
 
+#if defined(__SANITIZE_ADDRESS__)
+ucontext_t scheduler;
+
 void fiber_main() {
   (*block_body)();
   current->state = 2;  // returning resumes the scheduler (uc_link)
 }
+
+void start_fiber(Fiber& f, char* stack) {
+  getcontext(&f.ctx);
+  f.ctx.uc_stack.ss_sp = stack;
+  f.ctx.uc_stack.ss_size = kStack;
+  f.ctx.uc_link = &scheduler;
+  makecontext(&f.ctx, fiber_main, 0);
+}
+void to_scheduler() { swapcontext(&current->ctx, &scheduler); }
+void to_fiber(Fiber& f) { swapcontext(&scheduler, &f.ctx); }
+#else
+// switch_stack(save, next): pushes the callee-saved registers (System V x86-64), stores the
+// stack pointer in *save, loads next and pops that stack's registers; its `ret` resumes the
+// other side where it last called switch_stack (or enters fiber_entry the first time).
+extern "C" void emu_switch_stack(void** save, void* next);
+asm(R"(
+.text
+.globl emu_switch_stack
+.type emu_switch_stack,@function
+emu_switch_stack:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+.size emu_switch_stack,.-emu_switch_stack
+)");
+
+void* scheduler_sp = nullptr;
+
+[[noreturn]] void fiber_entry() {
+  (*block_body)();
+  current->state = 2;
+  emu_switch_stack(&current->sp, scheduler_sp);  // never resumed: the scheduler skips finished fibers
+  __builtin_unreachable();
+}
+
+// The new stack holds what emu_switch_stack pops: six zero registers, then fiber_entry as the
+// return address, above it an empty slot so fiber_entry starts with the ABI's alignment
+// (rsp = 8 mod 16, as after a call).
+void start_fiber(Fiber& f, char* stack) {
+  auto top = reinterpret_cast<uintptr_t>(stack + kStack) & ~uintptr_t(15);
+  void** sp = reinterpret_cast<void**>(top);
+  *--sp = nullptr;
+  *--sp = reinterpret_cast<void*>(&fiber_entry);
+  for (int i = 0; i < 6; i++) *--sp = nullptr;
+  f.sp = sp;
+}
+void to_scheduler() { emu_switch_stack(&current->sp, scheduler_sp); }
+void to_fiber(Fiber& f) { emu_switch_stack(&scheduler_sp, f.sp); }
+#endif
 }  // namespace
 
 void die(const char* what) {
@@ -36,13 +99,13 @@ void die(const char* what) {
 void barrier() {
   current->state = 1;
   current->warp_barrier = false;
-  swapcontext(&current->ctx, &scheduler);
+  to_scheduler();
 }
 
 void warp_barrier() {
   current->state = 1;
   current->warp_barrier = true;
-  swapcontext(&current->ctx, &scheduler);
+  to_scheduler();
 }
 
 namespace {
@@ -84,18 +147,14 @@ void run_block(const std::function<void()>& body) {
     f.linear = i;
     f.tid = dim3(i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y));
     f.state = 0;
-    getcontext(&f.ctx);
-    f.ctx.uc_stack.ss_sp = stacks.data() + i * kStack;
-    f.ctx.uc_stack.ss_size = kStack;
-    f.ctx.uc_link = &scheduler;
-    makecontext(&f.ctx, fiber_main, 0);
+    start_fiber(f, stacks.data() + i * kStack);
   }
   for (;;) {
     for (int k = 0; k < n; k++) {
       Fiber& f = fibers[reverse ? n - 1 - k : k];
       if (f.state == 0) {
         current = &f;
-        swapcontext(&scheduler, &f.ctx);
+        to_fiber(f);
       }
     }
     bool all_done = true;

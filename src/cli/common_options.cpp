@@ -3,7 +3,9 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include "mpi/gpu_pinning.h"
 #include "mpi/runtime.h"
+#include "ops/backend.h"
 #include "util/log.h"
 
 namespace hf {
@@ -17,6 +19,8 @@ void add_run_options(Options& o, RunOptions& r) {
       .add("run.ckpt_every", &r.ckpt_every, "checkpoint every N rounds (0 = only at the end)")
       .add("run.ckpt_keep", &r.ckpt_keep, "how many checkpoints to keep in <out>/ckpt")
       .add("run.resume", &r.resume, "resume from this checkpoint file instead of <out>/ckpt/latest")
+      .add("run.backend", &r.backend, "cpu or cuda: where clients train (executors take GPUs by local rank)")
+      .add("run.precision", &r.precision, "fp32 or tf32: GEMM input precision on the CUDA backend")
       .flag("fresh", &r.fresh, "start over: delete the run directory's previous results first");
 }
 
@@ -25,6 +29,10 @@ void validate_run_options(const RunOptions& r) {
   check_choice("run.log_level", r.log_level, {"error", "warn", "info", "debug"});
   check_range("run.ckpt_every", r.ckpt_every, 0, 1 << 30);
   check_range("run.ckpt_keep", r.ckpt_keep, 1, 1000);
+  check_choice("run.backend", r.backend, {"cpu", "cuda"});
+  check_choice("run.precision", r.precision, {"fp32", "tf32"});
+  if (r.precision != "fp32" && r.backend != "cuda")
+    fail("run.precision=" + r.precision + " applies to the CUDA backend only", "set run.backend=cuda or run.precision=fp32");
   if (r.job_name.empty() || r.job_name.find('/') != std::string::npos)
     fail("run.job_name='" + r.job_name + "' is not a plain name", "use letters, digits, '-' or '_'");
 }
@@ -43,6 +51,23 @@ void apply_run_options(const RunOptions& r) {
     threads = static_cast<int>(std::max(1L, cores / local_size));
   }
   omp_set_num_threads(threads);
+}
+
+Backend open_backend(const RunOptions& r) {
+  Backend b;
+  std::string why;
+  int devices = r.backend == "cuda" ? cuda_device_count(&why) : 0;
+  GpuAssignment gpu = pin_this_rank(devices);
+  collectively([&] {
+    const bool server = world_size() > 1 && is_server();
+    if (r.backend == "cuda" && !server && gpu.device < 0)
+      fail(strf("run.backend=cuda but rank %d has no CUDA device: %s", world_rank(), why.c_str()),
+           "run on GPU nodes (check nvidia-smi and CUDA_VISIBLE_DEVICES) or set run.backend=cpu");
+    b.device = r.backend == "cuda" ? gpu.device : -1;
+    b.ops = make_backend(b.device >= 0 ? "cuda" : "cpu", b.device, r.threads, r.precision == "tf32");
+  });
+  if (r.backend == "cuda") LOG_INFO("rank %d: %s", world_rank(), gpu.reason.c_str());
+  return b;
 }
 
 void ModelOptions::add(Options& o) {

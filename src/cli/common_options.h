@@ -2,12 +2,15 @@
 // Option groups shared by several commands: [run] (output, seed, threads, logging,
 // checkpoints) and [model] (a preset plus per-field overrides).
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "cli/options.h"
 #include "model/config.h"
 
 namespace hf {
+
+class Ops;
 
 struct RunOptions {
   std::string out;              // run directory; default runs/<job_name>
@@ -19,6 +22,8 @@ struct RunOptions {
   int ckpt_keep = 2;
   bool fresh = false;
   std::string resume;           // a checkpoint to resume from instead of <out>/ckpt/latest
+  std::string backend = "cpu";  // cpu | cuda: where training computes
+  std::string precision = "fp32";  // fp32 | tf32: GEMM inputs on the CUDA backend
 
   std::string run_dir() const { return out.empty() ? "runs/" + job_name : out; }
 };
@@ -26,6 +31,15 @@ void add_run_options(Options& o, RunOptions& r);
 void validate_run_options(const RunOptions& r);
 // Applies log level and thread count for this rank (call after parsing).
 void apply_run_options(const RunOptions& r);
+
+// This rank's compute backend: run.backend, on the GPU that mpi/gpu_pinning.h assigns it.
+// The server rank of a multi-rank job keeps the CPU. Collective; with run.backend=cuda, a rank
+// without a device is a usage error on every rank. Logs the pinning.
+struct Backend {
+  std::unique_ptr<Ops> ops;
+  int device = -1;  // CUDA device, -1 = CPU
+};
+Backend open_backend(const RunOptions& r);
 
 // [model]: the preset is applied first; then every field given explicitly overrides it.
 // After resolve(), the bound fields hold the final values, so resolved_ini() shows them.

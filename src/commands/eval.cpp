@@ -17,7 +17,7 @@
 #include "model/evaluate.h"
 #include "model/model.h"
 #include "mpi/runtime.h"
-#include "ops/cpu_ops.h"
+#include "ops/ops.h"
 #include "util/log.h"
 
 namespace hf {
@@ -42,7 +42,9 @@ int cmd_eval(int argc, char** argv) {
       .add("eval.rows", &e.rows, "evaluate the first N test rows; 0 = all")
       .add("eval.batch_size", &e.batch_size, "rows per forward pass")
       .add("run.threads", &run.threads, "OpenMP threads; 0 = all cores")
-      .add("run.log_level", &run.log_level, "error, warn, info or debug");
+      .add("run.log_level", &run.log_level, "error, warn, info or debug")
+      .add("run.backend", &run.backend, "cpu or cuda")
+      .add("run.precision", &run.precision, "fp32 or tf32: GEMM input precision on the CUDA backend");
   model_opt.add(o);
   bool go = false;
   ModelConfig cfg;
@@ -82,10 +84,12 @@ int cmd_eval(int argc, char** argv) {
   if (!go) return kExitOk;
   apply_run_options(run);
 
-  CpuOps ops(run.threads);
+  Backend backend = open_backend(run);
   // A classification dataset is read out by the classification head; an LM dataset by the LM head.
-  Model model(cfg, data.task, ops, e.batch_size, data.seq_len);
-  load_model_weights(e.checkpoint, model.table(), model.params());
+  Model model(cfg, data.task, *backend.ops, e.batch_size, data.seq_len);
+  std::vector<float> weights(model.table().total());  // (P)
+  load_model_weights(e.checkpoint, model.table(), weights.data());
+  model.load_params(weights.data());
   const Split& test = data.test;
   int64_t n = e.rows > 0 ? std::min<int64_t>(e.rows, test.n) : test.n;
 

@@ -25,7 +25,7 @@
 #include "model/model.h"
 #include "model/tokenizer.h"
 #include "mpi/runtime.h"
-#include "ops/cpu_ops.h"
+#include "ops/ops.h"
 #include "util/human.h"
 #include "util/log.h"
 #include "util/rng.h"
@@ -173,7 +173,8 @@ int cmd_pretrain(int argc, char** argv) {
   Corpus corpus = load_corpus(p.data, cfg, p.test_fraction);
   LOG_INFO("%s", corpus.what.c_str());
   const int B = p.batch_size, T = corpus.train.T;
-  CpuOps ops(run.threads);
+  Backend backend = open_backend(run);
+  Ops& ops = *backend.ops;
   Model model(cfg, Task::lm, ops, B, T);
   const ParamTable& table = model.table();
   const size_t P = table.total();
@@ -206,9 +207,9 @@ int cmd_pretrain(int argc, char** argv) {
     need(ck.server_f64["loss_sum"].size() == 1 && ck.server_i64["counters"].size() == 2, "loss_sum/counters");
     if (ck.seed != run.seed) LOG_WARN("%s was written with seed %llu, this run has %llu", from.c_str(),
                                       static_cast<unsigned long long>(ck.seed), static_cast<unsigned long long>(run.seed));
-    std::copy(ck.model.begin(), ck.model.end(), model.params());
-    std::copy(ck.server_f32["adam_m"].begin(), ck.server_f32["adam_m"].end(), opt.m());
-    std::copy(ck.server_f32["adam_v"].begin(), ck.server_f32["adam_v"].end(), opt.v());
+    model.load_params(ck.model.data());
+    ops.upload(opt.m(), ck.server_f32["adam_m"].data(), P * sizeof(float));
+    ops.upload(opt.v(), ck.server_f32["adam_v"].data(), P * sizeof(float));
     opt.steps() = ck.server_i64["adam_steps"];
     loss_sum = ck.server_f64["loss_sum"][0];
     loss_steps = ck.server_i64["counters"][0];
@@ -225,9 +226,13 @@ int cmd_pretrain(int argc, char** argv) {
     ck.seed = run.seed;
     ck.method = "pretrain";
     ck.config_ini = o.resolved_ini();
-    ck.model.assign(model.params(), model.params() + P);
-    ck.server_f32["adam_m"].assign(opt.m(), opt.m() + P);
-    ck.server_f32["adam_v"].assign(opt.v(), opt.v() + P);
+    const float* params = model.params_on_host();
+    ck.model.assign(params, params + P);
+    for (auto [name, moment] : {std::pair{"adam_m", opt.m()}, std::pair{"adam_v", opt.v()}}) {
+      std::vector<float>& host = ck.server_f32[name];
+      host.resize(P);
+      ops.download(host.data(), moment, P * sizeof(float));
+    }
     ck.server_i64["adam_steps"] = opt.steps();
     ck.server_f64["loss_sum"] = {loss_sum};
     ck.server_i64["counters"] = {loss_steps, tokens_seen};

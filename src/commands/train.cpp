@@ -29,7 +29,7 @@ int cmd_train(int argc, char** argv) {
   install_stop_handlers();
   eng.config_ini = o.resolved_ini();
   eng.dir = open_run_dir(eng.run, eng.config_ini,
-                         {"fl.rounds", "run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "fl.eval_every"});
+                         {"fl.rounds", "run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "fl.eval_every", "fl.exchange"});
   eng.setup();
   if (is_server()) return run_server(eng);
   return run_executor(eng);

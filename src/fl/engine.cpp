@@ -46,7 +46,9 @@ void Engine::setup() {
       fail("train.init=" + train.init + " does not exist", "pass a checkpoint written by `hfedmoe pretrain` or `train`");
   });
 
-  ops = std::make_unique<CpuOps>(run.threads);
+  Backend backend = open_backend(run);
+  ops = std::move(backend.ops);
+  device = backend.device;
   model = std::make_unique<Model>(model_cfg, data.task, *ops, train.batch_size, data.seq_len);
   const ParamTable& table = model->table();
   global.resize(table.total());
@@ -54,7 +56,8 @@ void Engine::setup() {
     collectively([&] {
       if (train.init.empty()) {
         model->init_weights(run.seed);
-        std::copy(model->params(), model->params() + table.total(), global.begin());
+        const float* init = model->params_on_host();
+        std::copy(init, init + table.total(), global.begin());
       } else {
         load_model_weights(train.init, table, global.data());
         LOG_INFO("initial model from %s", train.init.c_str());
@@ -68,7 +71,7 @@ void Engine::setup() {
   for (int r = 1; r < world_size(); r++) executors.push_back(r);
   if (executors.empty()) executors.push_back(0);
   update.init(table, data.task, max_slots, static_cast<int>(clients.profiles.size()));
-  exchange = std::make_unique<Exchange>(update, max_slots);
+  exchange = std::make_unique<Exchange>(update, max_slots, fl.exchange, device);
   if (!is_server() || world_size() == 1)
     trainer = std::make_unique<LocalTrainer>(*model, *ops, *method, fl, train, data, clients, run.seed);
   if (is_server())

@@ -19,7 +19,7 @@
 #include "fl/update.h"
 #include "model/model.h"
 #include "mpi/exchange.h"
-#include "ops/cpu_ops.h"
+#include "ops/ops.h"
 
 namespace hf {
 
@@ -35,7 +35,8 @@ struct Engine {
   Dataset data;
   std::unique_ptr<Method> method;
   ClientTable clients;
-  std::unique_ptr<CpuOps> ops;
+  std::unique_ptr<Ops> ops;    // run.backend on executors; the server computes on the CPU
+  int device = -1;             // this rank's CUDA device, -1 = CPU
   std::unique_ptr<Model> model;
   std::vector<float> global;  // (P) this rank's copy of the global model
   std::unique_ptr<CostModel> cost;

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <thread>
 
 #include "data/dataset.h"
 #include "fl/fixed_point.h"
 #include "fl/hfedmoe_math.h"
 #include "model/model.h"
+#include "ops/ops.h"
 #include "util/rng.h"
 
 namespace hf {
@@ -38,6 +38,11 @@ LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const F
   trainable_.resize(LE), routable_.resize(LE), trained_any_.resize(LE);
   usage_sum_.resize(LE), importance_sum_.resize(LE), probe_freq_.resize(LE);
   usage_.resize(LE), importance_.resize(LE), gate_s_.resize(E_);
+  if (method.prox_mu() > 0 && !ops.host_memory()) anchor_ = ops.alloc_f32(t.total());
+}
+
+LocalTrainer::~LocalTrainer() {
+  if (anchor_) ops_.free(anchor_);
 }
 
 // B distinct rows of the client's shard (all of them when it has fewer): the first B of a
@@ -70,9 +75,14 @@ void LocalTrainer::forward_batch(int64_t round, int client, uint64_t step, const
 void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, const float* global, RoundUpdate& update) {
   const size_t LE = static_cast<size_t>(L_) * E_;
   const int c = slot.client;
-  float* params = model_.params();  // (P)
-  float* grads = model_.grads();    // (P)
-  std::memcpy(params, global, model_.table().total() * sizeof(float));
+  float* params = model_.params();  // (P) backend memory
+  float* grads = model_.grads();    // (P) backend memory
+  model_.load_params(global);
+  const float* anchor = global;     // (P) FedProx's w_global, in backend memory
+  if (anchor_) {
+    ops_.upload(anchor_, global, model_.table().total() * sizeof(float));
+    anchor = anchor_;
+  }
   opt_.reset();
   std::fill(trained_any_.begin(), trained_any_.end(), 0);
   std::fill(usage_sum_.begin(), usage_sum_.end(), 0.0);
@@ -138,8 +148,7 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
     }
     std::sort(trained_.begin(), trained_.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
     if (float mu = method_.prox_mu(); mu > 0)  // FedProx: d/dw mu/2 |w - w_global|^2
-      for (const Range& r : trained_)
-        for (size_t i = r.begin; i < r.end; i++) grads[i] += mu * (params[i] - global[i]);
+      for (const Range& r : trained_) ops_.proximal_grad(grads + r.begin, params + r.begin, anchor + r.begin, r.size(), mu);
     opt_.clip_grad_norm(grads, trained_, train_.grad_clip);
     opt_.step(params, grads, trained_, train_.lr);
 
@@ -175,7 +184,7 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
 
 // The aggregation policy's weights applied to the client's deltas (fixed point, fl/update.h).
 void LocalTrainer::report(const ClientRun& run, int p, const float* global, RoundUpdate& update) {
-  const float* params = model_.params();
+  const float* params = model_.params_on_host();  // (P)
   bool in_range = true;
   int64_t experts = 0, reported = 0;
   int64_t* by_class = update.trained_by(clients_.profile[run.client]);

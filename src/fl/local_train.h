@@ -27,6 +27,9 @@ class LocalTrainer {
  public:
   LocalTrainer(Model& model, Ops& ops, const Method& method, const FlOptions& fl, const TrainOptions& train,
                const Dataset& data, const ClientTable& clients, uint64_t seed);
+  ~LocalTrainer();
+  LocalTrainer(const LocalTrainer&) = delete;
+  LocalTrainer& operator=(const LocalTrainer&) = delete;
   // Trains the client of plan slot p; global: (P) the executor's copy of the global arena.
   void train_client(int64_t round, int p, const PlanSlot& slot, const float* global, RoundUpdate& update);
 
@@ -58,6 +61,7 @@ class LocalTrainer {
   std::vector<uint8_t> trainable_, routable_, trained_any_;  // (L, E)
   std::vector<double> usage_sum_, importance_sum_, probe_freq_;  // (L, E)
   std::vector<float> usage_, importance_, gate_s_;               // (L, E), (L, E), (E)
+  float* anchor_ = nullptr;  // (P) the global model in device memory (FedProx on a device backend)
 };
 
 }  // namespace hf

@@ -179,7 +179,7 @@ int run_server(Engine& eng) {
     // 5. evaluate, log
     EvalTally ev;  // test loss and accuracy of the new global model
     if (round % eng.fl.eval_every == 0 || round == eng.fl.rounds) {
-      std::copy(eng.global.begin(), eng.global.end(), eng.model->params());
+      eng.model->load_params(eng.global.data());
       ev = evaluator.run(*eng.model, test, nullptr, eval_n);
     }
     double wall = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -91,6 +91,13 @@ struct Model::Impl {
   float* dlogits;   // (N, V) or (B, NC)
   float* dpooled;   // (B, C)
 
+  // Host mirrors for a device backend (empty on a host backend), filled on demand.
+  std::vector<float> params_mirror, grads_mirror;  // (P)
+  std::vector<float> probs_mirror;                 // (L, N, E)
+  std::vector<int32_t> topk_mirror;                // (L, N, K)
+  std::vector<float> logits_mirror;                // (N, V) or (B, NC)
+  bool routing_mirrored = false, logits_mirrored = false;  // since the last forward
+
   // Host state of the last forward.
   std::vector<int32_t> offsets;      // (L, E + 1) expert row ranges
   std::vector<uint8_t> valid_host;   // (N)
@@ -125,6 +132,7 @@ struct Model::Impl {
 
   void forward_block(int l);
   void backward_block(int l);
+  void mirror_routing();
 };
 
 Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) : table_(cfg), task_(task) {
@@ -201,18 +209,37 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   m.losses_host.assign(N, 0);
   m.correct_host.assign(N, 0);
   m.trainable.reserve(L * E);
+  if (!ops.host_memory()) {
+    m.params_mirror.resize(table_.total());
+    m.grads_mirror.resize(table_.total());
+    m.probs_mirror.resize(L * N * E);
+    m.topk_mirror.resize(L * N * K);
+    m.logits_mirror.resize(logit_rows * logit_cols);
+  }
 }
 
 Model::~Model() = default;
 
-float* Model::params() {
-  HF_CHECK(impl_->ops.host_memory(), "backend %s keeps parameters on the device; use its download call", impl_->ops.name());
-  return impl_->params;
+float* Model::params() { return impl_->params; }
+float* Model::grads() { return impl_->grads; }
+
+const float* Model::params_on_host() {
+  Impl& m = *impl_;
+  if (m.ops.host_memory()) return m.params;
+  m.ops.download(m.params_mirror.data(), m.params, m.params_mirror.size() * sizeof(float));
+  return m.params_mirror.data();
 }
 
-float* Model::grads() {
-  HF_CHECK(impl_->ops.host_memory(), "backend %s keeps gradients on the device; use its download call", impl_->ops.name());
-  return impl_->grads;
+const float* Model::grads_on_host() {
+  Impl& m = *impl_;
+  if (m.ops.host_memory()) return m.grads;
+  m.ops.download(m.grads_mirror.data(), m.grads, m.grads_mirror.size() * sizeof(float));
+  return m.grads_mirror.data();
+}
+
+void Model::load_params(const float* host) {
+  Impl& m = *impl_;
+  if (host != m.params) m.ops.upload(m.params, host, table_.total() * sizeof(float));
 }
 
 void Model::init_weights(uint64_t seed) {
@@ -318,6 +345,7 @@ ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
   m.T = T;
   m.fwd_flops = 0;
   m.have_forward = false;
+  m.routing_mirrored = m.logits_mirrored = false;
 
   // Inputs: check ids on the host, then hand them to the backend.
   m.valid_count = 0;
@@ -508,21 +536,49 @@ void Model::backward() {
   m.ops.embedding_backward(m.G(ParamKind::tok_emb), m.dres, m.tokens, N, V, C);
 }
 
+void Model::Impl::mirror_routing() {
+  if (routing_mirrored) return;
+  const size_t N = static_cast<size_t>(B) * T, E = cfg.n_experts, K = cfg.top_k;
+  for (int l = 0; l < cfg.n_layers; l++) {  // the last forward's N rows of each layer's maxN
+    ops.download(probs_mirror.data() + l * maxN * E, probs + l * maxN * E, N * E * sizeof(float));
+    ops.download(topk_mirror.data() + l * maxN * K, topk_idx + l * maxN * K, N * K * sizeof(int32_t));
+  }
+  routing_mirrored = true;
+}
+
 const float* Model::gate_probs(int layer) const {
-  HF_CHECK(layer >= 0 && layer < config().n_layers && impl_->ops.host_memory(), "gate_probs(%d) unavailable", layer);
-  return impl_->probs + layer * impl_->maxN * config().n_experts;
+  Impl& m = *impl_;
+  HF_CHECK(layer >= 0 && layer < config().n_layers && m.have_forward, "gate_probs(%d) needs a forward() and a layer < %d",
+           layer, config().n_layers);
+  const size_t at = layer * m.maxN * config().n_experts;
+  if (m.ops.host_memory()) return m.probs + at;
+  m.mirror_routing();
+  return m.probs_mirror.data() + at;
 }
 
 const int32_t* Model::topk_experts(int layer) const {
-  HF_CHECK(layer >= 0 && layer < config().n_layers && impl_->ops.host_memory(), "topk_experts(%d) unavailable", layer);
-  return impl_->topk_idx + layer * impl_->maxN * config().top_k;
+  Impl& m = *impl_;
+  HF_CHECK(layer >= 0 && layer < config().n_layers && m.have_forward, "topk_experts(%d) needs a forward() and a layer < %d",
+           layer, config().n_layers);
+  const size_t at = layer * m.maxN * config().top_k;
+  if (m.ops.host_memory()) return m.topk_idx + at;
+  m.mirror_routing();
+  return m.topk_mirror.data() + at;
 }
 
 const uint8_t* Model::token_valid() const { return impl_->valid_host.data(); }
 
 const float* Model::logits() const {
-  HF_CHECK(impl_->ops.host_memory(), "logits() of backend %s are on the device", impl_->ops.name());
-  return impl_->logits;
+  Impl& m = *impl_;
+  HF_CHECK(m.have_forward, "logits() needs a forward()");
+  if (m.ops.host_memory()) return m.logits;
+  if (!m.logits_mirrored) {
+    size_t n = task() == Task::lm ? static_cast<size_t>(m.B) * m.T * config().vocab_size
+                                  : static_cast<size_t>(m.B) * config().n_classes;
+    m.ops.download(m.logits_mirror.data(), m.logits, n * sizeof(float));
+    m.logits_mirrored = true;
+  }
+  return m.logits_mirror.data();
 }
 int Model::last_B() const { return impl_->B; }
 int Model::last_T() const { return impl_->T; }

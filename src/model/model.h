@@ -56,10 +56,16 @@ class Model {
   const ParamTable& table() const { return table_; }
   Task task() const { return task_; }
 
-  // Host views of the arenas (for the CPU backend these are the storage itself; for a
-  // device backend, copies synchronised by the backend's upload/download calls).
+  // The arenas in backend memory (device pointers on the CUDA backend), for the optimizer and
+  // clipping, which run through the ops. Laid out by table().
   float* params();  // (table().total())
   float* grads();   // (table().total())
+  // Host side of the arenas. On a host-memory backend (CPU) the views are the arenas
+  // themselves; on a device backend they are mirrors downloaded by the call (one
+  // synchronising copy of P floats; the mirrors are allocated with the model, never per call).
+  const float* params_on_host();  // (P)
+  const float* grads_on_host();   // (P)
+  void load_params(const float* host);  // (P) host -> arena
 
   // Deterministic initialisation from seed: normal(0, 0.02) for matrices (residual output
   // projections wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases.
@@ -76,10 +82,13 @@ class Model {
 
   // Routing of the last forward, per layer l: softmax over all E router logits and the
   // chosen experts. Rows of pad tokens are included; token_valid() tells which to count.
+  // Host pointers: a device backend downloads all layers' routing on the first call after a
+  // forward (L*N*(E+K) values), so a caller that reads no routing (evaluation) pays nothing.
   const float* gate_probs(int layer) const;     // (B*T, E)
   const int32_t* topk_experts(int layer) const; // (B*T, K)
   const uint8_t* token_valid() const;           // (B*T) 1 = not a pad token
-  // Logits of the last forward: (B*T, V) for Task::lm, (B, NC) for Task::classify.
+  // Logits of the last forward (host; downloaded on a device backend): (B*T, V) for Task::lm,
+  // (B, NC) for Task::classify.
   const float* logits() const;
   int last_B() const;
   int last_T() const;

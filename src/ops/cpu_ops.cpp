@@ -280,6 +280,11 @@ void CpuOps::scale(float* x, size_t n, float s) {
   for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
+void CpuOps::proximal_grad(float* grad, const float* param, const float* anchor, size_t n, float mu) {
+#pragma omp parallel for simd if (worth_threads(n))
+  for (size_t i = 0; i < n; i++) grad[i] += mu * (param[i] - anchor[i]);
+}
+
 void CpuOps::adamw_update(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1,
                           double beta2, double eps, double weight_decay, double bias_corr1, double bias_corr2) {
   // The operation order of torch.optim.AdamW (single-tensor path): param *= 1 - lr*wd;

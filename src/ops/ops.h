@@ -144,6 +144,8 @@ class Ops {
   // Sum of squares of x (n), accumulated in double in a fixed order (deterministic).
   virtual double sum_squares(const float* x, size_t n) = 0;
   virtual void scale(float* x, size_t n, float s) = 0;
+  // FedProx: grad (n) += mu * (param (n) - anchor (n)), the gradient of mu/2 |param - anchor|^2.
+  virtual void proximal_grad(float* grad, const float* param, const float* anchor, size_t n, float mu) = 0;
   // One torch.optim.AdamW step on n elements, given the bias corrections 1 - beta^t. Scalars
   // are double, as torch's are Python floats, and are rounded to fp32 where torch rounds them.
   virtual void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, double lr,

@@ -63,7 +63,7 @@ TEST(FlExchange, ReductionIsExactAndBytesAreThePackedBuffers) {
     if (executor_of(p) == world_rank()) add_client(mine, t, global, p);
     add_client(all, t, global, p);  // what one process would sum
   }
-  Exchange ex(mine, kClients);
+  Exchange ex(mine, kClients, "mpi", -1);
   ex.reduce_update(mine);
   Exchange::Bytes b = ex.take_bytes();
 
@@ -100,7 +100,7 @@ TEST(FlExchange, OneRoundByHand) {
   for (int p = 0; p < kClients; p++) plan.slots.push_back(PlanSlot{p, 2, executor_of(p), 1, 0.5 * p});
   RoundUpdate u;
   u.init(t, Task::classify, kClients);
-  Exchange ex(u, kClients);
+  Exchange ex(u, kClients, "mpi", -1);
   RoundPlan got = ex.broadcast_plan(is_server() ? plan : RoundPlan{});
   ASSERT_EQ(got.slots.size(), plan.slots.size());
   EXPECT_EQ(got.round, 4);

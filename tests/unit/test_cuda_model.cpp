@@ -25,20 +25,6 @@ namespace {
 using namespace test;
 using CudaModel = CudaTest;
 
-// Model keeps its arenas private and Model::grads() is host-only; until it offers device
-// access (see cuda/README.md), the test finds the arenas by recording allocations: model.cpp
-// allocates params, then grads, first, each of table.total() floats.
-class RecordingCudaOps : public CudaOps {
- public:
-  using CudaOps::CudaOps;
-  void* alloc(size_t bytes) override {
-    void* p = CudaOps::alloc(bytes);
-    allocs.push_back({p, bytes});
-    return p;
-  }
-  std::vector<std::pair<void*, size_t>> allocs;
-};
-
 struct Inputs {
   std::vector<int32_t> tokens, targets, labels;
   std::vector<uint8_t> trainable, routable;
@@ -73,21 +59,14 @@ Inputs make_inputs(const ModelConfig& cfg, int B, int T, bool control, uint64_t 
 void expect_model_parity(const ModelConfig& cfg, Task task, bool control) {
   const int B = 3, T = 24;
   CpuOps cpu_ops;
-  RecordingCudaOps gpu_ops(0);
+  CudaOps gpu_ops(0);
   Model mc(cfg, task, cpu_ops, B, T);
-  const size_t first = gpu_ops.allocs.size();
   Model mg(cfg, task, gpu_ops, B, T);
   const size_t P = mg.table().total();
-  ASSERT_GE(gpu_ops.allocs.size(), first + 2);
-  ASSERT_EQ(gpu_ops.allocs[first].second, P * sizeof(float)) << "model.cpp no longer allocates params first";
-  ASSERT_EQ(gpu_ops.allocs[first + 1].second, P * sizeof(float)) << "model.cpp no longer allocates grads second";
-  const float* g_params = static_cast<const float*>(gpu_ops.allocs[first].first);
-  const float* g_grads = static_cast<const float*>(gpu_ops.allocs[first + 1].first);
   mc.init_weights(11);
   mg.init_weights(11);
-  std::vector<float> params(P);
-  gpu_ops.download(params.data(), g_params, P * sizeof(float));
-  expect_equal("initial params", params, std::vector<float>(mc.params(), mc.params() + P));
+  const float* g_params = mg.params_on_host();
+  expect_equal("initial params", std::vector<float>(g_params, g_params + P), std::vector<float>(mc.params(), mc.params() + P));
 
   Inputs in = make_inputs(cfg, B, T, control, 5);
   Batch batch;
@@ -106,10 +85,22 @@ void expect_model_parity(const ModelConfig& cfg, Task task, bool control) {
   EXPECT_NEAR(rg.task_loss, rc.task_loss, 1e-5 * std::fabs(rc.task_loss));
   EXPECT_NEAR(rg.loss, rc.loss, 1e-5 * std::fabs(rc.loss));
   EXPECT_NEAR(static_cast<double>(rg.correct), static_cast<double>(rc.correct), 1.0) << "argmax near-ties aside";
+  // The host mirrors of the routing and logits (what HFedMoE's selection reads).
+  const int N = B * T, E = cfg.n_experts, K = cfg.top_k;
+  for (int l = 0; l < cfg.n_layers; l++) {
+    expect_close("gate_probs layer " + std::to_string(l), std::vector<float>(mg.gate_probs(l), mg.gate_probs(l) + N * E),
+                 std::vector<float>(mc.gate_probs(l), mc.gate_probs(l) + N * E), 1e-5);
+    expect_equal("topk_experts layer " + std::to_string(l),
+                 std::vector<int32_t>(mg.topk_experts(l), mg.topk_experts(l) + N * K),
+                 std::vector<int32_t>(mc.topk_experts(l), mc.topk_experts(l) + N * K));
+  }
+  const size_t n_logits = task == Task::lm ? size_t(N) * cfg.vocab_size : size_t(B) * cfg.n_classes;
+  expect_close("logits", std::vector<float>(mg.logits(), mg.logits() + n_logits),
+               std::vector<float>(mc.logits(), mc.logits() + n_logits), 1e-4);
   mc.backward();
   mg.backward();
-  std::vector<float> grads(P);
-  gpu_ops.download(grads.data(), g_grads, P * sizeof(float));
+  const float* g_grads = mg.grads_on_host();
+  std::vector<float> grads(g_grads, g_grads + P);
   const float* ref = mc.grads();
   int checked = 0;
   for (const ParamInfo& t : mg.table().tensors()) {
@@ -132,8 +123,8 @@ void expect_model_parity(const ModelConfig& cfg, Task task, bool control) {
   // Determinism: the same step again gives the same bits.
   ForwardResult again = mg.forward(batch, ctl);
   mg.backward();
-  std::vector<float> grads2(P);
-  gpu_ops.download(grads2.data(), g_grads, P * sizeof(float));
+  g_grads = mg.grads_on_host();
+  std::vector<float> grads2(g_grads, g_grads + P);
   EXPECT_EQ(std::memcmp(&again.loss, &rg.loss, sizeof(float)), 0) << "loss is not reproducible";
   EXPECT_EQ(std::memcmp(grads.data(), grads2.data(), P * sizeof(float)), 0) << "gradients are not reproducible";
 }

@@ -341,6 +341,15 @@ TEST_F(CudaOptim, AdamwStepsMatchCpu) {
   expect_close("adamw v", down(g_v, n), v, kElementwise);
 }
 
+TEST_F(CudaOptim, ProximalGradMatchesCpu) {
+  const size_t n = 70001;
+  auto grad = randn(n, 1300), param = randn(n, 1301), anchor = randn(n, 1302);
+  float* g_grad = up(grad);
+  cpu().proximal_grad(grad.data(), param.data(), anchor.data(), n, 0.01f);
+  gpu().proximal_grad(g_grad, up(param), up(anchor), n, 0.01f);
+  expect_close("proximal_grad", down(g_grad, n), grad, kElementwise);
+}
+
 }  // namespace
 }  // namespace hf
 

@@ -1,0 +1,27 @@
+# hfedmoe_emu: the whole `hfedmoe` program with its CUDA backend running on the CPU emulation
+# (this folder), so the device code paths of the commands (run.backend=cuda: device-resident
+# model, host mirrors, pinning, pretrain/eval/train) run end to end without a GPU
+# (tests/cli/test_train_cuda.sh). The kernels are cuda/*.cu rewritten by rewrite_launches.py
+# and compiled by the host compiler; emu_runtime.cc stands in for the CUDA runtime, cuBLAS
+# (as OpenBLAS) and cuda/device.cu. Included from tests/CMakeLists.txt.
+set(EMU_OUT ${CMAKE_BINARY_DIR}/cuda_emu_cmake)
+file(GLOB EMU_KERNELS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/cuda/*.cu)
+list(REMOVE_ITEM EMU_KERNELS ${CMAKE_SOURCE_DIR}/cuda/device.cu)
+set(EMU_SOURCES)
+foreach(cu ${EMU_KERNELS})
+  get_filename_component(name ${cu} NAME_WE)
+  add_custom_command(OUTPUT ${EMU_OUT}/${name}.cpp
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${EMU_OUT}
+    COMMAND python3 ${CMAKE_SOURCE_DIR}/cuda/emu/rewrite_launches.py ${cu} > ${EMU_OUT}/${name}.cpp
+    DEPENDS ${cu} ${CMAKE_SOURCE_DIR}/cuda/emu/rewrite_launches.py
+    COMMENT "emulating ${name}.cu")
+  list(APPEND EMU_SOURCES ${EMU_OUT}/${name}.cpp)
+endforeach()
+# backend.cpp again, with the CUDA branch, whatever this build has; the linker takes these
+# objects before the core library's members.
+add_executable(hfedmoe_emu ${CMAKE_SOURCE_DIR}/src/main.cpp ${CMAKE_SOURCE_DIR}/src/ops/backend.cpp
+  ${CMAKE_SOURCE_DIR}/cuda/emu/emu_runtime.cc ${EMU_SOURCES})
+target_include_directories(hfedmoe_emu BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/cuda/emu)
+target_compile_definitions(hfedmoe_emu PRIVATE HFEDMOE_HAVE_CUDA=1)
+target_compile_options(hfedmoe_emu PRIVATE -Wno-unused-parameter -Wno-unused-function)
+target_link_libraries(hfedmoe_emu PRIVATE hfedmoe_core)
