@@ -7,6 +7,7 @@
 #include "io/fs.h"
 #include "fl/fixed_point.h"
 #include "mpi/runtime.h"
+#include "util/human.h"
 #include "util/log.h"
 
 namespace hf {
@@ -72,8 +73,15 @@ void Engine::setup() {
   if (executors.empty()) executors.push_back(0);
   update.init(table, data.task, max_slots, static_cast<int>(clients.profiles.size()));
   exchange = std::make_unique<Exchange>(update, max_slots, fl.exchange, device);
-  if (!is_server() || world_size() == 1)
+  if (!is_server() || world_size() == 1) {
     trainer = std::make_unique<LocalTrainer>(*model, *ops, *method, fl, train, data, clients, run.seed);
+    // What this executor's device really holds, once, for all its virtual clients (their
+    // per-step memory is accounted against their profiles: metrics client_mem_peak_gb).
+    LOG_INFO("rank %d: %s backend%s holds %s (model, gradients and workspace for %d x %d) + %s (AdamW moments)",
+             world_rank(), ops->name(), device >= 0 ? strf(" on GPU %d", device).c_str() : "",
+             human_bytes(static_cast<double>(model->backend_bytes())).c_str(), train.batch_size, data.seq_len,
+             human_bytes(2.0 * sizeof(float) * table.total()).c_str());
+  }
   if (is_server())
     LOG_INFO("%s: %d clients (%d per round, up to %d sampled), %zu parameters, %zu executors, %s", fl.method.c_str(),
              clients.N, fl.clients_per_round, max_slots, table.total(), executors.size(), data.path.c_str());

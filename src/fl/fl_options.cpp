@@ -25,6 +25,8 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("fl.profiles", &fl.profiles, "device profile CSV (jobs/profiles/*.csv)")
       .add("fl.budget", &fl.budget, "> 0: every client trains at most this many experts per layer (overrides the profiles)")
       .add("fl.throttle", &fl.throttle, "none, or sleep so measured step time matches the device profile")
+      .add("fl.memory_check", &fl.memory_check,
+           "report (peak step memory in the metrics) or enforce (a step over the profile's memory_gb fails the client)")
       .add("fl.exchange", &fl.exchange, "auto (NCCL when every executor has its own GPU, else MPI), mpi or nccl")
       .add("data.path", &data.path, "dataset written by `hfedmoe prepare`")
       .add("train.local_steps", &train.local_steps, "local optimizer steps per client and round")
@@ -56,6 +58,7 @@ void validate_fl_options(const FlOptions& fl, const DataOptions& data, const Tra
   check_range("fl.prox_mu", fl.prox_mu, 0.0f, 1e4f);
   check_range("fl.budget", fl.budget, 0, 1 << 16);
   check_choice("fl.throttle", fl.throttle, {"none", "sleep"});
+  check_choice("fl.memory_check", fl.memory_check, {"report", "enforce"});
   check_choice("fl.exchange", fl.exchange, {"auto", "mpi", "nccl"});
   if (data.path.empty()) fail("data.path is not set", "pass --data.path FILE (a dataset written by `hfedmoe prepare`)");
   check_range("train.local_steps", train.local_steps, 1, 1 << 20);

@@ -17,7 +17,7 @@ namespace hf {
 LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const FlOptions& fl, const TrainOptions& train,
                            const Dataset& data, const ClientTable& clients, uint64_t seed)
     : model_(model), ops_(ops), method_(method), fl_(fl), train_(train), data_(data), clients_(clients), seed_(seed),
-      opt_(model.table(), ops, AdamWConfig{0.9, 0.999, 1e-8, train.weight_decay}) {
+      opt_(model.table(), ops, AdamWConfig{0.9, 0.999, 1e-8, train.weight_decay}), memory_(model.config()) {
   const ModelConfig& c = model.config();
   const ParamTable& t = model.table();
   L_ = c.n_layers, E_ = c.n_experts, K_ = c.top_k, T_ = data.seq_len;
@@ -113,7 +113,8 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
   method_.begin_client(run);
 
   int64_t usage_count = 0, steps = 0;
-  double loss_sum = 0;
+  double loss_sum = 0, peak_bytes = 0;
+  const double memory_limit = clients_.profiles[clients_.profile[c]].memory_gb * kBytesPerGB;
   bool ok = true;
   auto wall0 = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < slot.steps; s++) {
@@ -130,6 +131,13 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
       forward_batch(round, c, static_cast<uint64_t>(s), ExpertControl{trainable_.data(), routable_.data()});
     }
     model_.set_trainable(trainable_.data());
+    double bytes = step_bytes();
+    peak_bytes = std::max(peak_bytes, bytes);
+    if (fl_.memory_check == "enforce" && bytes > memory_limit) {  // the backward's allocations would not fit
+      flops += fwd_flops_;
+      ok = false;
+      break;
+    }
     model_.backward();
     bwd_flops_ = model_.last_step_flops() - fwd_flops_;
     flops += fwd_flops_ + bwd_flops_;
@@ -179,7 +187,18 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
   st[kSlotSteps] = steps;
   st[kSlotLossSum] = bits_of(loss_sum);
   st[kSlotFlops] = bits_of(flops);
+  st[kSlotPeakBytes] = static_cast<int64_t>(peak_bytes);
   if (ok) report(run, p, global, update);
+}
+
+double LocalTrainer::step_bytes() const {
+  double bytes = memory_.shared_bytes(static_cast<double>(model_.last_B()) * model_.last_T(), model_.last_T());
+  for (int l = 0; l < L_; l++) {
+    const int32_t* rows = model_.expert_offsets(l);  // (E + 1)
+    for (int e = 0; e < E_; e++)
+      if (trainable_[l * E_ + e]) bytes += memory_.expert_bytes(rows[e + 1] - rows[e]);
+  }
+  return bytes;
 }
 
 // The aggregation policy's weights applied to the client's deltas (fixed point, fl/update.h).

@@ -14,6 +14,7 @@
 #include "fl/clients.h"
 #include "fl/method.h"
 #include "fl/plan.h"
+#include "fl/profiles.h"
 #include "fl/update.h"
 #include "model/adamw.h"
 #include "model/model.h"
@@ -37,6 +38,9 @@ class LocalTrainer {
   void draw_rows(int64_t round, int client, uint64_t step, int B);  // fills rows_
   void forward_batch(int64_t round, int client, uint64_t step, const ExpertControl& control);
   void report(const ClientRun& run, int p, const float* global, RoundUpdate& update);
+  // Device memory of the step about to run backward: the shared part for the batch plus, per
+  // layer, each trainable expert's state and activations for the rows routed to it.
+  double step_bytes() const;
 
   Model& model_;
   Ops& ops_;
@@ -47,6 +51,7 @@ class LocalTrainer {
   const ClientTable& clients_;
   uint64_t seed_;
   AdamW opt_;
+  MemoryModel memory_;
   int L_, E_, K_, T_;
   std::vector<Range> expert_ranges_;         // (L*E) expert_block(l, e)
   std::vector<Range> router_ranges_;         // (L)

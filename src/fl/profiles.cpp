@@ -18,7 +18,6 @@ namespace {
 const char* const kColumns[] = {"name", "tflops", "memory_gb", "uplink_mbps", "downlink_mbps", "availability", "share"};
 constexpr int kNumColumns = 7;
 const char* const kHeader = "name,tflops,memory_gb,uplink_mbps,downlink_mbps,availability,share";
-constexpr double kBytesPerGB = 1e9;  // memory_gb is decimal gigabytes, as device sheets quote them
 
 std::vector<std::string> split_commas(const std::string& line) {
   std::vector<std::string> fields;
@@ -163,21 +162,33 @@ std::vector<int> assign_profiles(const std::vector<DeviceProfile>& profiles, int
 //                     + 4 * (B*T*K/E) * (3F + C))         its average share of tokens: gathered input
 //                                                         (C), w1 and w3 outputs and the SwiGLU product (3F)
 //   budget = clamp(floor((memory - shared) / per_expert), 0, E) experts per layer.
+MemoryModel::MemoryModel(const ModelConfig& m) : m_(m) {
+  ParamTable table(m);  // validates m and counts exactly what the model allocates
+  all_params_ = static_cast<double>(table.total());
+  block_ = static_cast<double>(table.expert_block_size());
+  expert_params_ = static_cast<double>(m.n_layers) * m.n_experts * block_;
+}
+
+double MemoryModel::shared_bytes(double tokens, int seq_len) const {
+  const double C = m_.d_model, V = m_.vocab_size, HS = m_.head_size(), T = seq_len, E = m_.n_experts;
+  const double NH = m_.n_heads, NKV = m_.n_kv_heads, L = m_.n_layers;
+  const double per_token_floats = L * (4 * C + (2 * NH + 2 * NKV) * HS + NH * T + 2 * E) + 2 * C + 2 * V;
+  return 4 * all_params_ + 16 * (all_params_ - expert_params_) + 4 * tokens * per_token_floats;
+}
+
+double MemoryModel::expert_bytes(double routed_tokens) const {
+  return 16 * block_ + 4 * routed_tokens * (3.0 * m_.d_ff + m_.d_model);
+}
+
 BudgetDerivation derive_budget(const DeviceProfile& p, const ModelConfig& m, int batch, int seq_len) {
   if (batch <= 0 || seq_len <= 0)
     fail(strf("budget needs a positive batch and sequence length, got batch=%d seq_len=%d", batch, seq_len),
          "set batch_size and seq_len to 1 or more");
-  ParamTable table(m);  // validates m and counts exactly what the model allocates
-  const double C = m.d_model, V = m.vocab_size, HS = m.head_size(), T = seq_len, E = m.n_experts;
-  const double NH = m.n_heads, NKV = m.n_kv_heads, F = m.d_ff, K = m.top_k, L = m.n_layers;
-  const double tokens = static_cast<double>(batch) * seq_len;
-  const double all_params = static_cast<double>(table.total());
-  const double expert_params = L * E * static_cast<double>(table.expert_block_size());
-  const double per_token_floats = L * (4 * C + (2 * NH + 2 * NKV) * HS + NH * T + 2 * E) + 2 * C + 2 * V;
-
+  const MemoryModel mem(m);
+  const double tokens = static_cast<double>(batch) * seq_len, E = m.n_experts;
   BudgetDerivation d;
-  d.shared_bytes = 4 * all_params + 16 * (all_params - expert_params) + 4 * tokens * per_token_floats;
-  d.per_expert_bytes = L * (16 * static_cast<double>(table.expert_block_size()) + 4 * (tokens * K / E) * (3 * F + C));
+  d.shared_bytes = mem.shared_bytes(tokens, seq_len);
+  d.per_expert_bytes = m.n_layers * mem.expert_bytes(tokens * m.top_k / E);  // routed tokens: the average
   d.free_bytes = p.memory_gb * kBytesPerGB - d.shared_bytes;
   double fit = d.free_bytes > 0 ? std::floor(d.free_bytes / d.per_expert_bytes) : 0;
   d.budget = static_cast<int>(std::min(fit, E));

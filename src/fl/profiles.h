@@ -12,6 +12,8 @@
 
 namespace hf {
 
+inline constexpr double kBytesPerGB = 1e9;  // memory_gb is decimal gigabytes, as device sheets quote them
+
 struct DeviceProfile {
   std::string name;
   double tflops = 1;        // sustained fp32 TFLOP/s of the emulated device
@@ -33,6 +35,21 @@ std::vector<int> assign_profiles(const std::vector<DeviceProfile>& profiles, int
 // frozen/shared weights and the dense training state. Training one expert costs its fp32
 // weights + gradient + two AdamW moments (16 bytes/param) plus its activations for the batch
 // (tokens routed to it: batch * seq * top_k / E on average, times the SwiGLU activations kept).
+// The bytes a client's device holds during a training step, the terms of the budget below:
+// shared = fp32 weights of the whole model + training state of the dense tensors and routers
+// (gradient, two AdamW moments, the global copy: 16 bytes/param) + activations kept for backward
+// except the experts'; per trained expert of one layer = its training state (16 bytes/param) +
+// its SwiGLU activations for the tokens routed to it.
+class MemoryModel {
+ public:
+  explicit MemoryModel(const ModelConfig& m);
+  double shared_bytes(double tokens, int seq_len) const;  // tokens = rows * seq_len of the batch
+  double expert_bytes(double routed_tokens) const;         // one expert of one layer
+ private:
+  ModelConfig m_;
+  double all_params_ = 0, expert_params_ = 0, block_ = 0;
+};
+
 struct BudgetDerivation {
   double shared_bytes = 0;       // all weights held for the forward + dense training state + attention activations
   double per_expert_bytes = 0;   // training state of one expert (all layers)

@@ -149,7 +149,8 @@ int run_server(Engine& eng) {
 
     // clients' state, statistics and the virtual clock
     int ok = 0, failed = 0;
-    double loss_sum = 0, round_s = 0, experts = 0, client_up = 0;
+    double loss_sum = 0, round_s = 0, experts = 0, client_up = 0, mem_peak = 0;
+    int over_memory = 0;
     int64_t steps = 0;
     for (size_t p = 0; p < plan.slots.size(); p++) {
       const int64_t* st = eng.update.slot(static_cast<int>(p));
@@ -157,6 +158,8 @@ int run_server(Engine& eng) {
       const DeviceProfile& prof = eng.clients.profiles[eng.clients.profile[c]];
       double up = st[kSlotStatus] == kSlotOk ? static_cast<double>(st[kSlotUpBytes]) : 0.0;
       round_s = std::max(round_s, client_time_s(prof, double_of(st[kSlotFlops]), eng.cost->model_bytes, up));
+      mem_peak = std::max(mem_peak, static_cast<double>(st[kSlotPeakBytes]));
+      over_memory += static_cast<double>(st[kSlotPeakBytes]) > prof.memory_gb * kBytesPerGB;
       if (st[kSlotStatus] != kSlotOk) {
         failed += st[kSlotStatus] == kSlotFailed;
         continue;
@@ -203,6 +206,8 @@ int run_server(Engine& eng) {
         {"clients_failed", static_cast<int64_t>(failed)},
         {"experts_trained_mean", ok > 0 ? experts / ok : 0.0},
         {"experts_changed", static_cast<int64_t>(changes.experts)},
+        {"client_mem_peak_gb", mem_peak / kBytesPerGB},
+        {"clients_over_memory", static_cast<int64_t>(over_memory)},
     };
     metrics.append(row);
     experts_csv.append(round, eng.update, eng.clients.profiles);

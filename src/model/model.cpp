@@ -113,6 +113,7 @@ struct Model::Impl {
   double fwd_flops = 0, bwd_flops = 0;
 
   std::vector<void*> owned;
+  size_t owned_bytes = 0;
 
   Impl(Ops& o, const ParamTable& t, Task task_, int mb, int mt)
       : ops(o), table(t), cfg(t.config()), task(task_), max_B(mb), max_T(mt) {}
@@ -123,6 +124,7 @@ struct Model::Impl {
   T_* alloc(size_t n) {
     void* p = ops.alloc(n * sizeof(T_));
     owned.push_back(p);
+    owned_bytes += n * sizeof(T_);
     return static_cast<T_*>(p);
   }
   float* P(ParamKind kind, int layer = -1, int expert = -1) { return params + table.get(kind, layer, expert).offset; }
@@ -568,6 +570,11 @@ const int32_t* Model::topk_experts(int layer) const {
 
 const uint8_t* Model::token_valid() const { return impl_->valid_host.data(); }
 
+const int32_t* Model::expert_offsets(int layer) const {
+  HF_CHECK(layer >= 0 && layer < config().n_layers && impl_->have_forward, "expert_offsets(%d) needs a forward()", layer);
+  return impl_->offsets.data() + static_cast<size_t>(layer) * (config().n_experts + 1);
+}
+
 const float* Model::logits() const {
   Impl& m = *impl_;
   HF_CHECK(m.have_forward, "logits() needs a forward()");
@@ -582,6 +589,7 @@ const float* Model::logits() const {
 }
 int Model::last_B() const { return impl_->B; }
 int Model::last_T() const { return impl_->T; }
+size_t Model::backend_bytes() const { return impl_->owned_bytes; }
 double Model::last_step_flops() const { return impl_->fwd_flops + impl_->bwd_flops; }
 
 }  // namespace hf

@@ -87,11 +87,15 @@ class Model {
   const float* gate_probs(int layer) const;     // (B*T, E)
   const int32_t* topk_experts(int layer) const; // (B*T, K)
   const uint8_t* token_valid() const;           // (B*T) 1 = not a pad token
+  // Expert e of layer l took sorted rows [offsets[e], offsets[e+1]) in the last forward (host).
+  const int32_t* expert_offsets(int layer) const;  // (E + 1)
   // Logits of the last forward (host; downloaded on a device backend): (B*T, V) for Task::lm,
   // (B, NC) for Task::classify.
   const float* logits() const;
   int last_B() const;
   int last_T() const;
+  // Backend memory the model holds: parameters, gradients and the workspace for max_B x max_T.
+  size_t backend_bytes() const;
   // FLOPs of the last forward+backward actually executed (for the virtual clock).
   double last_step_flops() const;
 
