@@ -90,9 +90,10 @@ Args parse(int argc, char** argv) {
 }  // namespace
 }  // namespace hf
 
-int main(int argc, char** argv) {
-  using namespace hf;
-  mpi_start(&argc, &argv);
+namespace hf {
+namespace {
+
+void run_benchmark(int argc, char** argv) {
   Args args = parse(argc, argv);
   ModelConfig cfg = model_preset(args.preset);
   cfg.n_classes = 2;
@@ -197,6 +198,21 @@ int main(int argc, char** argv) {
               dense_router, median(t_acc), C * bytes / median(t_acc) / 1e9, C, median(t_apply),
               bytes / median(t_apply) / 1e9);
   say("load average %s at the end\n", load_average().c_str());
-  mpi_stop();
-  return 0;
+}
+
+}  // namespace
+}  // namespace hf
+
+int main(int argc, char** argv) {
+  hf::mpi_start(&argc, &argv);
+  int code = 0;
+  try {
+    hf::run_benchmark(argc, argv);
+  } catch (const hf::Error& e) {  // as src/main.cpp: an error every rank agrees on prints once
+    if (!e.agreed) hf::abort_all(e.what(), e.exit_code);
+    if (hf::is_server()) std::fprintf(stderr, "error: %s\n", e.what());
+    code = e.exit_code;
+  }
+  hf::mpi_stop();
+  return code;
 }

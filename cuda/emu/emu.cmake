@@ -17,11 +17,22 @@ foreach(cu ${EMU_KERNELS})
     COMMENT "emulating ${name}.cu")
   list(APPEND EMU_SOURCES ${EMU_OUT}/${name}.cpp)
 endforeach()
-# backend.cpp again, with the CUDA branch, whatever this build has; the linker takes these
-# objects before the core library's members.
-add_executable(hfedmoe_emu ${CMAKE_SOURCE_DIR}/src/main.cpp ${CMAKE_SOURCE_DIR}/src/ops/backend.cpp
+# The emulated CUDA backend once, as objects; backend.cpp again, with the CUDA branch, whatever
+# this build has (the linker takes these objects before the core library's members).
+add_library(hfedmoe_emu_backend OBJECT ${CMAKE_SOURCE_DIR}/src/ops/backend.cpp
   ${CMAKE_SOURCE_DIR}/cuda/emu/emu_runtime.cc ${EMU_SOURCES})
-target_include_directories(hfedmoe_emu BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/cuda/emu)
-target_compile_definitions(hfedmoe_emu PRIVATE HFEDMOE_HAVE_CUDA=1)
-target_compile_options(hfedmoe_emu PRIVATE -Wno-unused-parameter -Wno-unused-function)
-target_link_libraries(hfedmoe_emu PRIVATE hfedmoe_core)
+target_include_directories(hfedmoe_emu_backend BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/cuda/emu)
+target_compile_definitions(hfedmoe_emu_backend PRIVATE HFEDMOE_HAVE_CUDA=1)
+target_compile_options(hfedmoe_emu_backend PRIVATE -Wno-unused-parameter -Wno-unused-function)
+target_link_libraries(hfedmoe_emu_backend PRIVATE hfedmoe_core)
+
+# name: a program of this build (main source) linked with the emulated backend.
+function(hfedmoe_emu_program name main)
+  add_executable(${name} ${main} $<TARGET_OBJECTS:hfedmoe_emu_backend>)
+  target_include_directories(${name} BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/cuda/emu)
+  target_compile_definitions(${name} PRIVATE HFEDMOE_HAVE_CUDA=1)
+  target_link_libraries(${name} PRIVATE hfedmoe_core)
+endfunction()
+hfedmoe_emu_program(hfedmoe_emu ${CMAKE_SOURCE_DIR}/src/main.cpp)
+# The GPU benchmark's code path, checked before GPU time is spent on it (ctest bench_cuda_model_emu).
+hfedmoe_emu_program(bench_cuda_model_emu ${CMAKE_SOURCE_DIR}/bench/bench_cuda_model.cpp)

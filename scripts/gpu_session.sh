@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Everything a session with a GPU should run, in one call, so scarce GPU time goes to running
+# rather than typing. Build here (no GPU needed), carry the build folder, run there:
+#
+#   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
+#         -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES=90
+#   ninja -C build-cuda -j2 hfedmoe hfedmoe_unit hfedmoe_mpi_tests bench_cuda_model bench_aggregate
+#   # on the GPU machine (device tool: carry ["build-cuda"]):
+#   scripts/gpu_session.sh build-cuda "$OUT"
+#
+# Steps (each logs to OUT/<step>.log; a failing step does not stop the others):
+#   1 unit        every CUDA and NCCL unit test (hfedmoe_unit --gtest_filter='Cuda*:Nccl*')
+#   2 mpi         the exchange tests at 2 ranks: server + one executor on the GPU, so the NCCL
+#                 path runs with a one-rank communicator and must give the MPI path's bits
+#   3 commands    tests/cli/test_train_cuda.sh with the real binary: train, FedProx, pretrain,
+#                 resume, eval on the GPU against the CPU
+#   4 bench       bench_cuda_model, small and base, FP32 and TF32 -> OUT/cuda_model.md
+#   5 exchange    bench_aggregate at 2 ranks over MPI and over NCCL -> OUT/exchange.log
+#   6 torch       bench/torch_mixtral_gpu.py (HF MixtralForCausalLM, bf16 autocast, AdamW) at the
+#                 same shapes -> OUT/torch_mixtral_gpu.md
+# Then OUT/summary.txt: one line per step, the GPU, the date. Copy the .md files into
+# bench/results/ and the summary into cuda/README.md's validation record.
+set -uo pipefail
+build=$(cd "${1:?usage: scripts/gpu_session.sh BUILD_DIR OUT_DIR}" && pwd)
+out=${2:?usage: scripts/gpu_session.sh BUILD_DIR OUT_DIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
+mpi=(mpirun --oversubscribe --mca btl "self,vader" -np 2)
+gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
+echo "gpu_session $(date -u +%FT%TZ) on ${gpu:-no GPU visible to nvidia-smi}; build $build" | tee "$out/summary.txt"
+
+step() {  # step NAME COMMAND...: run, log, record pass/fail and seconds
+  local name=$1; shift
+  local t0=$SECONDS rc=0
+  echo "== $name: $*" | tee -a "$out/summary.txt"
+  "$@" >"$out/$name.log" 2>&1 || rc=$?
+  local verdict="FAILED rc=$rc"
+  [[ $rc == 0 ]] && verdict=ok
+  [[ $rc == 77 ]] && verdict="skipped (no CUDA device)"
+  printf '%-10s %s in %ds (log %s.log)\n' "$name" "$verdict" \
+    $((SECONDS - t0)) "$name" | tee -a "$out/summary.txt"
+  tail -3 "$out/$name.log" | sed 's/^/    /' | tee -a "$out/summary.txt"
+}
+
+step unit "$build/tests/hfedmoe_unit" --gtest_filter='Cuda*:Nccl*:GpuPinning*'
+step mpi "${mpi[@]}" "$build/tests/hfedmoe_mpi_tests"
+step commands env HFEDMOE_BIN="$build/hfedmoe" HFEDMOE_CUDA_BIN="$build/hfedmoe" HFEDMOE_SOURCE_DIR="$root" \
+  MPIEXEC=mpirun MPIEXEC_FLAGS="--oversubscribe --mca btl self,vader" bash tests/cli/test_train_cuda.sh
+bench() {
+  "$build/bench_cuda_model" --preset all --out "$out/cuda_model.md" &&
+    "$build/bench_cuda_model" --preset all --tf32 --out "$out/cuda_model.md" &&
+    "$build/bench_cuda_model" --preset base --batch 16 --seq 512 --tf32 --out "$out/cuda_model.md"
+}
+step bench bench
+exchange() {
+  for path in mpi nccl; do
+    echo "--- --exchange $path"
+    "${mpi[@]}" "$build/bench_aggregate" --preset small --clients 8 --reps 5 --exchange "$path" || return 1
+  done
+}
+step exchange exchange
+step torch python3 bench/torch_mixtral_gpu.py --preset all --out "$out/torch_mixtral_gpu.md"
+echo "done $(date -u +%FT%TZ)" | tee -a "$out/summary.txt"
