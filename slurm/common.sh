@@ -11,6 +11,8 @@
 #                             srun --mpi=pmix) in the background, forwards SIGUSR1 from the batch
 #                             shell to the launcher, and returns the step's exit code
 #   hf_finish_or_resume RC    the auto-resume protocol: 0 -> done; 75 -> requeue or chain; else fail
+#   hf_backend                cuda when the allocation has GPUs, else cpu (HFEDMOE_BACKEND overrides);
+#                             the templates pass it as --run.backend before HFEDMOE_ARGS
 #
 # Exit-code protocol of `hfedmoe train` (see slurm/README.md):
 #   0   the run completed (summary.txt written)
@@ -22,6 +24,14 @@ HF_EXIT_REQUEUE=75
 
 hf_log() { echo "[hfedmoe-slurm ${SLURM_JOB_ID:-nojob} $(date -u +%H:%M:%S)] $*"; }
 hf_die() { hf_log "error: $*" >&2; exit 1; }
+
+# hf_backend: the run.backend for this allocation.
+hf_backend() {
+  if [[ -n "${HFEDMOE_BACKEND:-}" ]]; then echo "$HFEDMOE_BACKEND"
+  elif ((${SLURM_GPUS_ON_NODE:-0} > 0)); then echo cuda
+  else echo cpu
+  fi
+}
 
 # hf_prepare: loads modules, checks the binary, sets OpenMP placement defaults.
 hf_prepare() {
