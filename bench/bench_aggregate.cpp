@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/options.h"
 #include "fl/aggregate.h"
 #include "fl/fixed_point.h"
 #include "fl/update.h"
@@ -84,6 +85,7 @@ Args parse(int argc, char** argv) {
     else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]");
   }
   if (a.clients < 1 || a.reps < 1) fail("--clients and --reps must be positive", "e.g. --clients 8 --reps 3");
+  check_choice("--exchange", a.exchange, {"auto", "mpi", "nccl"});
   return a;
 }
 
@@ -101,7 +103,7 @@ void run_benchmark(int argc, char** argv) {
   const int L = cfg.n_layers, E = cfg.n_experts, C = args.clients;
   RoundUpdate u;
   u.init(table, Task::classify, C, 3);
-  const int device = pin_this_rank(cuda_device_count()).device;
+  const int device = pin_this_rank(cuda_device_count(), false).device;
   Exchange exchange(u, C, args.exchange, device);
   FlOptions fl;
   ServerAggregator agg(table, fl, false);

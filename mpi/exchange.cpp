@@ -25,7 +25,7 @@ size_t Exchange::packed_size(const RoundUpdate& u, int slots, int experts) const
 
 RoundPlan Exchange::broadcast_plan(const RoundPlan& plan) {
   std::vector<int64_t> buf = is_server() ? plan.serialize(max_slots_) : std::vector<int64_t>(6 + 5 * max_slots_);
-  mpi_ok(MPI_Bcast(buf.data(), static_cast<int>(buf.size()), MPI_INT64_T, 0, MPI_COMM_WORLD), "Bcast(plan)");
+  mpi_ok(MPI_Bcast(buf.data(), mpi_count(buf.size(), "Bcast(plan)"), MPI_INT64_T, 0, MPI_COMM_WORLD), "Bcast(plan)");
   bytes_.down += executors_ * static_cast<int64_t>(buf.size() * sizeof(int64_t));
   bytes_.dense_equiv += executors_ * static_cast<int64_t>(buf.size() * sizeof(int64_t));
   return RoundPlan::deserialize(buf);

@@ -7,10 +7,6 @@
 
 namespace hf {
 
-// The rank's index among the ranks of its node: SLURM_LOCALID or OMPI_COMM_WORLD_LOCAL_RANK
-// when the launcher sets them, else from an MPI shared-memory split. Collective.
-int node_local_rank();
-
 struct GpuAssignment {
   int device = -1;        // -1: this rank computes on the CPU
   bool shared = false;    // another rank of this node uses the same device
@@ -22,8 +18,8 @@ struct GpuAssignment {
 GpuAssignment assign_gpu(int local_rank, int local_executors, int n_devices, bool is_server, bool server_gpu);
 
 // assign_gpu for this rank, from its node (collective over MPI_COMM_WORLD): rank 0 of a
-// multi-rank job is the server and keeps the CPU; a single process trains in-process and
-// takes device 0 when there is one.
-GpuAssignment pin_this_rank(int n_devices);
+// multi-rank job is the server and keeps the CPU unless server_gpu; a single process trains
+// in-process and takes device 0 when there is one.
+GpuAssignment pin_this_rank(int n_devices, bool server_gpu);
 
 }  // namespace hf

@@ -11,8 +11,7 @@
 #                             srun --mpi=pmix) in the background, forwards SIGUSR1 from the batch
 #                             shell to the launcher, and returns the step's exit code
 #   hf_finish_or_resume RC    the auto-resume protocol: 0 -> done; 75 -> requeue or chain; else fail
-#   hf_backend                cuda when the allocation has GPUs, else cpu (HFEDMOE_BACKEND overrides);
-#                             the templates pass it as --run.backend before HFEDMOE_ARGS
+#   hf_backend_args           --run.backend for the allocation (cuda with GPUs; HFEDMOE_BACKEND overrides)
 #
 # Exit-code protocol of `hfedmoe train` (see slurm/README.md):
 #   0   the run completed (summary.txt written)
@@ -25,11 +24,12 @@ HF_EXIT_REQUEUE=75
 hf_log() { echo "[hfedmoe-slurm ${SLURM_JOB_ID:-nojob} $(date -u +%H:%M:%S)] $*"; }
 hf_die() { hf_log "error: $*" >&2; exit 1; }
 
-# hf_backend: the run.backend for this allocation.
-hf_backend() {
-  if [[ -n "${HFEDMOE_BACKEND:-}" ]]; then echo "$HFEDMOE_BACKEND"
-  elif ((${SLURM_GPUS_ON_NODE:-0} > 0)); then echo cuda
-  else echo cpu
+# hf_backend_args: "--run.backend cuda" when the allocation has GPUs, "--run.backend X" when
+# HFEDMOE_BACKEND=X is set, else nothing (the job config's [run] backend, default cpu, applies).
+# HFEDMOE_BACKEND is the override: --run.backend in HFEDMOE_ARGS as well would be given twice.
+hf_backend_args() {
+  if [[ -n "${HFEDMOE_BACKEND:-}" ]]; then echo "--run.backend $HFEDMOE_BACKEND"
+  elif ((${SLURM_GPUS_ON_NODE:-0} > 0)); then echo "--run.backend cuda"
   fi
 }
 

@@ -22,9 +22,22 @@ struct dim3 {
 
 namespace emu {
 
+// swapcontext where the hand-written x86-64 switch cannot serve: under AddressSanitizer, which
+// follows the stack switches it intercepts, and on other architectures.
+#if defined(__SANITIZE_ADDRESS__) || !defined(__x86_64__)
+#define HF_EMU_UCONTEXT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HF_EMU_UCONTEXT 1
+#endif
+#endif
+#ifndef HF_EMU_UCONTEXT
+#define HF_EMU_UCONTEXT 0
+#endif
+
 struct Fiber {
-#if defined(__SANITIZE_ADDRESS__)
-  ucontext_t ctx;  // AddressSanitizer follows stack switches it intercepts (swapcontext)
+#if HF_EMU_UCONTEXT
+  ucontext_t ctx;
 #else
   void* sp = nullptr;  // saved stack pointer while the fiber is not running
 #endif

@@ -21,7 +21,7 @@ std::vector<char> stacks;
 const std::function<void()>* block_body = nullptr;
 std::map<uintptr_t, size_t> allocations;  // base -> bytes
 
-#if defined(__SANITIZE_ADDRESS__)
+#if HF_EMU_UCONTEXT
 ucontext_t scheduler;
 
 void fiber_main() {
@@ -41,10 +41,11 @@ void to_fiber(Fiber& f) { swapcontext(&scheduler, &f.ctx); }
 #else
 // switch_stack(save, next): pushes the callee-saved registers (System V x86-64), stores the
 // stack pointer in *save, loads next and pops that stack's registers; its `ret` resumes the
-// other side where it last called switch_stack (or enters fiber_entry the first time).
+// other side where it last called switch_stack (or enters fiber_entry the first time). Kernels
+// must leave MXCSR and the x87 control word alone: they are not switched.
 extern "C" void emu_switch_stack(void** save, void* next);
 asm(R"(
-.text
+.pushsection .text
 .globl emu_switch_stack
 .type emu_switch_stack,@function
 emu_switch_stack:
@@ -64,6 +65,7 @@ emu_switch_stack:
   popq %rbp
   ret
 .size emu_switch_stack,.-emu_switch_stack
+.popsection
 )");
 
 void* scheduler_sp = nullptr;

@@ -21,6 +21,8 @@ void add_run_options(Options& o, RunOptions& r) {
       .add("run.resume", &r.resume, "resume from this checkpoint file instead of <out>/ckpt/latest")
       .add("run.backend", &r.backend, "cpu or cuda: where clients train (executors take GPUs by local rank)")
       .add("run.precision", &r.precision, "fp32 or tf32: GEMM input precision on the CUDA backend")
+      .add("run.server_gpu", &r.server_gpu,
+           "with run.backend=cuda, the server evaluates on GPU 0 of its node too (else on the CPU)")
       .flag("fresh", &r.fresh, "start over: delete the run directory's previous results first");
 }
 
@@ -31,6 +33,8 @@ void validate_run_options(const RunOptions& r) {
   check_range("run.ckpt_keep", r.ckpt_keep, 1, 1000);
   check_choice("run.backend", r.backend, {"cpu", "cuda"});
   check_choice("run.precision", r.precision, {"fp32", "tf32"});
+  if (r.server_gpu && r.backend != "cuda")
+    fail("run.server_gpu needs run.backend=cuda", "set run.backend=cuda or drop run.server_gpu");
   if (r.precision != "fp32" && r.backend != "cuda")
     fail("run.precision=" + r.precision + " applies to the CUDA backend only", "set run.backend=cuda or run.precision=fp32");
   if (r.job_name.empty() || r.job_name.find('/') != std::string::npos)
@@ -55,16 +59,13 @@ void apply_run_options(const RunOptions& r) {
 
 Backend open_backend(const RunOptions& r) {
   Backend b;
-  std::string why;
-  int devices = r.backend == "cuda" ? cuda_device_count(&why) : 0;
-  GpuAssignment gpu = pin_this_rank(devices);
-  collectively([&] {
+  int devices = r.backend == "cuda" ? cuda_device_count() : 0;
+  GpuAssignment gpu = pin_this_rank(devices, r.server_gpu);
+  collectively([&] {  // make_backend names the obstacle (no CUDA in this build, no device) and the fix
     const bool server = world_size() > 1 && is_server();
-    if (r.backend == "cuda" && !server && gpu.device < 0)
-      fail(strf("run.backend=cuda but rank %d has no CUDA device: %s", world_rank(), why.c_str()),
-           "run on GPU nodes (check nvidia-smi and CUDA_VISIBLE_DEVICES) or set run.backend=cpu");
-    b.device = r.backend == "cuda" ? gpu.device : -1;
-    b.ops = make_backend(b.device >= 0 ? "cuda" : "cpu", b.device, r.threads, r.precision == "tf32");
+    const bool wants_gpu = r.backend == "cuda" && (!server || r.server_gpu);
+    b.device = wants_gpu ? gpu.device : -1;
+    b.ops = make_backend(wants_gpu ? "cuda" : "cpu", b.device, r.threads, r.precision == "tf32");
   });
   if (r.backend == "cuda") LOG_INFO("rank %d: %s", world_rank(), gpu.reason.c_str());
   return b;

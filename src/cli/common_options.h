@@ -24,6 +24,7 @@ struct RunOptions {
   std::string resume;           // a checkpoint to resume from instead of <out>/ckpt/latest
   std::string backend = "cpu";  // cpu | cuda: where training computes
   std::string precision = "fp32";  // fp32 | tf32: GEMM inputs on the CUDA backend
+  bool server_gpu = false;      // the server (evaluation) computes on a GPU too
 
   std::string run_dir() const { return out.empty() ? "runs/" + job_name : out; }
 };
@@ -33,7 +34,7 @@ void validate_run_options(const RunOptions& r);
 void apply_run_options(const RunOptions& r);
 
 // This rank's compute backend: run.backend, on the GPU that mpi/gpu_pinning.h assigns it.
-// The server rank of a multi-rank job keeps the CPU. Collective; with run.backend=cuda, a rank
+// The server rank of a multi-rank job keeps the CPU unless run.server_gpu. Collective; with run.backend=cuda, a rank
 // without a device is a usage error on every rank. Logs the pinning.
 struct Backend {
   std::unique_ptr<Ops> ops;

@@ -167,13 +167,13 @@ int cmd_pretrain(int argc, char** argv) {
   install_stop_handlers();
 
   // Keys that may differ from the stored config.ini when resuming: none of them changes a result.
+  Backend backend = open_backend(run);  // before the run directory: no device, nothing written
   RunDir rd = open_run_dir(run, o.resolved_ini(),
                            {"run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "run.threads",
                             "pretrain.eval_every", "pretrain.eval_rows", "pretrain.log_every"});
   Corpus corpus = load_corpus(p.data, cfg, p.test_fraction);
   LOG_INFO("%s", corpus.what.c_str());
   const int B = p.batch_size, T = corpus.train.T;
-  Backend backend = open_backend(run);
   Ops& ops = *backend.ops;
   Model model(cfg, Task::lm, ops, B, T);
   const ParamTable& table = model.table();

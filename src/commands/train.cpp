@@ -28,6 +28,10 @@ int cmd_train(int argc, char** argv) {
   apply_run_options(eng.run);
   install_stop_handlers();
   eng.config_ini = o.resolved_ini();
+  // Before the run directory: a rank without its device stops here, leaving nothing behind.
+  Backend backend = open_backend(eng.run);
+  eng.ops = std::move(backend.ops);
+  eng.device = backend.device;
   eng.dir = open_run_dir(eng.run, eng.config_ini,
                          {"fl.rounds", "run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "fl.eval_every", "fl.exchange"});
   eng.setup();

@@ -47,9 +47,6 @@ void Engine::setup() {
       fail("train.init=" + train.init + " does not exist", "pass a checkpoint written by `hfedmoe pretrain` or `train`");
   });
 
-  Backend backend = open_backend(run);
-  ops = std::move(backend.ops);
-  device = backend.device;
   model = std::make_unique<Model>(model_cfg, data.task, *ops, train.batch_size, data.seq_len);
   const ParamTable& table = model->table();
   global.resize(table.total());

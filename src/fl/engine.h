@@ -47,6 +47,7 @@ struct Engine {
   std::unique_ptr<LocalTrainer> trainer;
 
   // Collective: loads, checks and sizes everything (every input error agreed on all ranks).
+  // ops and device come from open_backend (cli/common_options.h) first.
   void setup();
   // Trains this rank's clients of the plan into `update` (the executor's step 2).
   void train_assigned(const RoundPlan& plan);

@@ -211,9 +211,7 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   m.losses_host.assign(N, 0);
   m.correct_host.assign(N, 0);
   m.trainable.reserve(L * E);
-  if (!ops.host_memory()) {
-    m.params_mirror.resize(table_.total());
-    m.grads_mirror.resize(table_.total());
+  if (!ops.host_memory()) {  // the P-sized params/grads mirrors on first use: a server never needs grads'
     m.probs_mirror.resize(L * N * E);
     m.topk_mirror.resize(L * N * K);
     m.logits_mirror.resize(logit_rows * logit_cols);
@@ -228,6 +226,7 @@ float* Model::grads() { return impl_->grads; }
 const float* Model::params_on_host() {
   Impl& m = *impl_;
   if (m.ops.host_memory()) return m.params;
+  m.params_mirror.resize(table_.total());
   m.ops.download(m.params_mirror.data(), m.params, m.params_mirror.size() * sizeof(float));
   return m.params_mirror.data();
 }
@@ -235,6 +234,7 @@ const float* Model::params_on_host() {
 const float* Model::grads_on_host() {
   Impl& m = *impl_;
   if (m.ops.host_memory()) return m.grads;
+  m.grads_mirror.resize(table_.total());
   m.ops.download(m.grads_mirror.data(), m.grads, m.grads_mirror.size() * sizeof(float));
   return m.grads_mirror.data();
 }

@@ -62,7 +62,7 @@ class Model {
   float* grads();   // (table().total())
   // Host side of the arenas. On a host-memory backend (CPU) the views are the arenas
   // themselves; on a device backend they are mirrors downloaded by the call (one
-  // synchronising copy of P floats; the mirrors are allocated with the model, never per call).
+  // synchronising copy of P floats; each mirror is allocated on its first use, then reused).
   const float* params_on_host();  // (P)
   const float* grads_on_host();   // (P)
   void load_params(const float* host);  // (P) host -> arena

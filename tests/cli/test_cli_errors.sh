@@ -34,6 +34,10 @@ printf '[fl]\nno_such_key = 1\n' >"$tmp/bad_key.cfg"
 expect 2 "no_such_key" -- "$bin" train --config "$tmp/bad_key.cfg"
 expect 2 "cannot read config file" -- "$bin" train --config "$tmp/missing.cfg"
 expect 2 "model preset 'huge' is unknown" -- "$bin" train --data.path "$tmp/none.h5" --model.preset huge
+expect 2 "run.backend" -- "$bin" train --run.backend tpu
+expect 2 "run.precision=tf32 applies to the CUDA backend only" -- "$bin" train --run.precision tf32
+expect 2 "run.server_gpu needs run.backend=cuda" -- "$bin" pretrain --run.server_gpu true
+expect 2 "fl.memory_check" -- "$bin" train --fl.memory_check sometimes
 
 # Under mpirun every rank stops, quickly, with the one line printed once.
 read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"

@@ -46,6 +46,10 @@ close() {
       if (d > rtol * t + atol) { bad++; printf "  row %d: %s %s vs %s\n", FNR - 1, col, x, y } }
     END { exit (c == 0 || rows == 0 || bad > 0) }' "$1" "$2"
 }
+run() {  # run OUTPUT_NAME COMMAND...: quiet, but a failure shows its log and stops the test
+  local name=$1; shift
+  "$@" >/dev/null 2>"$tmp/$name.err" || { echo "FAIL: $*"; tail -20 "$tmp/$name.err"; exit 1; }
+}
 compare() {  # compare CPU_RUN CUDA_RUN WHAT
   check "$3: train_loss" close "$1/metrics.csv" "$2/metrics.csv" train_loss 1e-3 0
   check "$3: test_loss" close "$1/metrics.csv" "$2/metrics.csv" test_loss 1e-3 0
@@ -57,26 +61,30 @@ job=(train --config jobs/demo.cfg --data.path "$tmp/spam.h5" "${small[@]}" --mod
   --fl.clients_per_round 3 --fl.overcommit 0 --train.local_steps 2 --train.batch_size 4 --fl.rounds 2
   --fl.eval_every 1 --fl.eval_rows 16 --run.ckpt_every 0)
 for method in hfedmoe fedprox; do
-  "$bin" "${job[@]}" --fl.method $method --out "$tmp/$method-cpu" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
-  "$cuda_bin" "${job[@]}" --fl.method $method --run.backend cuda --out "$tmp/$method-cuda" >/dev/null 2>"$tmp/err" ||
-    { cat "$tmp/err"; exit 1; }
+  run "$method-cpu" "$bin" "${job[@]}" --fl.method $method --out "$tmp/$method-cpu"
+  run "$method-cuda" "$cuda_bin" "${job[@]}" --fl.method $method --run.backend cuda --out "$tmp/$method-cuda"
   compare "$tmp/$method-cpu" "$tmp/$method-cuda" "$method in-process, cuda vs cpu"
 done
-"$mpiexec" "${mpi_flags[@]}" -np 2 "$cuda_bin" "${job[@]}" --run.backend cuda --out "$tmp/np2-cuda" >/dev/null \
-  2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+# SLURM_LOCALID=0 in every rank, as when mpirun runs inside an sbatch step: pinning must not trust it.
+run np2-cuda env SLURM_LOCALID=0 "$mpiexec" "${mpi_flags[@]}" -np 2 "$cuda_bin" "${job[@]}" --run.backend cuda \
+  --out "$tmp/np2-cuda"
 compare "$tmp/hfedmoe-cpu" "$tmp/np2-cuda" "hfedmoe with one executor rank on the device, cuda vs cpu"
-check "the executor logged its GPU" grep -q "rank 1: local rank 1 -> GPU 0" "$tmp/err"
+check "the executor logged its GPU" grep -q "rank 1: local rank 1 -> GPU 0" "$tmp/np2-cuda.err"
+run np2-server-gpu "$mpiexec" "${mpi_flags[@]}" -np 2 "$cuda_bin" "${job[@]}" --run.backend cuda --run.server_gpu true \
+  --out "$tmp/np2-server-gpu"
+compare "$tmp/hfedmoe-cpu" "$tmp/np2-server-gpu" "hfedmoe with the server evaluating on the device, cuda vs cpu"
+check "the server logged its GPU" grep -q "rank 0: local rank 0 -> GPU 0" "$tmp/np2-server-gpu.err"
 
 # pretrain + eval; a resumed pretrain equals an uninterrupted one, bit for bit, on the device
 pre=(pretrain "${small[@]}" --model.seq_len 32 --data.path "$tmp/sotu.h5" --pretrain.batch_size 2
   --pretrain.eval_every 2 --pretrain.eval_rows 4 --pretrain.log_every 1 --pretrain.steps 4 --run.ckpt_every 2)
-"$bin" "${pre[@]}" --out "$tmp/pre-cpu" >/dev/null 2>&1
-"$cuda_bin" "${pre[@]}" --run.backend cuda --out "$tmp/pre-cuda" >/dev/null 2>&1
+run pre-cpu "$bin" "${pre[@]}" --out "$tmp/pre-cpu"
+run pre-cuda "$cuda_bin" "${pre[@]}" --run.backend cuda --out "$tmp/pre-cuda"
 mkdir -p "$tmp/pre-resumed/ckpt"  # as if the device run had stopped after its step-2 checkpoint
 cp "$tmp/pre-cuda/config.ini" "$tmp/pre-resumed/"
 cp "$tmp/pre-cuda/ckpt/pretrain_2.h5" "$tmp/pre-resumed/ckpt/"
 echo pretrain_2.h5 >"$tmp/pre-resumed/ckpt/latest"
-"$cuda_bin" "${pre[@]}" --run.backend cuda --out "$tmp/pre-resumed" >/dev/null 2>&1
+run pre-resumed "$cuda_bin" "${pre[@]}" --run.backend cuda --out "$tmp/pre-resumed"
 check "pretrain: train_loss, cuda vs cpu" close "$tmp/pre-cpu/metrics.csv" "$tmp/pre-cuda/metrics.csv" train_loss 1e-3 0
 check "pretrain: test_loss, cuda vs cpu" close "$tmp/pre-cpu/metrics.csv" "$tmp/pre-cuda/metrics.csv" test_loss 1e-3 0
 check "pretrain on the device: resumed at step 2 == uninterrupted (bitwise)" \
@@ -84,8 +92,8 @@ check "pretrain on the device: resumed at step 2 == uninterrupted (bitwise)" \
 for b in cpu cuda; do
   run_bin=$bin
   [[ $b == cuda ]] && run_bin=$cuda_bin
-  "$run_bin" eval --eval.checkpoint "$tmp/pre-cpu/ckpt/pretrain_4.h5" --data.path "$tmp/sotu.h5" --eval.rows 8 \
-    --run.backend $b --run.threads 1 --eval.out "$tmp/eval-$b.json" >/dev/null 2>&1
+  run "eval-$b" "$run_bin" eval --eval.checkpoint "$tmp/pre-cpu/ckpt/pretrain_4.h5" --data.path "$tmp/sotu.h5" \
+    --eval.rows 8 --run.backend $b --run.threads 1 --eval.out "$tmp/eval-$b.json"
 done
 eval_loss() { grep -oE '"loss": [-0-9.e+]+' "$1" | cut -d' ' -f2; }
 check "eval: test loss, cuda vs cpu" awk -v a="$(eval_loss "$tmp/eval-cpu.json")" -v b="$(eval_loss "$tmp/eval-cuda.json")" \

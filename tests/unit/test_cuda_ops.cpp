@@ -45,7 +45,7 @@ TEST(CudaBackend, UnknownNameOrMissingDeviceNamesTheFix) {
     ADD_FAILURE() << "backend cuda on device " << bad_device << " was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.exit_code, kExitUsage);
-    EXPECT_NE(std::string(e.what()).find(scan.devices.empty() ? "use backend cpu" : "does not exist"),
+    EXPECT_NE(std::string(e.what()).find(scan.devices.empty() ? "set run.backend=cpu" : "does not exist"),
               std::string::npos)
         << e.what();
   }

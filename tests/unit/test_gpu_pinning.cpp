@@ -29,7 +29,14 @@ TEST(GpuPinning, ExecutorsTakeDevicesRoundRobinAndSharingIsFlagged) {
 TEST(GpuPinning, ServerStaysOnCpuUnlessAsked) {
   EXPECT_EQ(assign_gpu(0, 2, 2, true, false).device, -1);
   EXPECT_EQ(assign_gpu(0, 2, 2, true, true).device, 0);
-  EXPECT_TRUE(assign_gpu(0, 2, 2, true, true).shared);  // 3 users of 2 devices
+  EXPECT_TRUE(assign_gpu(0, 2, 2, true, true).shared);  // executor local rank 2 -> GPU 0 too
+  EXPECT_FALSE(assign_gpu(0, 1, 2, true, true).shared);  // the one executor is on GPU 1
+  // The executor beside the server's GPU shares it, but not with another executor: NCCL stays possible.
+  GpuAssignment e = assign_gpu(2, 2, 2, false, true);
+  EXPECT_EQ(e.device, 0);
+  EXPECT_TRUE(e.shared);
+  EXPECT_NE(e.reason.find("shared with the server's evaluation"), std::string::npos);
+  EXPECT_EQ(e.reason.find("NCCL"), std::string::npos);
 }
 
 #ifdef HFEDMOE_HAVE_CUDA
