@@ -26,7 +26,8 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("fl.budget", &fl.budget, "> 0: every client trains at most this many experts per layer (overrides the profiles)")
       .add("fl.throttle", &fl.throttle, "none, or sleep so measured step time matches the device profile")
       .add("fl.memory_check", &fl.memory_check,
-           "report (peak step memory in the metrics) or enforce (a step over the profile's memory_gb fails the client)")
+           "report (peak step memory in the metrics) or enforce (a step must fit the profile's memory_gb: HFedMoE "
+           "drops its lowest-scored experts until it does, other methods fail the client)")
       .add("fl.exchange", &fl.exchange, "auto (NCCL when every executor has its own GPU, else MPI), mpi or nccl")
       .add("data.path", &data.path, "dataset written by `hfedmoe prepare`")
       .add("train.local_steps", &train.local_steps, "local optimizer steps per client and round")

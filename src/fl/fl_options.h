@@ -29,7 +29,7 @@ struct FlOptions {
   std::string profiles = "jobs/profiles/default.csv";
   int budget = 0;                   // > 0: every client's C_budget (overrides the profiles' memory)
   std::string throttle = "none";    // none | sleep: sleep so a step lasts as long as on the profile
-  std::string memory_check = "report";  // report | enforce: a step over the profile's memory fails the client
+  std::string memory_check = "report";  // report | enforce: a step must fit the profile's memory (Method::fit_memory)
   std::string exchange = "auto";    // auto | mpi | nccl: how the round's sums and parameters travel (mpi/exchange_path.h)
 };
 

@@ -130,14 +130,15 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
       flops += fwd_flops_;
       forward_batch(round, c, static_cast<uint64_t>(s), ExpertControl{trainable_.data(), routable_.data()});
     }
-    model_.set_trainable(trainable_.data());
-    double bytes = step_bytes();
-    peak_bytes = std::max(peak_bytes, bytes);
-    if (fl_.memory_check == "enforce" && bytes > memory_limit) {  // the backward's allocations would not fit
-      flops += fwd_flops_;
+    if (fl_.memory_check == "enforce" && step_bytes() > memory_limit &&
+        !method_.fit_memory(run, model_, [this] { return step_bytes(); }, memory_limit)) {
+      peak_bytes = std::max(peak_bytes, step_bytes());  // what it needed: counted as over memory
+      flops += fwd_flops_;  // the backward's allocations would not fit
       ok = false;
       break;
     }
+    peak_bytes = std::max(peak_bytes, step_bytes());
+    model_.set_trainable(trainable_.data());
     model_.backward();
     bwd_flops_ = model_.last_step_flops() - fwd_flops_;
     flops += fwd_flops_ + bwd_flops_;

@@ -6,6 +6,7 @@
 //
 // Dimensions: L layers, E experts, K top-k, N tokens of the batch (B*T).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,14 @@ class Method {
   // in strict mode). Returns false when the client cannot train this batch within its budget:
   // it fails the round.
   virtual bool select_step(ClientRun& run, const Model& model) const = 0;
+  // fl.memory_check=enforce, after select_step, when the step would hold more than the client's
+  // device memory (limit bytes; step_bytes() recomputes it from run.trainable): unmark trainable
+  // experts until it fits. False when the method cannot shrink its selection: the client fails
+  // the round, like a device out of memory. Default: cannot (FedAvg trains what it routes).
+  virtual bool fit_memory(ClientRun& run, const Model& model, const std::function<double()>& step_bytes,
+                          double limit) const {
+    return false;
+  }
   // Aggregation policy, after the client's last step.
   // Eq. 17 weight w_ce of expert (l, e) (0 = the client does not report it).
   virtual double expert_weight(const ClientRun& run, int l, int e) const = 0;

@@ -29,7 +29,7 @@ enum SlotField : int {
   kSlotFlops,           // double bits: FLOPs executed (Model::last_step_flops summed)
   kSlotExpertsTrained,  // distinct experts trained, summed over layers
   kSlotUpBytes,         // bytes this client would upload (dense + routers + its reported experts)
-  kSlotPeakBytes,       // the most device memory a step of this client held (fl/profiles.h MemoryModel)
+  kSlotPeakBytes,       // the most device memory a step of this client held, or needed when that failed it (MemoryModel)
   kSlotFields
 };
 enum SlotStatus : int64_t { kSlotNotRun = 0, kSlotOk = 1, kSlotFailed = 2 };

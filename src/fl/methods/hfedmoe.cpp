@@ -36,6 +36,25 @@ class HFedMoE final : public Method {
     return true;
   }
 
+  // Eq. 15's order with memory as the budget: drop the trained expert with the lowest IB score
+  // over all layers until the step fits. Not in strict mode, where the batch was routed among A:
+  // a smaller A would need another forward.
+  bool fit_memory(ClientRun& run, const Model& model, const std::function<double()>& step_bytes,
+                  double limit) const override {
+    if (run.use_routable) return false;
+    const int N = model.last_B() * model.last_T(), E = run.E;
+    std::vector<float> I(static_cast<size_t>(run.L) * E);  // (L, E); only on this rare path
+    for (int l = 0; l < run.L; l++) ib_score(model.gate_probs(l), model.token_valid(), N, E, fl_.lambda, fl_.beta, &I[l * E]);
+    while (step_bytes() > limit) {
+      int worst = -1;  // ties drop the higher (layer, expert): select_experts keeps the lower id
+      for (int i = 0; i < run.L * E; i++)
+        if (run.trainable[i] && (worst < 0 || I[i] <= I[worst])) worst = i;
+      if (worst < 0) return false;  // the shared part alone does not fit
+      run.trainable[worst] = 0;
+    }
+    return true;
+  }
+
   double expert_weight(const ClientRun& run, int l, int e) const override {
     int i = l * run.E + e;
     return run.trained_any[i] && run.usage[i] >= fl_.tau ? run.data_weight : 0.0;
