@@ -2,6 +2,7 @@
 // model (routing comes from the model) and on hand-made probe frequencies.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -67,6 +68,44 @@ TEST(FlMethods, HFedMoESelectsEq15OnTheBatchRouting) {
     EXPECT_EQ(std::vector<uint8_t>(f.trainable.begin() + l * E, f.trainable.begin() + (l + 1) * E), want) << "layer " << l;
     EXPECT_EQ(f.count(f.trainable, l), 2);
   }
+}
+
+// fl.memory_check=enforce: with "memory" = trained experts and a limit 2 below the selection,
+// HFedMoE drops the two trained experts with the lowest IB scores over all layers; FedAvg and
+// strict HFedMoE cannot shrink (false, selection untouched).
+TEST(FlMethods, HFedMoEFitsMemoryByDroppingTheLowestScoredExperts) {
+  Fixture f;
+  FlOptions fl;
+  auto m = make_method(fl);
+  ASSERT_TRUE(m->select_step(f.run, f.model));
+  const int N = 32, E = f.cfg.n_experts, L = f.cfg.n_layers;
+  std::vector<float> I(static_cast<size_t>(L) * E);
+  for (int l = 0; l < L; l++)
+    ib_score(f.model.gate_probs(l), f.model.token_valid(), N, E, fl.lambda, fl.beta, &I[l * E]);
+  std::vector<int> chosen;  // trained (l, e), ascending IB score
+  for (int i = 0; i < L * E; i++)
+    if (f.trainable[i]) chosen.push_back(i);
+  std::stable_sort(chosen.begin(), chosen.end(), [&](int a, int b) { return I[a] < I[b]; });
+  ASSERT_EQ(chosen.size(), 4u);  // budget 2 in each of 2 layers
+  auto trained = [&f] {
+    double n = 0;
+    for (uint8_t t : f.trainable) n += t;
+    return n;
+  };
+  std::vector<uint8_t> want = f.trainable;
+  want[chosen[0]] = want[chosen[1]] = 0;
+  ASSERT_TRUE(m->fit_memory(f.run, f.model, trained, 2.0));
+  EXPECT_EQ(f.trainable, want);
+  EXPECT_FALSE(m->fit_memory(f.run, f.model, [] { return 1.0; }, 0.5)) << "nothing left to drop must fail";
+
+  ASSERT_TRUE(m->select_step(f.run, f.model));  // the full selection again
+  std::vector<uint8_t> before = f.trainable;
+  FlOptions avg;
+  avg.method = "fedavg";
+  EXPECT_FALSE(make_method(avg)->fit_memory(f.run, f.model, trained, 0.0));
+  f.run.use_routable = true;  // strict: the batch was routed among A
+  EXPECT_FALSE(m->fit_memory(f.run, f.model, trained, 0.0));
+  EXPECT_EQ(f.trainable, before);
 }
 
 TEST(FlMethods, HFedMoEStrictRoutesOnlyAmongA) {
