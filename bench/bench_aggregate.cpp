@@ -206,15 +206,8 @@ void run_benchmark(int argc, char** argv) {
 }  // namespace hf
 
 int main(int argc, char** argv) {
-  hf::mpi_start(&argc, &argv);
-  int code = 0;
-  try {
-    hf::run_benchmark(argc, argv);
-  } catch (const hf::Error& e) {  // as src/main.cpp: an error every rank agrees on prints once
-    if (!e.agreed) hf::abort_all(e.what(), e.exit_code);
-    if (hf::is_server()) std::fprintf(stderr, "error: %s\n", e.what());
-    code = e.exit_code;
-  }
-  hf::mpi_stop();
-  return code;
+  return hf::mpi_main(argc, argv, [](int argc_mpi, char** argv_mpi) {
+    hf::run_benchmark(argc_mpi, argv_mpi);
+    return 0;
+  });
 }

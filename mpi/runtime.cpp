@@ -78,4 +78,20 @@ void abort_all(const std::string& msg, int code) {
   std::exit(code);
 }
 
+int mpi_main(int argc, char** argv, const std::function<int(int, char**)>& body) {
+  mpi_start(&argc, &argv);
+  int code = kExitOk;
+  try {
+    code = body(argc, argv);
+  } catch (const Error& e) {
+    if (!e.agreed) abort_all(e.what(), e.exit_code);
+    if (is_server()) std::fprintf(stderr, "error: %s\n", e.what());
+    code = e.exit_code;
+  } catch (const std::exception& e) {
+    abort_all(e.what(), kExitRuntime);
+  }
+  mpi_stop();
+  return code;
+}
+
 }  // namespace hf

@@ -35,4 +35,9 @@ int mpi_count(size_t n, const char* what);
 // Prints "error: <msg>" (with the rank) and stops every rank with code.
 [[noreturn]] void abort_all(const std::string& msg, int code);
 
+// The whole main() of an MPI program (hfedmoe, the MPI benchmarks): starts MPI, returns
+// body(argc, argv)'s exit code, and turns an error into one line and its code: printed once by
+// rank 0 when every rank holds it (collectively()), else through abort_all. Stops MPI.
+int mpi_main(int argc, char** argv, const std::function<int(int, char**)>& body);
+
 }  // namespace hf

@@ -48,18 +48,8 @@ static int dispatch(int argc, char** argv) {
 }  // namespace hf
 
 int main(int argc, char** argv) {
-  hf::mpi_start(&argc, &argv);
-  hf::log_init(hf::world_rank(), hf::LogLevel::info);
-  int code = hf::kExitOk;
-  try {
-    code = hf::dispatch(argc, argv);
-  } catch (const hf::Error& e) {
-    if (!e.agreed) hf::abort_all(e.what(), e.exit_code);
-    if (hf::is_server()) std::fprintf(stderr, "error: %s\n", e.what());
-    code = e.exit_code;
-  } catch (const std::exception& e) {
-    hf::abort_all(e.what(), hf::kExitRuntime);
-  }
-  hf::mpi_stop();
-  return code;
+  return hf::mpi_main(argc, argv, [](int argc_mpi, char** argv_mpi) {
+    hf::log_init(hf::world_rank(), hf::LogLevel::info);
+    return hf::dispatch(argc_mpi, argv_mpi);
+  });
 }

@@ -115,6 +115,7 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
   int64_t usage_count = 0, steps = 0;
   double loss_sum = 0, peak_bytes = 0;
   const double memory_limit = clients_.profiles[clients_.profile[c]].memory_gb * kBytesPerGB;
+  const bool enforce_memory = fl_.memory_check == "enforce";
   bool ok = true;
   auto wall0 = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < slot.steps; s++) {
@@ -130,14 +131,17 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
       flops += fwd_flops_;
       forward_batch(round, c, static_cast<uint64_t>(s), ExpertControl{trainable_.data(), routable_.data()});
     }
-    if (fl_.memory_check == "enforce" && step_bytes() > memory_limit &&
-        !method_.fit_memory(run, model_, [this] { return step_bytes(); }, memory_limit)) {
-      peak_bytes = std::max(peak_bytes, step_bytes());  // what it needed: counted as over memory
-      flops += fwd_flops_;  // the backward's allocations would not fit
-      ok = false;
-      break;
+    double bytes = step_bytes();
+    if (enforce_memory && bytes > memory_limit) {
+      if (!method_.fit_memory(run, model_, [this] { return step_bytes(); }, memory_limit)) {
+        peak_bytes = std::max(peak_bytes, step_bytes());  // what it still needs: counted as over memory
+        flops += fwd_flops_;  // the backward's allocations would not fit
+        ok = false;
+        break;
+      }
+      bytes = step_bytes();
     }
-    peak_bytes = std::max(peak_bytes, step_bytes());
+    peak_bytes = std::max(peak_bytes, bytes);
     model_.set_trainable(trainable_.data());
     model_.backward();
     bwd_flops_ = model_.last_step_flops() - fwd_flops_;

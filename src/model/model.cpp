@@ -135,6 +135,12 @@ struct Model::Impl {
   void forward_block(int l);
   void backward_block(int l);
   void mirror_routing();
+  // arena (P) on the host: itself on a host backend, else downloaded into mirror.
+  const float* host_view(const float* arena, std::vector<float>& mirror);
+  void check_layer(const char* what, int layer) const {
+    HF_CHECK(layer >= 0 && layer < cfg.n_layers && have_forward, "%s(%d) needs a forward() and a layer < %d", what,
+             layer, cfg.n_layers);
+  }
 };
 
 Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) : table_(cfg), task_(task) {
@@ -223,21 +229,15 @@ Model::~Model() = default;
 float* Model::params() { return impl_->params; }
 float* Model::grads() { return impl_->grads; }
 
-const float* Model::params_on_host() {
-  Impl& m = *impl_;
-  if (m.ops.host_memory()) return m.params;
-  m.params_mirror.resize(table_.total());
-  m.ops.download(m.params_mirror.data(), m.params, m.params_mirror.size() * sizeof(float));
-  return m.params_mirror.data();
+const float* Model::Impl::host_view(const float* arena, std::vector<float>& mirror) {
+  if (ops.host_memory()) return arena;
+  mirror.resize(table.total());
+  ops.download(mirror.data(), arena, mirror.size() * sizeof(float));
+  return mirror.data();
 }
 
-const float* Model::grads_on_host() {
-  Impl& m = *impl_;
-  if (m.ops.host_memory()) return m.grads;
-  m.grads_mirror.resize(table_.total());
-  m.ops.download(m.grads_mirror.data(), m.grads, m.grads_mirror.size() * sizeof(float));
-  return m.grads_mirror.data();
-}
+const float* Model::params_on_host() { return impl_->host_view(impl_->params, impl_->params_mirror); }
+const float* Model::grads_on_host() { return impl_->host_view(impl_->grads, impl_->grads_mirror); }
 
 void Model::load_params(const float* host) {
   Impl& m = *impl_;
@@ -550,8 +550,7 @@ void Model::Impl::mirror_routing() {
 
 const float* Model::gate_probs(int layer) const {
   Impl& m = *impl_;
-  HF_CHECK(layer >= 0 && layer < config().n_layers && m.have_forward, "gate_probs(%d) needs a forward() and a layer < %d",
-           layer, config().n_layers);
+  m.check_layer("gate_probs", layer);
   const size_t at = layer * m.maxN * config().n_experts;
   if (m.ops.host_memory()) return m.probs + at;
   m.mirror_routing();
@@ -560,8 +559,7 @@ const float* Model::gate_probs(int layer) const {
 
 const int32_t* Model::topk_experts(int layer) const {
   Impl& m = *impl_;
-  HF_CHECK(layer >= 0 && layer < config().n_layers && m.have_forward, "topk_experts(%d) needs a forward() and a layer < %d",
-           layer, config().n_layers);
+  m.check_layer("topk_experts", layer);
   const size_t at = layer * m.maxN * config().top_k;
   if (m.ops.host_memory()) return m.topk_idx + at;
   m.mirror_routing();
@@ -571,7 +569,7 @@ const int32_t* Model::topk_experts(int layer) const {
 const uint8_t* Model::token_valid() const { return impl_->valid_host.data(); }
 
 const int32_t* Model::expert_offsets(int layer) const {
-  HF_CHECK(layer >= 0 && layer < config().n_layers && impl_->have_forward, "expert_offsets(%d) needs a forward()", layer);
+  impl_->check_layer("expert_offsets", layer);
   return impl_->offsets.data() + static_cast<size_t>(layer) * (config().n_experts + 1);
 }
 
