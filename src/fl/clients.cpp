@@ -1,12 +1,26 @@
 #include "fl/clients.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "data/dataset.h"
+#include "fl/memory_model.h"
 #include "mpi/runtime.h"
 #include "util/log.h"
+#include "util/rng.h"
 
 namespace hf {
+
+int64_t hold_out(const int64_t* rows, int64_t n, double fraction, uint64_t seed, int client, std::vector<int64_t>& out) {
+  std::vector<int64_t> mine(rows, rows + n);
+  Rng rng(seed, Purpose::validation, 0, static_cast<uint64_t>(client));
+  for (int64_t i = n - 1; i > 0; i--) std::swap(mine[i], mine[rng.below(static_cast<uint64_t>(i + 1))]);
+  const int64_t train = n - std::min<int64_t>(static_cast<int64_t>(std::floor(fraction * static_cast<double>(n))), n - 1);
+  std::sort(mine.begin(), mine.begin() + train);
+  std::sort(mine.begin() + train, mine.end());
+  out.insert(out.end(), mine.begin(), mine.end());
+  return train;
+}
 
 ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, const Dataset& data,
                                const ParamTable& table, bool method_needs_budget, uint64_t seed) {
@@ -23,12 +37,15 @@ ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, c
   if (fl.clients_per_round > t.N)
     fail(strf("fl.clients_per_round=%d exceeds the %d clients", fl.clients_per_round, t.N),
          "lower fl.clients_per_round or use more clients");
-  t.shard.resize(t.N);
+  t.shard.resize(t.N), t.held_out.resize(t.N), t.row_offsets.assign(1, 0);
   for (int c = 0; c < t.N; c++) {
-    t.shard[c] = data.client_size(c);
-    if (t.shard[c] <= 0)
+    const int64_t n = data.client_size(c);
+    if (n <= 0)
       fail(strf("client %d of dataset %s has no training rows", c, data.path.c_str()),
            "re-run `hfedmoe prepare` with fewer clients or a partition that gives every client data");
+    t.shard[c] = hold_out(data.client_rows(c), n, fl.val_fraction, seed, c, t.rows);
+    t.held_out[c] = n - t.shard[c];
+    t.row_offsets.push_back(static_cast<int64_t>(t.rows.size()));
     t.max_shard = std::max(t.max_shard, t.shard[c]);
   }
 
@@ -36,7 +53,7 @@ ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, c
   t.profile = assign_profiles(t.profiles, t.N, seed);
   std::vector<int> class_budget(t.profiles.size());
   for (size_t i = 0; i < t.profiles.size(); i++) {
-    BudgetDerivation b = derive_budget(t.profiles[i], m, train.batch_size, data.seq_len);
+    BudgetDerivation b = derive_budget(t.profiles[i], m, data.task, train.batch_size, data.seq_len);
     class_budget[i] = fl.budget > 0 ? std::min(fl.budget, m.n_experts) : b.budget;
     if (is_server())
       LOG_INFO("profile %s: C_budget = %d experts per layer%s (%s)", t.profiles[i].name.c_str(), class_budget[i],

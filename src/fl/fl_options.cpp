@@ -1,8 +1,39 @@
 #include "fl/fl_options.h"
 
+#include <charconv>
+#include <cmath>
+#include <utility>
+#include <vector>
+
 #include "fl/method.h"
 
 namespace hf {
+namespace {
+
+// The enum of a choice option; a bad value is check_choice's one-line usage error.
+template <class Enum>
+Enum parse_choice(const std::string& key, const std::string& value, const std::vector<std::pair<std::string, Enum>>& choices) {
+  std::vector<std::string> names;
+  for (const auto& [name, v] : choices) {
+    if (name == value) return v;
+    names.push_back(name);
+  }
+  check_choice(key, value, names);
+  return choices.front().second;  // not reached: check_choice failed
+}
+
+// fl.tau: "auto" (-1) or a number in [0, 1].
+float parse_tau(const std::string& text) {
+  if (text == "auto") return -1;
+  float v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v))
+    fail("fl.tau=" + text + " is neither auto nor a number", "use auto (1/(2E)) or a usage threshold in [0, 1]");
+  check_range("fl.tau", v, 0.0f, 1.0f);
+  return v;
+}
+
+}  // namespace
 
 void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& train) {
   o.add("fl.method", &fl.method, "hfedmoe, fedavg, fedavg_unbounded, fedprox, random_moe or fedmoe")
@@ -13,11 +44,18 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("fl.deadline_s", &fl.deadline_s, "virtual seconds a client may take; slower ones are dropped (0 = none)")
       .add("fl.eval_every", &fl.eval_every, "evaluate on the test split every N rounds (and after the last)")
       .add("fl.eval_rows", &fl.eval_rows, "test rows per evaluation; 0 = all")
+      .add("fl.eval_last", &fl.eval_last, "headline figures: mean over the last this many evaluations")
+      .add("fl.val_fraction", &fl.val_fraction,
+           "share of each client's rows held out (seeded) for validation: 'best' and learning-rate choice use it")
       .add("fl.target_acc", &fl.target_acc, "report rounds and virtual time to this test accuracy (0 = off)")
       .add("fl.lambda", &fl.lambda, "Eq. 3-5: weight of the mean (vs the max) gate probability in s(e)")
       .add("fl.beta", &fl.beta, "Eq. 14: weight of the information-bottleneck term")
-      .add("fl.tau", &fl.tau, "Eq. 17-21: usage threshold for keeping an expert in aggregation")
+      .add("fl.tau", &fl.tau, "Eq. 17-21: usage threshold for keeping an expert in aggregation; auto = 1/(2E)")
       .add("fl.budget_mode", &fl.budget_mode, "mask: route as usual and update only the selected experts; strict: route among them too")
+      .add("fl.budget_scope", &fl.budget_scope,
+           "layer: C_budget experts in every layer; model: C_budget * L experts placed over all layers by the method's order")
+      .add("fl.reselect", &fl.reselect,
+           "round: a selecting method (hfedmoe, random_moe) keeps its first step's experts all round; batch: it chooses every step")
       .add("fl.gate_agg", &fl.gate_agg, "normalized (alpha-weighted average) or raw_sum (Eq. 21 as printed)")
       .add("fl.server_opt", &fl.server_opt, "fedavg (step server_lr along the average update) or fedadam")
       .add("fl.server_lr", &fl.server_lr, "server step size (1 with fedavg = plain averaging)")
@@ -26,8 +64,8 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("fl.budget", &fl.budget, "> 0: every client trains at most this many experts per layer (overrides the profiles)")
       .add("fl.throttle", &fl.throttle, "none, or sleep so measured step time matches the device profile")
       .add("fl.memory_check", &fl.memory_check,
-           "report (peak step memory in the metrics) or enforce (a step must fit the profile's memory_gb: HFedMoE "
-           "drops its lowest-scored experts until it does, other methods fail the client)")
+           "enforce: a step must fit the profile's memory_gb (hfedmoe and random_moe drop experts by their own order "
+           "until it does, other methods fail the client; fedavg_unbounded is exempt); report: only count it")
       .add("fl.exchange", &fl.exchange, "auto (NCCL when every executor has its own GPU, else MPI), mpi or nccl")
       .add("data.path", &data.path, "dataset written by `hfedmoe prepare`")
       .add("train.local_steps", &train.local_steps, "local optimizer steps per client and round")
@@ -39,7 +77,7 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("train.init", &train.init, "checkpoint whose model starts the run (e.g. a pretrain checkpoint)");
 }
 
-void validate_fl_options(const FlOptions& fl, const DataOptions& data, const TrainOptions& train) {
+void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOptions& train) {
   check_choice("fl.method", fl.method, method_names());
   check_range("fl.rounds", fl.rounds, 1, 1 << 24);
   check_range("fl.clients", fl.clients, 0, 1 << 24);
@@ -51,15 +89,19 @@ void validate_fl_options(const FlOptions& fl, const DataOptions& data, const Tra
   check_range("fl.target_acc", fl.target_acc, 0.0, 1.0);
   check_range("fl.lambda", fl.lambda, 0.0f, 1.0f);
   check_range("fl.beta", fl.beta, 0.0f, 100.0f);
-  check_range("fl.tau", fl.tau, 0.0f, 1.0f);
-  check_choice("fl.budget_mode", fl.budget_mode, {"mask", "strict"});
+  check_range("fl.eval_last", fl.eval_last, 1, 1 << 20);
+  check_range("fl.val_fraction", fl.val_fraction, 0.0, 0.5);
+  fl.tau_value = parse_tau(fl.tau);
+  fl.budget_mode_v = parse_choice<BudgetMode>("fl.budget_mode", fl.budget_mode, {{"mask", BudgetMode::mask}, {"strict", BudgetMode::strict}});
+  fl.budget_scope_v = parse_choice<BudgetScope>("fl.budget_scope", fl.budget_scope, {{"layer", BudgetScope::layer}, {"model", BudgetScope::model}});
+  fl.reselect_v = parse_choice<Reselect>("fl.reselect", fl.reselect, {{"round", Reselect::round}, {"batch", Reselect::batch}});
   check_choice("fl.gate_agg", fl.gate_agg, {"normalized", "raw_sum"});
   check_choice("fl.server_opt", fl.server_opt, {"fedavg", "fedadam"});
   check_range("fl.server_lr", fl.server_lr, 1e-6f, 100.0f);
   check_range("fl.prox_mu", fl.prox_mu, 0.0f, 1e4f);
   check_range("fl.budget", fl.budget, 0, 1 << 16);
   check_choice("fl.throttle", fl.throttle, {"none", "sleep"});
-  check_choice("fl.memory_check", fl.memory_check, {"report", "enforce"});
+  fl.memory_check_v = parse_choice<MemoryCheck>("fl.memory_check", fl.memory_check, {{"enforce", MemoryCheck::enforce}, {"report", MemoryCheck::report}});
   check_choice("fl.exchange", fl.exchange, {"auto", "mpi", "nccl"});
   if (data.path.empty()) fail("data.path is not set", "pass --data.path FILE (a dataset written by `hfedmoe prepare`)");
   check_range("train.local_steps", train.local_steps, 1, 1 << 20);

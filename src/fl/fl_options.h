@@ -1,27 +1,37 @@
 #pragma once
 // Options of `hfedmoe train`: [fl] the federated protocol and the method, [data] the dataset,
-// [train] the clients' local training. validate() checks each value alone (ranges, choices);
-// checks that need the dataset or the model (clients, budgets) live in fl/clients.h.
+// [train] the clients' local training. validate_fl_options() checks each value alone (ranges,
+// choices) and parses the choices into enums once; checks that need the dataset or the model
+// (clients, budgets) live in fl/clients.h.
 #include <string>
 
 #include "cli/options.h"
 
 namespace hf {
 
+enum class BudgetMode { mask, strict };      // mask: route as usual, update only A; strict: route among A too
+enum class BudgetScope { layer, model };     // C_budget experts in every layer, or C_budget * L placed over the model
+enum class Reselect { batch, round };        // a selecting method chooses A at every local step, or once per round
+enum class MemoryCheck { report, enforce };  // enforce: a step that does not fit its device fails the client
+
 struct FlOptions {
   std::string method = "hfedmoe";  // hfedmoe | fedavg | fedavg_unbounded | fedprox | random_moe | fedmoe
   int rounds = 20;
   int clients = 0;                  // N; 0 = every client of the dataset's partition
-  int clients_per_round = 10;       // K
+  int clients_per_round = 10;       // clients kept per round
   double overcommit = 0;            // sample ceil(K * (1 + overcommit)), keep the first K to finish
   double deadline_s = 0;            // virtual seconds; 0 = no deadline
   int eval_every = 1;
   int eval_rows = 0;                // test rows evaluated; 0 = the whole test split
+  int eval_last = 5;                // headline figures: mean over the last this many evaluations
+  double val_fraction = 0.2;        // share of each client's rows held out for validation (seeded)
   double target_acc = 0;            // time-to-accuracy target; 0 = not reported
   float lambda = 0.5f;              // Eq. 3-5 mean/max mix
   float beta = 0.1f;                // Eq. 14 information-bottleneck weight
-  float tau = 0.01f;                // Eq. 17-21 usage threshold
-  std::string budget_mode = "mask"; // mask: route as usual, update only A; strict: route among A too
+  std::string tau = "auto";         // Eq. 17-21 usage threshold; auto = 1/(2E), half the uniform usage
+  std::string budget_mode = "mask";
+  std::string budget_scope = "layer";
+  std::string reselect = "round";
   std::string gate_agg = "normalized";  // normalized: sum alpha = 1; raw_sum: the paper's Eq. 21 as written
   std::string server_opt = "fedavg";    // fedavg | fedadam
   float server_lr = 1.0f;
@@ -29,8 +39,16 @@ struct FlOptions {
   std::string profiles = "jobs/profiles/default.csv";
   int budget = 0;                   // > 0: every client's C_budget (overrides the profiles' memory)
   std::string throttle = "none";    // none | sleep: sleep so a step lasts as long as on the profile
-  std::string memory_check = "report";  // report | enforce: a step must fit the profile's memory (Method::fit_memory)
+  std::string memory_check = "enforce";
   std::string exchange = "auto";    // auto | mpi | nccl: how the round's sums and parameters travel (mpi/exchange_path.h)
+
+  // Parsed from the strings above by validate_fl_options.
+  BudgetMode budget_mode_v = BudgetMode::mask;
+  BudgetScope budget_scope_v = BudgetScope::layer;
+  Reselect reselect_v = Reselect::round;
+  MemoryCheck memory_check_v = MemoryCheck::enforce;
+  float tau_value = -1;  // < 0: auto
+  float tau_for(int n_experts) const { return tau_value >= 0 ? tau_value : 0.5f / static_cast<float>(n_experts); }
 };
 
 struct DataOptions {
@@ -48,6 +66,6 @@ struct TrainOptions {
 };
 
 void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& train);
-void validate_fl_options(const FlOptions& fl, const DataOptions& data, const TrainOptions& train);
+void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOptions& train);
 
 }  // namespace hf

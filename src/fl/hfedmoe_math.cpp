@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "fl/selection.h"
 #include "util/check.h"
 
 // Dimension letters: N tokens (rows of one layer's gate), E experts, K top-k.
@@ -79,20 +80,12 @@ std::vector<int> select_experts(const float* I, const int32_t* topk, const uint8
       routed[e] = 1;
     }
   }
-  std::vector<int> U;
-  for (int e = 0; e < E; e++) {
-    if (!routed[e]) continue;
-    // A NaN score would make the order below undefined; it means the router diverged.
-    HF_CHECK(!std::isnan(I[e]), "IB score of expert %d is NaN", e);
-    U.push_back(e);
-  }
-  if (static_cast<int>(U.size()) > budget) {
-    // U is in id order and stable_sort keeps it for equal scores: ties go to the lower id.
-    std::stable_sort(U.begin(), U.end(), [I](int a, int b) { return I[a] > I[b]; });
-    U.resize(budget);
-    std::sort(U.begin(), U.end());
-  }
-  return U;
+  std::vector<uint8_t> chosen(E);
+  place_budget(I, routed.data(), 1, E, budget, BudgetScope::layer, 0, chosen.data());
+  std::vector<int> A;
+  for (int e = 0; e < E; e++)
+    if (chosen[e]) A.push_back(e);
+  return A;
 }
 
 int64_t accumulate_usage(const float* gate, const uint8_t* valid, int N, int E, double* usage_sum) {

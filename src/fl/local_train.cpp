@@ -17,7 +17,7 @@ namespace hf {
 LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const FlOptions& fl, const TrainOptions& train,
                            const Dataset& data, const ClientTable& clients, uint64_t seed)
     : model_(model), ops_(ops), method_(method), fl_(fl), train_(train), data_(data), clients_(clients), seed_(seed),
-      opt_(model.table(), ops, AdamWConfig{0.9, 0.999, 1e-8, train.weight_decay}), memory_(model.config()) {
+      opt_(model.table(), ops, AdamWConfig{0.9, 0.999, 1e-8, train.weight_decay}), memory_(model.config(), data.task) {
   const ModelConfig& c = model.config();
   const ParamTable& t = model.table();
   L_ = c.n_layers, E_ = c.n_experts, K_ = c.top_k, T_ = data.seq_len;
@@ -38,6 +38,7 @@ LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const F
   trainable_.resize(LE), routable_.resize(LE), trained_any_.resize(LE);
   usage_sum_.resize(LE), importance_sum_.resize(LE), probe_freq_.resize(LE);
   usage_.resize(LE), importance_.resize(LE), gate_s_.resize(E_);
+  score_.resize(LE), eligible_.resize(LE);
   if (method.prox_mu() > 0 && !ops.host_memory()) anchor_ = ops.alloc_f32(t.total());
 }
 
@@ -49,7 +50,7 @@ LocalTrainer::~LocalTrainer() {
 // shuffle keyed by (seed, round, client, step).
 void LocalTrainer::draw_rows(int64_t round, int client, uint64_t step, int B) {
   int64_t n = clients_.shard[client];
-  const int64_t* mine = data_.client_rows(client);
+  const int64_t* mine = clients_.train_rows(client);
   std::copy(mine, mine + n, shuffle_.begin());
   Rng rng(seed_, Purpose::client_data, static_cast<uint64_t>(round), static_cast<uint64_t>(client), step);
   batch_rows_ = static_cast<int>(std::min<int64_t>(B, n));
@@ -89,12 +90,14 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
   std::fill(importance_sum_.begin(), importance_sum_.end(), 0.0);
   std::fill(probe_freq_.begin(), probe_freq_.end(), 0.0);
   std::fill(routable_.begin(), routable_.end(), 1);
+  std::fill(trainable_.begin(), trainable_.end(), 0);
 
   ClientRun run;
   run.round = round, run.client = c, run.budget = slot.budget, run.data_weight = clients_.weight(c);
   run.seed = seed_, run.L = L_, run.E = E_, run.K = K_;
   run.trainable = trainable_.data(), run.routable = routable_.data(), run.trained_any = trained_any_.data();
   run.probe_freq = probe_freq_.data(), run.usage = usage_.data(), run.importance = importance_.data();
+  run.score = score_.data(), run.eligible = eligible_.data();
 
   // Probe batches (FedMoE): forward only, top-k hits per valid token. Keys after the steps'.
   double flops = 0;
@@ -110,26 +113,29 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
           for (int k = 0; k < K_; k++) probe_freq_[l * E_ + topk[n * K_ + k]] += 1.0;
     }
   }
-  method_.begin_client(run);
+  run.use_routable = method_.routes_within_budget();
 
   int64_t usage_count = 0, steps = 0;
   double loss_sum = 0, peak_bytes = 0;
   const double memory_limit = clients_.profiles[clients_.profile[c]].memory_gb * kBytesPerGB;
-  const bool enforce_memory = fl_.memory_check == "enforce";
+  const bool enforce_memory = fl_.memory_check_v == MemoryCheck::enforce && method_.memory_bound();
   bool ok = true;
   auto wall0 = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < slot.steps; s++) {
-    // forward -> select A -> (strict: forward again routed among A) -> backward of A only
-    ExpertControl ctl{nullptr, run.use_routable ? routable_.data() : nullptr};
-    forward_batch(round, c, static_cast<uint64_t>(s), method_.preselect_forward() ? ExpertControl{} : ctl);
-    if (!method_.select_step(run, model_)) {
-      flops += fwd_flops_;  // the forward that showed the batch does not fit
-      ok = false;
-      break;
-    }
-    if (method_.preselect_forward()) {
-      flops += fwd_flops_;
-      forward_batch(round, c, static_cast<uint64_t>(s), ExpertControl{trainable_.data(), routable_.data()});
+    // choose A (before the forward, or from its routing) -> (strict: forward again routed among
+    // A) -> the memory rule -> backward of A only
+    run.step = s;
+    const bool choose = method_.chooses_at(s);
+    const bool routing_forward = choose && method_.chooses_from_routing();
+    if (choose && !routing_forward) method_.choose(run, model_);
+    const ExpertControl routed_among_a{nullptr, run.use_routable ? routable_.data() : nullptr};
+    forward_batch(round, c, static_cast<uint64_t>(s), routing_forward ? ExpertControl{} : routed_among_a);
+    if (routing_forward) {
+      method_.choose(run, model_);
+      if (run.use_routable) {
+        flops += fwd_flops_;
+        forward_batch(round, c, static_cast<uint64_t>(s), ExpertControl{trainable_.data(), routable_.data()});
+      }
     }
     double bytes = step_bytes();
     if (enforce_memory && bytes > memory_limit) {
@@ -197,13 +203,17 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
 }
 
 double LocalTrainer::step_bytes() const {
-  double bytes = memory_.shared_bytes(static_cast<double>(model_.last_B()) * model_.last_T(), model_.last_T());
+  double routed_rows = 0;
   for (int l = 0; l < L_; l++) {
     const int32_t* rows = model_.expert_offsets(l);  // (E + 1)
-    for (int e = 0; e < E_; e++)
-      if (trainable_[l * E_ + e]) bytes += memory_.expert_bytes(rows[e + 1] - rows[e]);
+    routed_rows += rows[E_] - rows[0];
   }
-  return bytes;
+  int trained = 0, kept = 0;
+  for (size_t i = 0; i < trainable_.size(); i++) {
+    trained += trainable_[i];
+    kept += trained_any_[i] && !trainable_[i];
+  }
+  return memory_.step_bytes(model_.last_B(), model_.last_T(), routed_rows, trained, kept);
 }
 
 // The aggregation policy's weights applied to the client's deltas (fixed point, fl/update.h).
@@ -212,12 +222,13 @@ void LocalTrainer::report(const ClientRun& run, int p, const float* global, Roun
   bool in_range = true;
   int64_t experts = 0, reported = 0;
   int64_t* by_class = update.trained_by(clients_.profile[run.client]);
+  const float tau = fl_.tau_for(E_);
   for (int l = 0; l < L_; l++) {
     for (int e = 0; e < E_; e++) {
       int i = l * E_ + e;
       experts += trained_any_[i];
       by_class[i] += trained_any_[i];
-      if (usage_[i] >= fl_.tau) update.kept[i] = 1;
+      if (usage_[i] >= tau) update.kept[i] = 1;
       double w = method_.expert_weight(run, l, e);
       if (w <= 0) continue;
       reported++;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fl/clients.h"
+#include "fl/memory_model.h"
 #include "fl/method.h"
 #include "fl/plan.h"
 #include "fl/profiles.h"
@@ -38,8 +39,8 @@ class LocalTrainer {
   void draw_rows(int64_t round, int client, uint64_t step, int B);  // fills rows_
   void forward_batch(int64_t round, int client, uint64_t step, const ExpertControl& control);
   void report(const ClientRun& run, int p, const float* global, RoundUpdate& update);
-  // Device memory of the step about to run backward: the shared part for the batch plus, per
-  // layer, each trainable expert's state and activations for the rows routed to it.
+  // Device memory of the step about to run backward (fl/memory_model.h): the batch and its
+  // routed rows, the experts trained now and those trained earlier in the round.
   double step_bytes() const;
 
   Model& model_;
@@ -66,6 +67,8 @@ class LocalTrainer {
   std::vector<uint8_t> trainable_, routable_, trained_any_;  // (L, E)
   std::vector<double> usage_sum_, importance_sum_, probe_freq_;  // (L, E)
   std::vector<float> usage_, importance_, gate_s_;               // (L, E), (L, E), (E)
+  std::vector<float> score_;                                     // (L, E) the method's scratch
+  std::vector<uint8_t> eligible_;                                // (L, E) the method's scratch
   float* anchor_ = nullptr;  // (P) the global model in device memory (FedProx on a device backend)
 };
 

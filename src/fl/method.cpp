@@ -1,9 +1,5 @@
 #include "fl/method.h"
 
-#include <cstring>
-
-#include "model/model.h"
-
 namespace hf {
 
 // Each method's factory lives in its own file (fl/methods/).
@@ -27,18 +23,14 @@ std::unique_ptr<Method> make_method(const FlOptions& fl) {
   fail("fl.method=" + fl.method + " is not a method", "use one of hfedmoe, fedavg, fedavg_unbounded, fedprox, random_moe, fedmoe");
 }
 
-void routed_experts(const Model& model, uint8_t* used) {
-  const ModelConfig& c = model.config();
-  int N = model.last_B() * model.last_T(), E = c.n_experts, K = c.top_k;
-  const uint8_t* valid = model.token_valid();
-  std::memset(used, 0, static_cast<size_t>(c.n_layers) * E);
-  for (int l = 0; l < c.n_layers; l++) {
-    const int32_t* topk = model.topk_experts(l);
-    for (int i = 0; i < N; i++) {
-      if (valid && !valid[i]) continue;
-      for (int k = 0; k < K; k++) used[l * E + topk[i * K + k]] = 1;
-    }
+bool Method::drop_until_fits(ClientRun& run, const std::vector<int>& order, const std::function<double()>& step_bytes,
+                             double limit) {
+  if (run.use_routable) return false;
+  for (int i : order) {
+    if (step_bytes() <= limit) return true;
+    run.trainable[i] = 0;
   }
+  return step_bytes() <= limit;
 }
 
 }  // namespace hf

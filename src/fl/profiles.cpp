@@ -8,7 +8,6 @@
 #include <sstream>
 
 #include "io/fs.h"
-#include "model/params.h"
 #include "util/check.h"
 #include "util/rng.h"
 
@@ -146,60 +145,6 @@ std::vector<int> assign_profiles(const std::vector<DeviceProfile>& profiles, int
   Rng rng(seed, Purpose::profile);
   for (size_t i = of_client.size(); i > 1; i--) std::swap(of_client[i - 1], of_client[rng.below(i)]);  // Fisher-Yates
   return of_client;
-}
-
-// Memory model of one client's local training step (fp32 throughout; bytes):
-//   shared = 4 * (all parameters)                         every weight, held for the forward and as
-//                                                         the global copy the update is measured against
-//          + 16 * (non-expert parameters)                 attention, norms, router, embeddings, heads:
-//                                                         trained copy, gradient, two AdamW moments
-//          + 4 * B*T * per-token activations               kept for the backward, see below
-//   per-token activations: per layer 4C (block input, attn_norm out, residual after attention,
-//   ffn_norm out) + (2NH + 2NKV)*HS (q, k, v, attention output) + NH*T (attention probabilities)
-//   + 2E (router logits and probabilities); once: 2C (embedding out, final norm out) + 2V (logits
-//   and their gradient; an upper bound for classification, which reads one position).
-//   per_expert = L * (16 * 3FC                            its w1, w3, w2 trained copy, grad, moments
-//                     + 4 * (B*T*K/E) * (3F + C))         its average share of tokens: gathered input
-//                                                         (C), w1 and w3 outputs and the SwiGLU product (3F)
-//   budget = clamp(floor((memory - shared) / per_expert), 0, E) experts per layer.
-MemoryModel::MemoryModel(const ModelConfig& m) : m_(m) {
-  ParamTable table(m);  // validates m and counts exactly what the model allocates
-  all_params_ = static_cast<double>(table.total());
-  block_ = static_cast<double>(table.expert_block_size());
-  expert_params_ = static_cast<double>(m.n_layers) * m.n_experts * block_;
-}
-
-double MemoryModel::shared_bytes(double tokens, int seq_len) const {
-  const double C = m_.d_model, V = m_.vocab_size, HS = m_.head_size(), T = seq_len, E = m_.n_experts;
-  const double NH = m_.n_heads, NKV = m_.n_kv_heads, L = m_.n_layers;
-  const double per_token_floats = L * (4 * C + (2 * NH + 2 * NKV) * HS + NH * T + 2 * E) + 2 * C + 2 * V;
-  return 4 * all_params_ + 16 * (all_params_ - expert_params_) + 4 * tokens * per_token_floats;
-}
-
-double MemoryModel::expert_bytes(double routed_tokens) const {
-  return 16 * block_ + 4 * routed_tokens * (3.0 * m_.d_ff + m_.d_model);
-}
-
-BudgetDerivation derive_budget(const DeviceProfile& p, const ModelConfig& m, int batch, int seq_len) {
-  if (batch <= 0 || seq_len <= 0)
-    fail(strf("budget needs a positive batch and sequence length, got batch=%d seq_len=%d", batch, seq_len),
-         "set batch_size and seq_len to 1 or more");
-  const MemoryModel mem(m);
-  const double tokens = static_cast<double>(batch) * seq_len, E = m.n_experts;
-  BudgetDerivation d;
-  d.shared_bytes = mem.shared_bytes(tokens, seq_len);
-  d.per_expert_bytes = m.n_layers * mem.expert_bytes(tokens * m.top_k / E);  // routed tokens: the average
-  d.free_bytes = p.memory_gb * kBytesPerGB - d.shared_bytes;
-  double fit = d.free_bytes > 0 ? std::floor(d.free_bytes / d.per_expert_bytes) : 0;
-  d.budget = static_cast<int>(std::min(fit, E));
-  return d;
-}
-
-std::string BudgetDerivation::explain() const {
-  return strf("C_budget=%d experts/layer: memory %.4g GB - shared %.4g GB (weights, dense training state, "
-              "activations) = free %.4g GB, at %.4g GB per expert (all layers)",
-              budget, (free_bytes + shared_bytes) / kBytesPerGB, shared_bytes / kBytesPerGB, free_bytes / kBytesPerGB,
-              per_expert_bytes / kBytesPerGB);
 }
 
 }  // namespace hf

@@ -10,6 +10,7 @@
 #include "fl/aggregate.h"
 #include "fl/engine.h"
 #include "fl/experts_csv.h"
+#include "fl/validation.h"
 #include "io/checkpoint.h"
 #include "model/evaluate.h"
 #include "io/fs.h"
@@ -31,13 +32,17 @@ double metric_double(const MetricsRow& row, const std::string& key) {
   return NAN;
 }
 
-// Final and best accuracy, rounds and virtual time to the target: printed and written to summary.txt.
+// The headline figures (means over the last fl.eval_last evaluations), the best validation
+// round and the test accuracy there, rounds and virtual time to the target: printed and written
+// to summary.txt. Test accuracy chooses nothing.
 std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
-  double final_acc = NAN, best = NAN, vt = 0, wall = 0, up = 0, down = 0, dense = 0, cup = 0, cdense = 0;
+  double final_acc = NAN, best_val = NAN, test_at_best = NAN, vt = 0, wall = 0, up = 0, down = 0, dense = 0, cup = 0,
+         cdense = 0;
   int64_t best_round = 0, hit_round = 0;
   double hit_time = NAN;
+  std::vector<double> test_accs, val_accs;
   for (const MetricsRow& r : rows) {
-    double acc = metric_double(r, "test_acc");
+    double acc = metric_double(r, "test_acc"), val = metric_double(r, "val_acc");
     vt = metric_double(r, "virtual_time_s");
     wall = metric_double(r, "wall_time_s");
     cup += metric_double(r, "client_bytes_up"), cdense += metric_double(r, "client_dense_bytes_up");
@@ -45,14 +50,28 @@ std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
     if (!std::isfinite(acc)) continue;
     int64_t round = static_cast<int64_t>(metric_double(r, "round"));
     final_acc = acc;
-    if (!(acc <= best)) best = acc, best_round = round;
+    test_accs.push_back(acc);
+    if (std::isfinite(val)) {
+      val_accs.push_back(val);
+      if (!(val <= best_val)) best_val = val, best_round = round, test_at_best = acc;
+    }
     if (eng.fl.target_acc > 0 && hit_round == 0 && acc >= eng.fl.target_acc) hit_round = round, hit_time = vt;
   }
+  auto last_mean = [k = static_cast<size_t>(eng.fl.eval_last)](const std::vector<double>& v) -> double {
+    if (v.empty()) return NAN;
+    size_t n = std::min(k, v.size());
+    double sum = 0;
+    for (size_t i = v.size() - n; i < v.size(); i++) sum += v[i];
+    return sum / static_cast<double>(n);
+  };
   std::string s;
   s += strf("method              %s\n", eng.fl.method.c_str());
   s += strf("rounds              %zu\n", rows.size());
+  s += strf("test_acc_last_mean  %.4f (mean of the last %d evaluations)\n", last_mean(test_accs), eng.fl.eval_last);
+  s += strf("val_acc_last_mean   %.4f\n", last_mean(val_accs));
   s += strf("final_test_acc      %.4f\n", final_acc);
-  s += strf("best_test_acc       %.4f (round %lld)\n", best, static_cast<long long>(best_round));
+  s += strf("best_val_acc        %.4f (round %lld)\n", best_val, static_cast<long long>(best_round));
+  s += strf("test_acc_at_best_val %.4f\n", test_at_best);
   if (eng.fl.target_acc > 0) {
     if (hit_round > 0)
       s += strf("target_acc %.3f     reached in round %lld, virtual time %.1f s\n", eng.fl.target_acc,
@@ -76,6 +95,7 @@ int run_server(Engine& eng) {
   const ParamTable& table = eng.model->table();
   ServerAggregator agg(table, eng.fl, eng.method->raw_gate_sum());
   Evaluator evaluator(eng.train.batch_size, eng.data.seq_len);
+  Validator validator(eng.clients, eng.clients.L, eng.clients.E);
   const Split& test = eng.data.test;
   const int64_t eval_n = eng.fl.eval_rows > 0 ? std::min<int64_t>(eng.fl.eval_rows, test.n) : test.n;
   MetricsLog metrics;
@@ -180,10 +200,12 @@ int run_server(Engine& eng) {
     vclock += round_s;
 
     // 5. evaluate, log
-    EvalTally ev;  // test loss and accuracy of the new global model
+    EvalTally ev;    // test loss and accuracy of the new global model
+    Validation val;  // on the clients' held-out rows
     if (round % eng.fl.eval_every == 0 || round == eng.fl.rounds) {
       eng.model->load_params(eng.global.data());
       ev = evaluator.run(*eng.model, test, nullptr, eval_n);
+      val = validator.run(*eng.model, evaluator, eng.data);
     }
     double wall = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     MetricsRow row = {
@@ -191,6 +213,11 @@ int run_server(Engine& eng) {
         {"method", eng.fl.method},
         {"test_acc", ev.acc()},
         {"test_loss", ev.loss()},
+        {"val_acc", val.all.acc()},
+        {"val_loss", val.all.loss()},
+        {"client_acc_mean", val.client_acc_mean},
+        {"client_acc_p10", val.client_acc_p10},
+        {"expert_load_cv", val.expert_load_cv},
         {"train_loss", steps > 0 ? loss_sum / steps : NAN},
         {"virtual_time_s", vclock},
         {"round_virtual_s", round_s},
@@ -213,7 +240,7 @@ int run_server(Engine& eng) {
     experts_csv.append(round, eng.update, eng.clients.profiles);
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double eta = elapsed / static_cast<double>(round - start) * static_cast<double>(eng.fl.rounds - round);
-    std::string acc = std::isfinite(ev.acc()) ? strf("acc %.4f", ev.acc()) : std::string("acc -");
+    std::string acc = std::isfinite(ev.acc()) ? strf("val %.4f test %.4f", val.all.acc(), ev.acc()) : std::string("acc -");
     LOG_INFO("round %lld/%d  elapsed %s  ETA %s  %s  loss %.4f  ok %d/%zu failed %d  vtime %.1fs  up %s",
              static_cast<long long>(round), eng.fl.rounds, human_duration(elapsed).c_str(), human_duration(eta).c_str(),
              acc.c_str(), steps > 0 ? loss_sum / steps : NAN, ok, plan.slots.size(), failed, vclock,

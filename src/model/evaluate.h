@@ -22,8 +22,9 @@ class Evaluator {
  public:
   Evaluator(int max_B, int T);  // batch buffers, sized once
   // Forward passes over `n` rows of the split in batches of at most max_B, in order:
-  // rows[0..n) when given, else rows 0..n-1.
-  EvalTally run(Model& model, const Split& split, const int64_t* rows, int64_t n);
+  // rows[0..n) when given, else rows 0..n-1. expert_hits (L, E), when given, adds each valid
+  // token's top-k routing of every layer.
+  EvalTally run(Model& model, const Split& split, const int64_t* rows, int64_t n, int64_t* expert_hits = nullptr);
 
  private:
   int max_B_;

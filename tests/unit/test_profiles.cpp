@@ -1,5 +1,5 @@
-// Device profiles (src/fl/profiles.h): the CSV loader's errors, client assignment, and the
-// memory budget against a hand computation.
+// Device profiles (src/fl/profiles.h): the CSV loader's errors and client assignment. The
+// budgets that follow from them: test_memory_model.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -126,66 +126,6 @@ TEST(Profiles, AssignmentIsASeededShuffle) {
   EXPECT_NE(a, b);  // another seed reorders (probability of equality ~ 1e-40)
   EXPECT_EQ(counts(b, 3), (std::vector<int>{50, 30, 20}));
   EXPECT_FALSE(std::is_sorted(a.begin(), a.end()));  // shuffled, not blocks of classes
-}
-
-// Preset tiny: V=260, C=64, L=2, NH=NKV=4, HS=16, E=8, K=2, F=128; batch 8, seq 128.
-//   parameters: tok_emb 260*64 = 16640; per layer 2 norms 128 + wq,wk,wv,wo 4*4096 = 16384
-//     + router 8*64 = 512 -> 17024 dense; experts 8 * 3*128*64 = 8 * 24576 = 196608;
-//     final_norm 64 + lm_head 16640. Total 16640 + 2*(17024 + 196608) + 16704 = 460608,
-//     of which experts 2*196608 = 393216 and non-expert 67392.
-//   weights 4 * 460608 = 1842432; dense state 16 * 67392 = 1078272.
-//   activations per token: per layer 4*64 + (2*4 + 2*4)*16 + 4*128 + 2*8 = 1040, times 2
-//     layers = 2080, plus 2*64 + 2*260 = 648: 2728 floats; * 4 bytes * 1024 tokens = 11173888.
-//   shared = 1842432 + 1078272 + 11173888 = 14094592 bytes.
-//   per expert, per layer: 16 * 24576 = 393216 + 4 * (1024*2/8 = 256 tokens) * (3*128 + 64)
-//     = 458752 -> 851968; two layers: 1703936 bytes.
-//   memory 0.018 GB = 18000000: free 3905408, / 1703936 = 2.29 -> budget 2.
-TEST(Profiles, BudgetMatchesTheHandComputation) {
-  DeviceProfile p;
-  p.memory_gb = 0.018;
-  BudgetDerivation d = derive_budget(p, model_preset("tiny"), 8, 128);
-  EXPECT_EQ(d.shared_bytes, 14094592.0);
-  EXPECT_EQ(d.per_expert_bytes, 1703936.0);
-  EXPECT_NEAR(d.free_bytes, 3905408.0, 1e-3);
-  EXPECT_EQ(d.budget, 2);
-  std::string line = d.explain();
-  EXPECT_NE(line.find("C_budget=2"), std::string::npos) << line;
-  EXPECT_NE(line.find("0.018 GB"), std::string::npos) << line;
-  EXPECT_EQ(line.find('\n'), std::string::npos);
-}
-
-TEST(Profiles, BudgetGrowsWithMemoryAndIsZeroWhenNothingFits) {
-  ModelConfig m = model_preset("tiny");
-  DeviceProfile p;
-  p.memory_gb = 0.01;  // below the 0.0141 GB shared part: free is negative
-  BudgetDerivation d = derive_budget(p, m, 8, 128);
-  EXPECT_LT(d.free_bytes, 0);
-  EXPECT_EQ(d.budget, 0);
-  p.memory_gb = 0.0150;  // shared fits, one expert (0.0017 GB) does not
-  EXPECT_EQ(derive_budget(p, m, 8, 128).budget, 0);
-  int last = 0;
-  for (double gb = 0.0; gb <= 0.05; gb += 0.0005) {
-    p.memory_gb = gb;
-    int b = derive_budget(p, m, 8, 128).budget;
-    EXPECT_GE(b, last) << gb << " GB";
-    last = b;
-  }
-  EXPECT_EQ(last, m.n_experts);  // clamped at E, not 19
-  EXPECT_THROW(derive_budget(p, m, 0, 128), Error);
-}
-
-// The budgets promised in the comment lines of the shipped files.
-void expect_budgets(const std::string& file, const std::string& preset, int seq, const std::vector<int>& want) {
-  auto ps = load_profiles(std::string(HFEDMOE_SOURCE_DIR) + "/jobs/profiles/" + file);
-  ASSERT_EQ(ps.size(), want.size()) << file;
-  for (size_t j = 0; j < ps.size(); j++)
-    EXPECT_EQ(derive_budget(ps[j], model_preset(preset), 8, seq).budget, want[j]) << file << " " << ps[j].name;
-}
-
-TEST(Profiles, ShippedFilesGiveTheirDocumentedBudgets) {
-  expect_budgets("default.csv", "tiny", 128, {2, 4, 8});
-  expect_budgets("small.csv", "small", 256, {2, 4, 16});
-  expect_budgets("paper.csv", "base", 512, {2, 6, 14, 32});
 }
 
 }  // namespace

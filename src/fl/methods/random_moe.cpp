@@ -1,11 +1,15 @@
-// randomMoE: each client trains a random C_budget subset of every layer's experts, drawn once
-// per round from Rng(seed, Purpose::random_moe, round, client); tokens route as usual
-// (budget_mode=mask) or only among the subset (strict). Experts the client trained are
-// averaged by |D_c| (Eq. 17 without the usage threshold); routers by |D_c|.
+// randomMoE, the matched control of HFedMoE: the same budget, scope, routing and re-selection
+// rules (fl.budget_scope, fl.budget_mode, fl.reselect), with the experts drawn at random
+// instead of by information-bottleneck score: uniform scores from Rng(seed, Purpose::random_moe,
+// round, client, step) placed by the budget. When a step does not fit its device it drops
+// trained experts in a random order (Rng(seed, Purpose::memory_shrink, round, client, step)).
+// Experts the client trained are averaged by |D_c| (Eq. 17 without the usage threshold);
+// routers by |D_c|.
 #include <cstring>
+#include <vector>
 
 #include "fl/method.h"
-#include "model/model.h"
+#include "fl/selection.h"
 #include "util/rng.h"
 
 namespace hf {
@@ -15,27 +19,26 @@ class RandomMoE final : public Method {
  public:
   explicit RandomMoE(const FlOptions& fl) : Method(fl) {}
   const char* name() const override { return "random_moe"; }
+  bool chooses_at(int64_t step) const override { return step == 0 || fl_.reselect_v == Reselect::batch; }
 
-  void begin_client(ClientRun& run) const override {
-    Rng rng(run.seed, Purpose::random_moe, static_cast<uint64_t>(run.round), static_cast<uint64_t>(run.client));
-    std::memset(run.routable, 0, static_cast<size_t>(run.L) * run.E);
-    int ids[256];
-    for (int l = 0; l < run.L; l++) {  // partial Fisher-Yates: the first C_budget of a shuffle
-      for (int e = 0; e < run.E; e++) ids[e] = e;
-      int take = run.budget < run.E ? run.budget : run.E;
-      for (int i = 0; i < take; i++) {
-        int j = i + static_cast<int>(rng.below(static_cast<uint64_t>(run.E - i)));
-        int t = ids[i];
-        ids[i] = ids[j], ids[j] = t;
-        run.routable[l * run.E + ids[i]] = 1;
-      }
-    }
-    run.use_routable = fl_.budget_mode == "strict";
+  void choose(ClientRun& run, const Model&) const override {
+    Rng rng(run.seed, Purpose::random_moe, static_cast<uint64_t>(run.round), static_cast<uint64_t>(run.client),
+            static_cast<uint64_t>(run.step));
+    const int LE = run.L * run.E;
+    for (int i = 0; i < LE; i++) run.score[i] = static_cast<float>(rng.uniform());
+    place_budget(run.score, nullptr, run.L, run.E, run.budget, fl_.budget_scope_v, min_per_layer(run), run.trainable);
+    if (run.use_routable) std::memcpy(run.routable, run.trainable, static_cast<size_t>(LE));
   }
 
-  bool select_step(ClientRun& run, const Model&) const override {
-    std::memcpy(run.trainable, run.routable, static_cast<size_t>(run.L) * run.E);
-    return true;
+  bool fit_memory(ClientRun& run, const Model&, const std::function<double()>& step_bytes,
+                  double limit) const override {
+    std::vector<int> order;  // the trained experts, shuffled (Fisher-Yates)
+    for (int i = 0; i < run.L * run.E; i++)
+      if (run.trainable[i]) order.push_back(i);
+    Rng rng(run.seed, Purpose::memory_shrink, static_cast<uint64_t>(run.round), static_cast<uint64_t>(run.client),
+            static_cast<uint64_t>(run.step));
+    for (size_t i = order.size(); i > 1; i--) std::swap(order[i - 1], order[rng.below(i)]);
+    return drop_until_fits(run, order, step_bytes, limit);
   }
 
   double expert_weight(const ClientRun& run, int l, int e) const override {

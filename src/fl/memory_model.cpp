@@ -1,0 +1,68 @@
+#include "fl/memory_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "model/params.h"
+#include "util/check.h"
+
+namespace hf {
+
+MemoryModel::MemoryModel(const ModelConfig& m, Task task) : m_(m), task_(task) {
+  ParamTable table(m);  // validates m and counts exactly what the model allocates
+  all_params_ = static_cast<double>(table.total());
+  block_ = static_cast<double>(table.expert_block_size());
+  shared_params_ = all_params_ - static_cast<double>(m.n_layers) * m.n_experts * block_;
+}
+
+double MemoryModel::full_routed_rows(int rows, int T) const {
+  return static_cast<double>(m_.n_layers) * rows * T * m_.top_k;
+}
+
+// Floats per token, per row and per routed row, as model/model.cpp allocates them:
+//   per layer and token  resid C, ln1 C, h C, ln2 C, q and atty 2*NH*HS, k and v 2*NKV*HS,
+//                        attention probabilities NH*T, router probabilities E, two rstd,
+//                        top-k ids and weights, permutation and positions (4K)
+//   once per token       final residual C, lnf C, rstdf, loss, correct, token, target, valid flag,
+//                        router logits E; backward: dres, dln C each, dq, datty NH*HS each,
+//                        dk, dv NKV*HS each, datt NH*T, drouter logits E, dtop-k weights K;
+//                        LM: logits and their gradient 2V
+//   once per row         classification: pooled and its gradient 2C, logits and gradient 2*NC
+//   per routed row       kept per layer: xs C, h1 F, h3 F, act F, ys C; and once (the backward's
+//                        one-layer workspace) the same 3F + 2C
+double MemoryModel::fixed_bytes(int rows, int T, double routed_rows) const {
+  const double C = m_.d_model, HS = m_.head_size(), NH = m_.n_heads, NKV = m_.n_kv_heads, E = m_.n_experts;
+  const double K = m_.top_k, F = m_.d_ff, L = m_.n_layers, V = m_.vocab_size, NC = m_.n_classes;
+  const double tokens = static_cast<double>(rows) * T;
+  const double per_layer_token = 4 * C + 2 * NH * HS + 2 * NKV * HS + NH * T + E + 2 + 4 * K;
+  const double backward_token = 2 * C + 2 * NH * HS + 2 * NKV * HS + NH * T + E + K;
+  const double once_token = 2 * C + 5.25 + E + backward_token + (task_ == Task::lm ? 2 * V : 0);
+  const double per_row = task_ == Task::classify ? 2 * C + 2 * NC : 0;
+  const double routed_row = 3 * F + 2 * C;
+  const double activation_floats =
+      tokens * (L * per_layer_token + once_token) + rows * per_row + routed_rows * routed_row + routed_rows / L * routed_row;
+  return 4 * all_params_ + 16 * shared_params_ + 4 * activation_floats;
+}
+
+BudgetDerivation derive_budget(const DeviceProfile& p, const ModelConfig& m, Task task, int batch, int seq_len) {
+  if (batch <= 0 || seq_len <= 0)
+    fail(strf("budget needs a positive batch and sequence length, got batch=%d seq_len=%d", batch, seq_len),
+         "set batch_size and seq_len to 1 or more");
+  const MemoryModel mem(m, task);
+  BudgetDerivation d;
+  d.fixed_bytes = mem.fixed_bytes(batch, seq_len, mem.full_routed_rows(batch, seq_len));
+  d.per_expert_bytes = m.n_layers * mem.trained_expert_bytes();
+  d.free_bytes = p.memory_gb * kBytesPerGB - d.fixed_bytes;
+  double fit = d.free_bytes > 0 ? std::floor(d.free_bytes / d.per_expert_bytes) : 0;
+  d.budget = static_cast<int>(std::min(fit, static_cast<double>(m.n_experts)));
+  return d;
+}
+
+std::string BudgetDerivation::explain() const {
+  return strf("C_budget=%d experts/layer: memory %.4g GB - fixed %.4g GB (weights, dense training state, "
+              "activations of every routed expert) = free %.4g GB, at %.4g GB per trained expert (all layers)",
+              budget, (free_bytes + fixed_bytes) / kBytesPerGB, fixed_bytes / kBytesPerGB, free_bytes / kBytesPerGB,
+              per_expert_bytes / kBytesPerGB);
+}
+
+}  // namespace hf
