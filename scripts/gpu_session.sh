@@ -5,7 +5,7 @@
 #   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
 #         -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES=90
 #   ninja -C build-cuda -j2 hfedmoe hfedmoe_unit hfedmoe_mpi_tests bench_cuda_model bench_aggregate
-#   # on the GPU machine (device tool: carry ["build-cuda"]):
+#   # copy build-cuda to the GPU machine, then there, from the repository root:
 #   scripts/gpu_session.sh build-cuda "$OUT"
 #
 # Steps (each logs to OUT/<step>.log; a failing step does not stop the others):

@@ -10,7 +10,7 @@
 #                                   run CMD inside the cluster's network namespace with
 #                                   SLURM_CONF set (sbatch, squeue, scontrol, scancel, ...)
 #
-# How it works (the recipe measured in /work/shared/notes/slurm-local.md):
+# How it works (measured on Debian 12 with slurm-wlm 22.05; slurm/README.md, "A local Slurm for tests"):
 #   * every daemon runs inside a private network namespace whose only interface is loopback
 #     (127.0.0.1 plus 127.0.0.2, because Slurm resolves names with AI_ADDRCONFIG); nothing
 #     listens on the machine's real interfaces. Processes enter the namespace with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DESIGN.md section 6: the same job gives bit-identical final parameters whatever the number of
+# docs/design.md, section 9: the same job gives bit-identical final parameters whatever the number of
 # executor ranks (in-process, R = 1, 2, 4) and across repeated runs, and a resumed run ends
 # bit-identical to an uninterrupted one. Clients' local training is fixed to one OpenMP/BLAS
 # thread (run.threads = 1): a multi-threaded BLAS may sum in another order.
