@@ -52,6 +52,47 @@ MOCK_FAIL_AT=1 "$sweep" run "$tmp/t.grid" --out-root "$root" >"$tmp/fail.log" 2>
 check "a failing cell: exit 1, named" '[[ $rc == 1 ]] && grep -q "cell method-a_seed-2 FAILED" "$tmp/fail.log"'
 check "a job config is refused as a grid" '! "$sweep" list "$tmp/m.cfg" 2>"$tmp/err" && grep -q "no \[sweep\] section" "$tmp/err"'
 
+# ---- [variants], --overrides tables, --jobs -------------------------------------------------
+printf '%s\n' '[sweep]' 'name = v' "config = $tmp/m.cfg" 'ranks = 1' '[fixed]' 'fl.rounds = 2' 'fl.beta = 0.1' \
+  '[variants]' 'base =' 'beta0 = fl.beta=0' 'two = fl.lambda=1 fl.reselect=batch' '[grid]' 'run.seed = 1 2' >"$tmp/v.grid"
+"$sweep" list "$tmp/v.grid" --out-root "$tmp/vr" >"$tmp/v.list"
+check "variants: 3 variants x 2 seeds = 6 cells, named variant-<name>_seed-<s>" \
+  '[[ $(grep -c " new " "$tmp/v.list") == 6 ]] && grep -q "variant-beta0_seed-2" "$tmp/v.list"'
+check "variants: a variant's options replace [fixed] ones" \
+  'grep "variant-beta0_seed-1 " "$tmp/v.list" | grep -q -- "--fl.beta 0 " && grep "variant-base_seed-1 " "$tmp/v.list" | grep -q -- "--fl.beta 0.1"'
+check "variants: several options in one variant" 'grep "variant-two_seed-1 " "$tmp/v.list" | grep -q -- "--fl.lambda 1 --fl.reselect batch"'
+printf '%s\n' '[sweep]' "config = $tmp/m.cfg" '[variants]' 'x = fl.beta' >"$tmp/vbad.grid"
+check "variants: a token without =value is refused" '! "$sweep" list "$tmp/vbad.grid" 2>"$tmp/err" && grep -q "is not section.key=value" "$tmp/err"'
+# overrides: a task table (model.n_classes per task) in the grid and an lr table on the command line
+printf 'task\tmodel.n_classes\nspam3\t3\nsotu_era\t4\n' >"$tmp/tasks.tsv"
+printf '# chosen lrs\ntask\tmethod\ttrain.lr\tval_score\n*\ta\t0.001\t0.5\nsotu_era\tb\t0.004\t0.6\nspam3\tb\t0.002\t0.7\n' >"$tmp/lr.tsv"
+printf '%s\n' '[sweep]' 'name = o' "config = $tmp/m.cfg" 'ranks = 1' "overrides = $tmp/tasks.tsv" '[grid]' \
+  'data.path = data/study/spam3_dir0.1.h5 data/study/sotu_era_natural.h5' 'fl.method = a b' >"$tmp/o.grid"
+"$sweep" list "$tmp/o.grid" --out-root "$tmp/or" --overrides "$tmp/lr.tsv" >"$tmp/o.list"
+check "overrides: per task and per (task, method), * matches any task" \
+  'grep "path-sotu-era-natural_method-b " "$tmp/o.list" | grep -q -- "--model.n_classes 4 --train.lr 0.004" &&
+   grep "path-spam3-dir0.1_method-b " "$tmp/o.list" | grep -q -- "--model.n_classes 3 --train.lr 0.002" &&
+   grep "path-sotu-era-natural_method-a " "$tmp/o.list" | grep -q -- "--train.lr 0.001"'
+"$sweep" run "$tmp/o.grid" --out-root "$tmp/or" --overrides "$tmp/lr.tsv" --dry-run >/dev/null
+check "overrides: recorded per cell in sweep.json" \
+  'python3 -c "import json; c=json.load(open(\"$tmp/or/o/sweep.json\"))[\"cells\"][0]; assert c[\"overrides\"]=={\"model.n_classes\": \"3\", \"train.lr\": \"0.001\"}, c"'
+printf 'task\tmethod\ttrain.lr\n*\t*\t0.001\nspam3\ta\t0.002\n' >"$tmp/amb.tsv"
+check "overrides: two matching rows are an error" \
+  '! "$sweep" list "$tmp/o.grid" --out-root "$tmp/or" --overrides "$tmp/amb.tsv" 2>"$tmp/err" && grep -q "both match cell" "$tmp/err"'
+printf 'method\tmodel.n_classes\n*\t2\n' >"$tmp/dup.tsv"
+check "overrides: two tables setting the same option are an error" \
+  '! "$sweep" list "$tmp/o.grid" --out-root "$tmp/or" --overrides "$tmp/dup.tsv" 2>"$tmp/err" && grep -q "which another overrides table sets too" "$tmp/err"'
+printf 'method\tfl.method\n*\tc\n' >"$tmp/grid.tsv"
+check "overrides: a table may not set a [grid] key" \
+  '! "$sweep" list "$tmp/o.grid" --out-root "$tmp/or" --overrides "$tmp/grid.tsv" 2>"$tmp/err" && grep -q "which the grid varies" "$tmp/err"'
+# --jobs 2: two cells run at once (the second starts before the first ends), logs per cell
+MOCK_ROUND_S=0.3 "$sweep" run "$tmp/v.grid" --out-root "$tmp/vr" --jobs 2 >"$tmp/j.log" 2>&1 || true
+check "--jobs 2: all 6 cells finish, each with its log" \
+  '[[ $(ls "$tmp"/vr/v/*/summary.txt | wc -l) == 6 && $(ls "$tmp"/vr/v/logs/*.log | wc -l) == 6 ]] && grep -q "\[6/6\] cell" "$tmp/j.log"'
+check "--jobs 2: the second cell starts before the first finishes" \
+  'awk "/^sweep: cell 1 /{s=NR} /finished in/{if(!f)f=NR} END{exit !(s && f && s < f)}" "$tmp/j.log"'
+check "--jobs 2: the cell output goes to its log" 'grep -q "mock_hfedmoe: done" "$tmp/vr/v/logs/variant-base_seed-1.log"'
+
 # ---- a real sweep with hfedmoe, collected ------------------------------------------------
 if [[ -n $real_bin && -x $real_bin ]] && "$real_bin" train --help >/dev/null 2>&1; then
   export HFEDMOE_BIN=$real_bin
