@@ -179,12 +179,12 @@ int run_server(Engine& eng) {
       double up = st[kSlotStatus] == kSlotOk ? static_cast<double>(st[kSlotUpBytes]) : 0.0;
       round_s = std::max(round_s, client_time_s(prof, double_of(st[kSlotFlops]), eng.cost->model_bytes, up));
       mem_peak = std::max(mem_peak, static_cast<double>(st[kSlotPeakBytes]));
-      over_memory += static_cast<double>(st[kSlotPeakBytes]) > prof.memory_gb * kBytesPerGB;
       if (st[kSlotStatus] != kSlotOk) {
         failed += st[kSlotStatus] == kSlotFailed;
         continue;
       }
       ok++;
+      over_memory += static_cast<double>(st[kSlotPeakBytes]) > prof.memory_gb * kBytesPerGB;  // counted although it did not fit
       client_up += up;
       loss_sum += double_of(st[kSlotLossSum]);
       steps += st[kSlotSteps];

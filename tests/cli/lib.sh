@@ -17,3 +17,10 @@ check() {  # check MESSAGE COMMAND...: run a condition, count a failure
   local msg=$1; shift
   if "$@"; then echo "ok: $msg"; else echo "FAIL: $msg"; failures=$((failures + 1)); fi
 }
+
+without_columns() {  # without_columns CSV NAME...: the CSV with the named columns removed
+  local file=$1; shift
+  awk -F, -v drop="$*" 'BEGIN { n = split(drop, d, " "); for (i = 1; i <= n; i++) skip[d[i]] = 1 }
+    NR == 1 { for (i = 1; i <= NF; i++) keep[i] = !($i in skip) }
+    { line = ""; for (i = 1; i <= NF; i++) if (keep[i]) line = line (line == "" ? "" : ",") $i; print line }' "$file"
+}

@@ -25,21 +25,30 @@ same() {  # same A B WHAT: the /model groups of two checkpoints are bit-identica
   fi
 }
 
-for method in hfedmoe fedavg fedavg_unbounded random_moe fedmoe; do
-  "$bin" "${job[@]}" --fl.method $method --fl.rounds 3 --out "$tmp/$method-np1" >/dev/null 2>"$tmp/err" ||
+# Every method, and HFedMoE / random_moe under each selection option (name:method:options).
+variants=(hfedmoe fedavg fedavg_unbounded fedprox random_moe fedmoe
+  "hfedmoe-batch:hfedmoe:--fl.reselect batch" "hfedmoe-model:hfedmoe:--fl.budget_scope model"
+  "random-batch-model:random_moe:--fl.reselect batch --fl.budget_scope model"
+  "hfedmoe-report-tau:hfedmoe:--fl.memory_check report --fl.tau 0.2 --fl.val_fraction 0.3")
+for variant in "${variants[@]}"; do
+  IFS=: read -r name method opts <<<"$variant"
+  method=${method:-$name}
+  read -r -a extra <<<"${opts:-}"
+  nps=(2 3 5)
+  [[ $name == "$method" ]] || nps=(3)  # the option variants at one rank count
+  "$bin" "${job[@]}" --fl.method "$method" "${extra[@]}" --fl.rounds 3 --out "$tmp/$name-np1" >/dev/null 2>"$tmp/err" ||
     { cat "$tmp/err"; exit 1; }
-  for np in 2 3 5; do
-    "$mpiexec" "${mpi_flags[@]}" -np $np "$bin" "${job[@]}" --fl.method $method --fl.rounds 3 \
-      --out "$tmp/$method-np$np" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
-    same "$tmp/$method-np1/ckpt/train_3.h5" "$tmp/$method-np$np/ckpt/train_3.h5" \
-      "$method: in-process == $((np - 1)) executor rank(s)"
-  done
-  # metrics agree too, except wall time and the MPI byte counts (columns 8-11), which depend on R
-  for np in 3 5; do
-    if diff <(cut -d, -f1-7,12- "$tmp/$method-np1/metrics.csv") <(cut -d, -f1-7,12- "$tmp/$method-np$np/metrics.csv") >/dev/null; then
-      echo "ok: $method metrics (accuracy, losses, virtual time) equal at np=$np"
+  for np in "${nps[@]}"; do
+    "$mpiexec" "${mpi_flags[@]}" -np "$np" "$bin" "${job[@]}" --fl.method "$method" "${extra[@]}" --fl.rounds 3 \
+      --out "$tmp/$name-np$np" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+    same "$tmp/$name-np1/ckpt/train_3.h5" "$tmp/$name-np$np/ckpt/train_3.h5" \
+      "$name: in-process == $((np - 1)) executor rank(s)"
+    # metrics agree too, except wall time and the MPI byte counts, which depend on R
+    if diff <(without_columns "$tmp/$name-np1/metrics.csv" wall_time_s bytes_up bytes_down dense_bytes_equiv) \
+      <(without_columns "$tmp/$name-np$np/metrics.csv" wall_time_s bytes_up bytes_down dense_bytes_equiv) >/dev/null; then
+      echo "ok: $name metrics (accuracy, losses, virtual time) equal at np=$np"
     else
-      echo "FAIL: $method metrics differ at np=$np"
+      echo "FAIL: $name metrics differ at np=$np"
       failures=$((failures + 1))
     fi
   done
@@ -50,15 +59,19 @@ done
 same "$tmp/hfedmoe-np3/ckpt/train_3.h5" "$tmp/again/ckpt/train_3.h5" "hfedmoe: a second run gives the same bits"
 
 # resume: 2 rounds, then continue to 3 in the same run directory == 3 rounds straight
-"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 2 --out "$tmp/resumed" >/dev/null 2>&1
-"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/resumed" >/dev/null 2>&1
-same "$tmp/hfedmoe-np3/ckpt/train_3.h5" "$tmp/resumed/ckpt/train_3.h5" "hfedmoe: resumed after round 2 == uninterrupted"
-if diff <(cut -d, -f1-7,9- "$tmp/hfedmoe-np3/metrics.csv") <(cut -d, -f1-7,9- "$tmp/resumed/metrics.csv") >/dev/null; then
-  echo "ok: resumed metrics rows equal the uninterrupted run's (except wall time)"
-else
-  echo "FAIL: resumed metrics differ"
-  failures=$((failures + 1))
-fi
+for variant in "hfedmoe:" "hfedmoe-batch:--fl.reselect batch" "random-batch-model:--fl.method random_moe --fl.reselect batch --fl.budget_scope model"; do
+  IFS=: read -r name opts <<<"$variant"
+  read -r -a extra <<<"${opts:-}"
+  "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" "${extra[@]}" --fl.rounds 2 --out "$tmp/resumed-$name" >/dev/null 2>&1
+  "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" "${extra[@]}" --fl.rounds 3 --out "$tmp/resumed-$name" >/dev/null 2>&1
+  same "$tmp/$name-np3/ckpt/train_3.h5" "$tmp/resumed-$name/ckpt/train_3.h5" "$name: resumed after round 2 == uninterrupted"
+  if diff <(without_columns "$tmp/$name-np3/metrics.csv" wall_time_s) <(without_columns "$tmp/resumed-$name/metrics.csv" wall_time_s) >/dev/null; then
+    echo "ok: $name: resumed metrics rows equal the uninterrupted run's (except wall time)"
+  else
+    echo "FAIL: $name: resumed metrics differ"
+    failures=$((failures + 1))
+  fi
+done
 
 # a different seed must differ (the comparison can fail)
 "$bin" "${job[@]}" --fl.rounds 3 --run.seed 7 --out "$tmp/seed7" >/dev/null 2>&1

@@ -32,10 +32,12 @@ check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; failures=$((fa
 check "experts.csv: in-process == 2 executor ranks" 'cmp -s "$tmp/np1/experts.csv" "$tmp/np3/experts.csv"'
 check "experts.csv: resumed after round 2 == uninterrupted" 'cmp -s "$tmp/np3/experts.csv" "$tmp/resumed/experts.csv"'
 python3 - "$tmp/np3" <<'PY' || failures=$((failures + 1))
-import csv, json, sys
+import csv, json, re, sys
 from collections import defaultdict
 run = sys.argv[1]
-L, E, classes = 2, 8, ["edge", "midrange", "workstation"]
+config = open(f"{run}/config.ini").read()
+L, E = (int(re.search(rf"^{key}\s*=\s*(\d+)", config, re.M).group(1)) for key in ("n_layers", "n_experts"))
+classes = ["edge", "midrange", "workstation"]
 rows = list(csv.DictReader(open(f"{run}/experts.csv")))
 metrics = [json.loads(line) for line in open(f"{run}/metrics.jsonl")]
 bad = []
