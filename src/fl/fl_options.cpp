@@ -43,7 +43,7 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("fl.overcommit", &fl.overcommit, "sample ceil(K*(1+overcommit)) and keep the first K to finish (virtual time)")
       .add("fl.deadline_s", &fl.deadline_s, "virtual seconds a client may take; slower ones are dropped (0 = none)")
       .add("fl.eval_every", &fl.eval_every, "evaluate on the test split every N rounds (and after the last)")
-      .add("fl.eval_rows", &fl.eval_rows, "test rows per evaluation; 0 = all")
+      .add("fl.eval_rows", &fl.eval_rows, "test rows per evaluation, spread evenly over the split; 0 = all")
       .add("fl.eval_last", &fl.eval_last, "headline figures: mean over the last this many evaluations")
       .add("fl.val_fraction", &fl.val_fraction,
            "share of each client's rows held out (seeded) for validation: 'best' and learning-rate choice use it")

@@ -97,7 +97,7 @@ int run_server(Engine& eng) {
   Evaluator evaluator(eng.train.batch_size, eng.data.seq_len);
   Validator validator(eng.clients, eng.clients.L, eng.clients.E);
   const Split& test = eng.data.test;
-  const int64_t eval_n = eng.fl.eval_rows > 0 ? std::min<int64_t>(eng.fl.eval_rows, test.n) : test.n;
+  const std::vector<int64_t> test_rows = spread_rows(test.n, eng.fl.eval_rows > 0 ? eng.fl.eval_rows : test.n);
   MetricsLog metrics;
   Changes changes;
   double vclock = 0;
@@ -204,7 +204,7 @@ int run_server(Engine& eng) {
     Validation val;  // on the clients' held-out rows
     if (round % eng.fl.eval_every == 0 || round == eng.fl.rounds) {
       eng.model->load_params(eng.global.data());
-      ev = evaluator.run(*eng.model, test, nullptr, eval_n);
+      ev = evaluator.run(*eng.model, test, test_rows.data(), static_cast<int64_t>(test_rows.size()));
       val = validator.run(*eng.model, evaluator, eng.data);
     }
     double wall = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -47,4 +47,11 @@ EvalTally Evaluator::run(Model& model, const Split& split, const int64_t* rows, 
   return t;
 }
 
+std::vector<int64_t> spread_rows(int64_t total, int64_t n) {
+  n = std::min(n, total);
+  std::vector<int64_t> rows(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (int64_t i = 0; i < n; i++) rows[i] = static_cast<int64_t>(static_cast<__int128>(i) * total / n);
+  return rows;
+}
+
 }  // namespace hf

@@ -32,4 +32,8 @@ class Evaluator {
   std::vector<int64_t> batch_rows_;                 // (B)
 };
 
+// n row ids spread evenly over a split of `total` rows (floor(i * total / n)): a subset of a split
+// stored in class order keeps its class mix. All rows when n >= total.
+std::vector<int64_t> spread_rows(int64_t total, int64_t n);
+
 }  // namespace hf

@@ -8,6 +8,7 @@
 
 #include "fl/clients.h"
 #include "fl/validation.h"
+#include "model/evaluate.h"
 
 namespace hf {
 namespace {
@@ -61,6 +62,14 @@ TEST(FlValidation, LoadCvIsStdOverMeanPerLayerAveraged) {
   EXPECT_NEAR(load_cv(hits, 2, 4), (0.0 + std::sqrt(12.0) / 2) / 2, 1e-12);
   const int64_t empty[4] = {0, 0, 0, 0};
   EXPECT_EQ(load_cv(empty, 1, 4), 0.0);
+}
+
+// fl.eval_rows: a test subset spread over the split, not its first rows (splits are stored
+// in class order).
+TEST(FlValidation, SpreadRowsCoverTheSplitEvenly) {
+  EXPECT_EQ(spread_rows(10, 4), (std::vector<int64_t>{0, 2, 5, 7}));
+  EXPECT_EQ(spread_rows(3, 5), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_TRUE(spread_rows(0, 5).empty());
 }
 
 }  // namespace
