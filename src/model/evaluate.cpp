@@ -27,13 +27,14 @@ Evaluator::Evaluator(int max_B, int T)
       labels_(max_B),
       batch_rows_(max_B) {}
 
-EvalTally Evaluator::run(Model& model, const Split& split, const int64_t* rows, int64_t n) {
+EvalTally Evaluator::run(Model& model, const Split& split, const int64_t* rows, int64_t n, RoutingStats* routing) {
   EvalTally t;
   for (int64_t r0 = 0; r0 < n; r0 += max_B_) {
     int B = static_cast<int>(std::min<int64_t>(max_B_, n - r0));
     for (int b = 0; b < B; b++) batch_rows_[b] = rows ? rows[r0 + b] : r0 + b;
     fill_batch(split, batch_rows_.data(), B, model.task(), tokens_.data(), targets_.data(), labels_.data());
     t.add(model.forward(Batch{tokens_.data(), targets_.data(), labels_.data(), B, split.T}));
+    if (routing) routing->add(model);
   }
   return t;
 }

@@ -6,6 +6,7 @@
 
 #include "data/dataset.h"
 #include "model/model.h"
+#include "model/routing_stats.h"
 
 namespace hf {
 
@@ -22,8 +23,8 @@ class Evaluator {
  public:
   Evaluator(int max_B, int T);  // batch buffers, sized once
   // Forward passes over `n` rows of the split in batches of at most max_B, in order:
-  // rows[0..n) when given, else rows 0..n-1.
-  EvalTally run(Model& model, const Split& split, const int64_t* rows, int64_t n);
+  // rows[0..n) when given, else rows 0..n-1. With routing, also tallies every forward's routing.
+  EvalTally run(Model& model, const Split& split, const int64_t* rows, int64_t n, RoutingStats* routing = nullptr);
 
  private:
   int max_B_;
