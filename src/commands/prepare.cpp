@@ -7,6 +7,7 @@
 #include "commands/commands.h"
 #include "data/build.h"
 #include "data/corpora.h"
+#include "data/corpus_mix.h"
 #include "data/describe.h"
 #include "io/fs.h"
 #include "mpi/runtime.h"
@@ -26,6 +27,7 @@ struct PrepareOptions {
   double alpha = 0.5;
   std::string partition_field;
   double test_fraction = 0.1;
+  double holdout = 0.1;
   int seq_len = 256;
   int64_t max_samples = 0;
   uint64_t seed = 1;
@@ -44,12 +46,12 @@ std::string command_line(int argc, char** argv, const Options& o) {
 
 void prepare(const PrepareOptions& p, const std::string& command) {
   std::string input = p.input.empty() ? default_corpus_input(p.corpus) : p.input;
-  if (p.input.empty() && !input.empty() && !path_exists(input))
+  if (p.input.empty() && p.corpus != "mix" && !input.empty() && !path_exists(input))
     fail("the default input " + input + " (the committed sample) is not in the current folder",
          "run from the repository root, or give --prepare.input");
   std::string output = p.output.empty() ? "data/" + p.corpus + ".h5" : p.output;
   LOG_INFO("prepare: reading corpus=%s from %s", p.corpus.c_str(), input.c_str());
-  Corpus corpus = read_corpus(p.corpus, input);
+  Corpus corpus = p.corpus == "mix" ? read_mix(input, p.holdout, p.seed) : read_corpus(p.corpus, input);
   LOG_INFO("prepare: %zu documents; tokenising (seq_len %d), splitting, partitioning", corpus.docs.size(), p.seq_len);
 
   BuildSpec spec;
@@ -72,10 +74,12 @@ void prepare(const PrepareOptions& p, const std::string& command) {
 int cmd_prepare(int argc, char** argv) {
   PrepareOptions p;
   Options o("prepare", "turn a real corpus into an HDF5 dataset with a train/test split and a per-client partition");
-  o.add("prepare.corpus", &p.corpus, "spam | spam3 (SpamAssassin), sotu | sotu_era (State of the Union), text_dir, jsonl")
+  o.add("prepare.corpus", &p.corpus,
+        "spam | spam3 (SpamAssassin), sotu | sotu_era (State of the Union), text_dir, jsonl, "
+        "mix (unlabelled LM mix of SOTU, Moby Dick and mail, data/corpus_mix.h)")
       .add("prepare.input", &p.input,
            "corpus folder (data/cache/<name> after data/fetch.sh, or data/samples/<name>), text folder or .jsonl file; "
-           "empty: the committed sample")
+           "mix: PART=FOLDER,... (parts sotu, moby-dick, spam-assassin); empty: the committed sample(s)")
       .add("prepare.output", &p.output, "dataset file to write; empty: data/<corpus>.h5")
       .add("prepare.clients", &p.clients, "number of federated clients (natural: 0 = one per distinct value)")
       .add("prepare.partition", &p.partition, "iid | dirichlet (label skew) | natural (by a field) | quantity (size skew)")
@@ -83,6 +87,9 @@ int cmd_prepare(int argc, char** argv) {
       .add("prepare.partition_field", &p.partition_field,
            "field for partition=natural (spam: group; sotu: president, party, era, decade; jsonl: any); empty: default")
       .add("prepare.test_fraction", &p.test_fraction, "share of documents (per class) held out as the test split")
+      .add("prepare.holdout", &p.holdout,
+           "mix: leave out the documents that spam, spam3 and sotu_era prepared with this test_fraction (and this "
+           "seed) test on; 0 = keep all")
       .add("prepare.seq_len", &p.seq_len, "tokens per row (byte-level: one token per byte)")
       .add("prepare.max_samples", &p.max_samples, "keep at most this many rows (a seeded random subset); 0 = all")
       .add("prepare.seed", &p.seed, "seed of the subset, the split and the partition");
@@ -92,6 +99,7 @@ int cmd_prepare(int argc, char** argv) {
     if (!run) return;
     check_choice("prepare.corpus", p.corpus, corpus_kinds());
     check_choice("prepare.partition", p.partition, {"iid", "dirichlet", "natural", "quantity"});
+    check_range("prepare.holdout", p.holdout, 0.0, 0.99);
   });
   if (!run) return kExitOk;
   std::string command = command_line(argc, argv, o);

@@ -8,9 +8,14 @@
 // to one that never stopped. The CPU backend gives the same bits for any thread count
 // (checked with 1 and 2), so run.threads may change on resume.
 // Stop: SIGTERM/SIGUSR1 finish the current step, write a checkpoint, exit 75 (util/signals.h).
+// Router specialisation (model/routing_stats.h) is measured on every evaluation (metrics
+// columns routing_*_l<layer>) and reported for the final model: printed and written to
+// <run>/routing.txt.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <sstream>
 
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
@@ -23,6 +28,7 @@
 #include "model/adamw.h"
 #include "model/evaluate.h"
 #include "model/model.h"
+#include "model/routing_stats.h"
 #include "model/tokenizer.h"
 #include "mpi/runtime.h"
 #include "ops/ops.h"
@@ -59,7 +65,7 @@ void add_pretrain_options(Options& o, PretrainOptions& p) {
       .add("pretrain.weight_decay", &p.weight_decay, "AdamW decoupled weight decay (every tensor)")
       .add("pretrain.grad_clip", &p.grad_clip, "global gradient-norm clip; 0 = off")
       .add("pretrain.eval_every", &p.eval_every, "evaluate on the test split every N steps (and at step 0 and the end); 0 = only at the end")
-      .add("pretrain.eval_rows", &p.eval_rows, "test rows evaluated; 0 = all")
+      .add("pretrain.eval_rows", &p.eval_rows, "test rows evaluated, spread evenly over the test split; 0 = all")
       .add("pretrain.log_every", &p.log_every, "print progress and append a metrics row every N steps")
       .add("pretrain.test_fraction", &p.test_fraction, "text input: share of rows held out as the test split");
 }
@@ -242,18 +248,34 @@ int cmd_pretrain(int argc, char** argv) {
 
   BatchBuf buf(B, T);
   Evaluator evaluator(B, T);
-  const int64_t eval_n = p.eval_rows > 0 ? std::min<int64_t>(p.eval_rows, corpus.test.n) : corpus.test.n;
+  // Evaluation rows: all, or eval_rows spread evenly over the test split (a prepared mix holds
+  // its corpora one after the other, so its first rows would be one corpus only).
+  const std::vector<int64_t> eval_rows = spread_rows(corpus.test.n, p.eval_rows > 0 ? p.eval_rows : corpus.test.n);
   double grad_norm = NAN;
+  std::optional<RoutingStats> routing;  // of the last evaluation
+  auto evaluate = [&] {
+    routing.emplace(cfg.n_layers, cfg.n_experts);
+    return evaluator.run(model, corpus.test, eval_rows.data(), static_cast<int64_t>(eval_rows.size()), &*routing);
+  };
   auto add_row = [&](bool eval) {
-    EvalTally ev = eval && corpus.test.n > 0 ? evaluator.run(model, corpus.test, nullptr, eval_n) : EvalTally{};
+    eval = eval && corpus.test.n > 0;
+    EvalTally ev = eval ? evaluate() : EvalTally{};
     double train_loss = loss_steps ? loss_sum / loss_steps : NAN;
-    metrics.append({{"step", step},
-                    {"tokens", tokens_seen},
-                    {"train_loss", train_loss},
-                    {"lr", step > 0 ? static_cast<double>(sched.at(step - 1)) : NAN},  // the rate of the last step
-                    {"grad_norm", grad_norm},
-                    {"test_loss", ev.loss()},
-                    {"test_acc", ev.acc()}});
+    MetricsRow row = {{"step", step},
+                      {"tokens", tokens_seen},
+                      {"train_loss", train_loss},
+                      {"lr", step > 0 ? static_cast<double>(sched.at(step - 1)) : NAN},  // the rate of the last step
+                      {"grad_norm", grad_norm},
+                      {"test_loss", ev.loss()},
+                      {"test_acc", ev.acc()}};
+    for (int l = 0; l < cfg.n_layers; l++) {
+      LayerRouting r = eval ? routing->layer(l) : LayerRouting{0, NAN, NAN, -1, NAN, NAN};
+      row.push_back({strf("routing_entropy_l%d", l), r.entropy});
+      row.push_back({strf("routing_entropy_frac_l%d", l), r.entropy_frac});
+      row.push_back({strf("routing_top_share_l%d", l), r.top_share});
+      row.push_back({strf("routing_max_gate_l%d", l), r.max_gate});
+    }
+    metrics.append(row);
     loss_sum = 0;
     loss_steps = 0;
     return ev;
@@ -309,6 +331,18 @@ int cmd_pretrain(int argc, char** argv) {
     }
   }
   if (first_step == p.steps) LOG_INFO("nothing to do: %s is already at step %d", from.c_str(), p.steps);
+  if (corpus.test.n == 0) {
+    LOG_WARN("no test rows: no routing report");
+    return kExitOk;
+  }
+  if (first_step == p.steps) evaluate();  // the final evaluation ran in an earlier process
+  std::string report = strf("# router specialisation of %s (step %d) over %lld test rows of %s\n", rd.path.c_str(),
+                            p.steps, static_cast<long long>(eval_rows.size()), p.data.c_str()) +
+                       routing->report();
+  write_file_atomic(rd.file("routing.txt"), report);
+  std::istringstream lines(report);
+  for (std::string line; std::getline(lines, line);) LOG_INFO("%s", line.c_str());
+  LOG_INFO("routing report written to %s", rd.file("routing.txt").c_str());
   return kExitOk;
 }
 

@@ -69,6 +69,24 @@ Split to_split(const Rows& r, Task task) {
 
 }  // namespace
 
+std::vector<uint8_t> test_documents(const std::vector<int32_t>& doc_class, int n_classes, double test_fraction,
+                                    uint64_t seed) {
+  std::vector<uint8_t> in_test(doc_class.size(), 0);
+  Rng rng(seed, Purpose::partition, kStreamSplit);
+  for (int k = 0; k < n_classes; k++) {
+    std::vector<int64_t> docs;
+    for (size_t d = 0; d < doc_class.size(); d++)
+      if (doc_class[d] == k) docs.push_back(static_cast<int64_t>(d));
+    for (size_t i = docs.size(); i > 1; i--) std::swap(docs[i - 1], docs[rng.below(i)]);
+    int64_t n_docs = static_cast<int64_t>(docs.size());
+    int64_t n_test = std::llround(test_fraction * static_cast<double>(n_docs));
+    if (test_fraction > 0) n_test = std::max<int64_t>(n_test, 1);
+    n_test = std::min<int64_t>(n_test, n_docs - 1);
+    for (int64_t i = 0; i < n_test; i++) in_test[docs[i]] = 1;
+  }
+  return in_test;
+}
+
 Dataset build_dataset(const Corpus& c, const BuildSpec& spec) {
   if (spec.seq_len < 8 || spec.seq_len > 65536) fail(strf("--prepare.seq_len=%d", spec.seq_len), "use 8 to 65536 tokens");
   if (!(spec.test_fraction >= 0 && spec.test_fraction < 1))
@@ -89,21 +107,10 @@ Dataset build_dataset(const Corpus& c, const BuildSpec& spec) {
     all = subset(all, ids);
   }
 
-  // Test documents: per class, a seeded shuffle of the documents that still have rows.
-  std::vector<uint8_t> has_rows(c.docs.size(), 0), in_test(c.docs.size(), 0);
-  for (int64_t d : all.doc) has_rows[d] = 1;
-  Rng rng(seed, Purpose::partition, kStreamSplit);
-  for (int k = 0; k < n_classes; k++) {
-    std::vector<int64_t> docs;
-    for (size_t d = 0; d < c.docs.size(); d++)
-      if (has_rows[d] && (c.task == Task::lm || c.docs[d].label == k)) docs.push_back(static_cast<int64_t>(d));
-    for (size_t i = docs.size(); i > 1; i--) std::swap(docs[i - 1], docs[rng.below(i)]);
-    int64_t n_docs = static_cast<int64_t>(docs.size());
-    int64_t n_test = std::llround(spec.test_fraction * static_cast<double>(n_docs));
-    if (spec.test_fraction > 0) n_test = std::max<int64_t>(n_test, 1);
-    n_test = std::min<int64_t>(n_test, n_docs - 1);
-    for (int64_t i = 0; i < n_test; i++) in_test[docs[i]] = 1;
-  }
+  // Test documents, among those that still have rows.
+  std::vector<int32_t> doc_class(c.docs.size(), -1);  // (D)
+  for (int64_t d : all.doc) doc_class[d] = c.task == Task::lm ? 0 : c.docs[d].label;
+  std::vector<uint8_t> in_test = test_documents(doc_class, n_classes, spec.test_fraction, seed);
   std::vector<int64_t> train_ids, test_ids;
   for (int64_t i = 0; i < all.n(); i++) (in_test[all.doc[i]] ? test_ids : train_ids).push_back(i);
   Rows train = subset(all, train_ids), test = subset(all, test_ids);

@@ -14,6 +14,7 @@
 // (so every class is evaluated, even in the small samples) and at most all but one. max_samples (> 0) keeps a random subset of the rows, in corpus order.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/corpora.h"
 #include "data/dataset.h"
@@ -30,5 +31,11 @@ struct BuildSpec {
 };
 
 Dataset build_dataset(const Corpus& corpus, const BuildSpec& spec);
+
+// The documents of the test split (1 = test): per class k, a seeded shuffle of the documents
+// of class k, the first of which are test as described above. doc_class: (D) each document's
+// class, 0 for every document of an LM corpus, -1 for a document without rows.
+std::vector<uint8_t> test_documents(const std::vector<int32_t>& doc_class, int n_classes, double test_fraction,
+                                    uint64_t seed);
 
 }  // namespace hf

@@ -88,13 +88,6 @@ void progress(size_t done, size_t total, const char* what) {
   if (total >= 2000 && (done % 1000 == 0 || done == total)) LOG_INFO("read %zu of %zu %s", done, total, what);
 }
 
-int class_of_group(const std::string& kind, const std::string& group) {
-  bool spam = group.rfind("spam", 0) == 0;
-  if (kind == "spam") return spam ? 1 : 0;
-  if (spam) return 2;
-  return group.rfind("hard-ham", 0) == 0 ? 1 : 0;
-}
-
 Corpus read_spam(const std::string& kind, const std::string& input) {
   Corpus c;
   c.kind = kind;
@@ -124,7 +117,7 @@ Corpus read_spam(const std::string& kind, const std::string& input) {
       fail(files[i].string() + ": unknown group \"" + group + "\"", "groups are easy-ham-*, hard-ham-*, spam-*");
     Document d;
     d.text = clean_mail(text);
-    d.label = class_of_group(kind, group);
+    d.label = mail_class(kind, group);
     d.meta["group"] = group;
     d.meta["id"] = json_field_or(fields, "id");
     c.docs.push_back(std::move(d));
@@ -244,14 +237,22 @@ Corpus read_jsonl(const std::string& input) {
 
 }  // namespace
 
+int mail_class(const std::string& kind, const std::string& group) {
+  bool spam = group.rfind("spam", 0) == 0;
+  if (kind == "spam") return spam ? 1 : 0;
+  if (spam) return 2;
+  return group.rfind("hard-ham", 0) == 0 ? 1 : 0;
+}
+
 const std::vector<std::string>& corpus_kinds() {
-  static const std::vector<std::string> kinds = {"spam", "spam3", "sotu", "sotu_era", "text_dir", "jsonl"};
+  static const std::vector<std::string> kinds = {"spam", "spam3", "sotu", "sotu_era", "text_dir", "jsonl", "mix"};
   return kinds;
 }
 
 std::string default_corpus_input(const std::string& kind) {
   if (kind == "spam" || kind == "spam3") return "data/samples/spam-assassin";
   if (kind == "sotu" || kind == "sotu_era") return "data/samples/sotu";
+  if (kind == "mix") return "sotu=data/samples/sotu,moby-dick=data/samples/moby-dick,spam-assassin=data/samples/spam-assassin";
   return "";
 }
 

@@ -53,6 +53,11 @@ constexpr SotuEra kSotuEras[] = {
     {1961, "1961-"},      // the modern address, from Kennedy
 };
 
+// The class of a SpamAssassin group (easy-ham-1, spam-2, ...) in corpus spam (ham 0, spam 1)
+// or spam3 (easy-ham 0, hard-ham 1, spam 2).
+int mail_class(const std::string& kind, const std::string& group);
+
+// Every --prepare.corpus: the kinds above and `mix` (data/corpus_mix.h, read by read_mix).
 const std::vector<std::string>& corpus_kinds();
 // The committed sample a corpus reads by default (relative to the repository root).
 std::string default_corpus_input(const std::string& kind);

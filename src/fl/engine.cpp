@@ -52,13 +52,17 @@ void Engine::setup() {
   global.resize(table.total());
   if (is_server()) {
     collectively([&] {
-      if (train.init.empty()) {
-        model->init_weights(run.seed);
-        const float* init = model->params_on_host();
-        std::copy(init, init + table.total(), global.begin());
-      } else {
-        load_model_weights(train.init, table, global.data());
+      // A fresh model; train.init then replaces every tensor but a classification head that
+      // an LM checkpoint lacks, which so starts exactly as in a run without train.init.
+      model->init_weights(run.seed);
+      const float* init = model->params_on_host();
+      std::copy(init, init + table.total(), global.begin());
+      if (!train.init.empty()) {
+        bool whole = load_model_weights(train.init, table, global.data(), /*keep_absent_head=*/true);
         LOG_INFO("initial model from %s", train.init.c_str());
+        if (!whole)
+          LOG_INFO("%s has no classification head (an LM checkpoint): cls_head/w and cls_head/b start fresh from "
+                   "run.seed=%llu", train.init.c_str(), static_cast<unsigned long long>(run.seed));
       }
     });
   } else {

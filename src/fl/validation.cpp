@@ -8,17 +8,17 @@
 namespace hf {
 
 Validator::Validator(const ClientTable& clients, int n_layers, int n_experts)
-    : clients_(clients), L_(n_layers), E_(n_experts), hits_(static_cast<size_t>(n_layers) * n_experts) {
+    : clients_(clients), L_(n_layers), E_(n_experts) {
   client_acc_.reserve(clients.N);
 }
 
 Validation Validator::run(Model& model, Evaluator& evaluator, const Dataset& data) {
   Validation v;
-  std::fill(hits_.begin(), hits_.end(), 0);
+  RoutingStats routing(L_, E_);
   client_acc_.clear();
   for (int c = 0; c < clients_.N; c++) {
     if (clients_.held_out[c] == 0) continue;
-    EvalTally t = evaluator.run(model, data.train, clients_.val_rows(c), clients_.held_out[c], hits_.data());
+    EvalTally t = evaluator.run(model, data.train, clients_.val_rows(c), clients_.held_out[c], &routing);
     v.all.add(t);
     client_acc_.push_back(t.acc());
   }
@@ -27,7 +27,7 @@ Validation Validator::run(Model& model, Evaluator& evaluator, const Dataset& dat
   for (double a : client_acc_) sum += a;
   v.client_acc_mean = sum / static_cast<double>(client_acc_.size());
   v.client_acc_p10 = quantile(client_acc_, 0.1);
-  v.expert_load_cv = load_cv(hits_.data(), L_, E_);
+  v.expert_load_cv = load_cv(routing.hits(), L_, E_);
   return v;
 }
 

@@ -26,7 +26,6 @@ class Validator {
  private:
   const ClientTable& clients_;
   int L_, E_;
-  std::vector<int64_t> hits_;       // (L, E)
   std::vector<double> client_acc_;  // (clients with held-out rows)
 };
 
@@ -34,7 +33,7 @@ class Validator {
 // (position q * (n - 1)); v is reordered. NAN for an empty v.
 double quantile(std::vector<double>& v, double q);
 // Coefficient of variation of hits over experts (population std / mean), mean over layers;
-// a layer with no hits counts 0. hits: (L, E)
+// a layer with no hits counts 0. hits: (L, E), e.g. RoutingStats::hits()
 double load_cv(const int64_t* hits, int L, int E);
 
 }  // namespace hf

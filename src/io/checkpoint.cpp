@@ -185,8 +185,10 @@ void check_header(const h5::File& f) {
 }
 
 // Checks that /model holds exactly the table's tensors with its shapes, then reads them into
-// params (table.total() floats), verifying each tensor's crc32.
-void read_model(const h5::File& f, const ParamTable& table, float* params) {
+// params (table.total() floats), verifying each tensor's crc32. With keep_absent_head, a file
+// without cls_head/w and cls_head/b (an LM checkpoint) leaves those of params unchanged;
+// returns whether the file had them (true when the table has no head).
+bool read_model(const h5::File& f, const ParamTable& table, float* params, bool keep_absent_head = false) {
   const ParamInfo& emb = table.get(ParamKind::tok_emb);
   if (!f.exists("model/" + emb.name)) corrupt(f, "tensor " + emb.name + " is missing from /model");
   std::vector<int64_t> emb_shape = f.shape("model/" + emb.name);
@@ -200,8 +202,14 @@ void read_model(const h5::File& f, const ParamTable& table, float* params) {
     if (!table.find(path.substr(6)))
       fail(f.path() + ": tensor " + path.substr(6) + " is in the checkpoint but not in the model",
            "use the --model options the checkpoint was written with (see `hfedmoe inspect " + f.path() + "`)");
+  const bool skip_head = keep_absent_head && table.config().n_classes > 0 && !f.exists("model/cls_head/w") &&
+                         !f.exists("model/cls_head/b");
+  auto skipped = [&](const ParamInfo& p) {
+    return skip_head && (p.kind == ParamKind::cls_w || p.kind == ParamKind::cls_b);
+  };
   for (const auto& p : table.tensors()) {
     std::string path = "model/" + p.name;
+    if (skipped(p)) continue;
     if (!f.exists(path))
       fail(f.path() + ": tensor " + p.name + " " + shape_text(p.shape) + " is missing from the checkpoint",
            "use the --model options the checkpoint was written with (see `hfedmoe inspect " + f.path() + "`)");
@@ -212,11 +220,13 @@ void read_model(const h5::File& f, const ParamTable& table, float* params) {
            "use the --model options the checkpoint was written with (see `hfedmoe inspect " + f.path() + "`)");
   }
   for (const auto& p : table.tensors()) {
+    if (skipped(p)) continue;
     std::string path = "model/" + p.name;
     float* dst = params + p.offset;
     f.read(path, dst, p.numel());
     check_crc(f, path, crc32(dst, p.numel() * sizeof(float)));
   }
+  return !skip_head;
 }
 
 std::vector<MetricsRow> get_metrics(const h5::File& f) {
@@ -342,10 +352,10 @@ Checkpoint load_checkpoint(const std::string& path, const ParamTable* table) {
   return ck;
 }
 
-void load_model_weights(const std::string& path, const ParamTable& table, float* params) {
+bool load_model_weights(const std::string& path, const ParamTable& table, float* params, bool keep_absent_head) {
   auto f = h5::File::open_read(path);
   check_header(f);
-  read_model(f, table, params);
+  return read_model(f, table, params, keep_absent_head);
 }
 
 }  // namespace hf

@@ -43,7 +43,12 @@ std::string latest_checkpoint(const std::string& dir);
 // Reads a checkpoint; with a table, checks every tensor's presence and shape against it
 // (a usage error naming the tensor). Verifies the crc32 of every dataset.
 Checkpoint load_checkpoint(const std::string& path, const ParamTable* table);
-// Loads only /model into params (table.total() floats), for `train --fl.init` and `eval`.
-void load_model_weights(const std::string& path, const ParamTable& table, float* params);
+// Loads only /model into params (table.total() floats), for `train --train.init` and `eval`.
+// Every tensor of the table must be in the file with its shape (a usage error naming the
+// tensor otherwise), except that with keep_absent_head a file with no classification head
+// (cls_head/w and cls_head/b both absent: an LM pretrain) loads the rest and leaves params'
+// head as the caller set it. Returns false when it did so, true when every tensor was read.
+bool load_model_weights(const std::string& path, const ParamTable& table, float* params,
+                        bool keep_absent_head = false);
 
 }  // namespace hf

@@ -27,22 +27,14 @@ Evaluator::Evaluator(int max_B, int T)
       labels_(max_B),
       batch_rows_(max_B) {}
 
-EvalTally Evaluator::run(Model& model, const Split& split, const int64_t* rows, int64_t n, int64_t* expert_hits) {
-  const ModelConfig& c = model.config();
+EvalTally Evaluator::run(Model& model, const Split& split, const int64_t* rows, int64_t n, RoutingStats* routing) {
   EvalTally t;
   for (int64_t r0 = 0; r0 < n; r0 += max_B_) {
     int B = static_cast<int>(std::min<int64_t>(max_B_, n - r0));
     for (int b = 0; b < B; b++) batch_rows_[b] = rows ? rows[r0 + b] : r0 + b;
     fill_batch(split, batch_rows_.data(), B, model.task(), tokens_.data(), targets_.data(), labels_.data());
     t.add(model.forward(Batch{tokens_.data(), targets_.data(), labels_.data(), B, split.T}));
-    if (!expert_hits) continue;
-    const uint8_t* valid = model.token_valid();  // (B*T)
-    for (int l = 0; l < c.n_layers; l++) {
-      const int32_t* topk = model.topk_experts(l);  // (B*T, K)
-      for (int i = 0; i < B * split.T; i++)
-        if (!valid || valid[i])
-          for (int k = 0; k < c.top_k; k++) expert_hits[l * c.n_experts + topk[i * c.top_k + k]]++;
-    }
+    if (routing) routing->add(model);
   }
   return t;
 }

@@ -6,6 +6,7 @@
 
 #include "data/dataset.h"
 #include "model/model.h"
+#include "model/routing_stats.h"
 
 namespace hf {
 
@@ -22,9 +23,8 @@ class Evaluator {
  public:
   Evaluator(int max_B, int T);  // batch buffers, sized once
   // Forward passes over `n` rows of the split in batches of at most max_B, in order:
-  // rows[0..n) when given, else rows 0..n-1. expert_hits (L, E), when given, adds each valid
-  // token's top-k routing of every layer.
-  EvalTally run(Model& model, const Split& split, const int64_t* rows, int64_t n, int64_t* expert_hits = nullptr);
+  // rows[0..n) when given, else rows 0..n-1. With routing, also tallies every forward's routing.
+  EvalTally run(Model& model, const Split& split, const int64_t* rows, int64_t n, RoutingStats* routing = nullptr);
 
  private:
   int max_B_;
@@ -33,7 +33,7 @@ class Evaluator {
 };
 
 // n row ids spread evenly over a split of `total` rows (floor(i * total / n)): a subset of a split
-// stored in class order keeps its class mix. All rows when n >= total.
+// stored in class or corpus order keeps its mix. All rows when n >= total.
 std::vector<int64_t> spread_rows(int64_t total, int64_t n);
 
 }  // namespace hf
