@@ -1,7 +1,7 @@
 #pragma once
 // An hfedmoe dataset: tokenised samples of one corpus, a train/test split, and the
 // partition of the training rows among N federated clients. One HDF5 file, written by
-// `hfedmoe prepare`, read by pretrain/train/eval. Layout (README "Dataset files"):
+// `hfedmoe prepare`, read by pretrain/train/eval. Layout (docs/user-guide.md, "Dataset file layout"):
 //   /                 attrs: format="hfedmoe-dataset", format_version=1, task="lm"|"classify",
 //                            n_classes, seq_len, vocab_size, tokenizer="byte260",
 //                            source, source_version, source_sha256, command

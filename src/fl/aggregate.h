@@ -1,5 +1,5 @@
 #pragma once
-// The server's update (DESIGN.md section 4): turn the round's exact sums (fl/update.h) into
+// The server's update (docs/design.md section 7, "On the server"): turn the round's exact sums (fl/update.h) into
 // average deltas and apply them with the server optimizer.
 //   experts, Eq. 17:   delta_e = sum_c w_ce (E_e(c) - E_e) / sum_c w_ce, only where sum w > 0
 //   gate, Eq. 18-21:   normalized: delta = sum_c alpha(c) dW(c) / sum_c alpha(c)

@@ -1,5 +1,5 @@
 #pragma once
-// Exact, order-independent sums for aggregation (DESIGN.md section 6).
+// Exact, order-independent sums for aggregation (docs/design.md section 4).
 // Every client's weighted contribution w*x is rounded once to a 64-bit integer q = round(w*x * 2^32);
 // integer sums do not depend on grouping, so executor pre-aggregation and MPI_SUM over any number
 // of ranks give the same bits.

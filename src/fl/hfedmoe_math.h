@@ -1,5 +1,5 @@
 #pragma once
-// The HFedMoE equations (Fang et al., arXiv 2601.00583; DESIGN.md sections 3 and 4),
+// The HFedMoE equations (Fang et al., arXiv 2601.00583; docs/design.md section 7),
 // as pure functions over one MoE layer's gate probabilities, numbered as in the paper.
 // gate: (N, E) softmax router probabilities G_e(x_i) of one layer; valid: (N) 1 = count the
 // token (pad rows are 0), nullptr = all. Every function is deterministic.

@@ -1,5 +1,5 @@
 #pragma once
-// One client's local training on an executor (DESIGN.md section 3): start from the global
+// One client's local training on an executor (docs/design.md section 3): start from the global
 // model, run its local steps under its method's selection, and add its weighted, expert-sparse
 // update to the round's fixed-point aggregate (fl/update.h). Buffers are sized once at
 // construction; train_client() allocates nothing.
@@ -7,7 +7,7 @@
 // Everything a client does is a function of (seed, round, client, step) and the global model:
 // its batches come from Rng(seed, Purpose::client_data, round, client, step) and its optimizer
 // starts fresh, so it gives the same bits on whichever executor runs it (for a fixed
-// OpenMP/BLAS thread count: see README "Determinism").
+// OpenMP/BLAS thread count: see docs/design.md section 9).
 #include <cstdint>
 #include <vector>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The round plan (DESIGN.md section 1, step 1): which clients train this round, their budgets,
+// The round plan (docs/design.md section 3, step 1): which clients train this round, their budgets,
 // and which executor rank trains each. A pure function of (seed, round, options, clients), so
 // a resumed run plans the same rounds; executors receive it by broadcast.
 //

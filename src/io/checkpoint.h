@@ -1,5 +1,5 @@
 #pragma once
-// HDF5 checkpoints (README "Checkpoint files", DESIGN.md section 7):
+// HDF5 checkpoints (docs/user-guide.md, "Checkpoints and resume"; docs/design.md section 10):
 //   /meta     attrs: format="hfedmoe-checkpoint", format_version, kind ("train"|"pretrain"),
 //             round, seed, method, config (the resolved INI text), build (git describe)
 //   /model/<name>    every tensor of the ParamTable, by its HDF5 name, with shape
