@@ -38,6 +38,12 @@ expect 2 "run.backend" -- "$bin" train --run.backend tpu
 expect 2 "run.precision=tf32 applies to the CUDA backend only" -- "$bin" train --run.precision tf32
 expect 2 "run.server_gpu needs run.backend=cuda" -- "$bin" pretrain --run.server_gpu true
 expect 2 "fl.memory_check" -- "$bin" train --fl.memory_check sometimes
+expect 2 "fl.budget_scope" -- "$bin" train --fl.budget_scope network
+expect 2 "fl.reselect" -- "$bin" train --fl.reselect epoch
+expect 2 "fl.tau=often is neither auto nor a number" -- "$bin" train --fl.tau often
+expect 2 "fl.tau=1.5 is out of range" -- "$bin" train --fl.tau 1.5
+expect 2 "fl.val_fraction=0.9 is out of range" -- "$bin" train --fl.val_fraction 0.9
+expect 2 "fl.eval_last=0 is out of range" -- "$bin" train --fl.eval_last 0
 
 # Under mpirun every rank stops, quickly, with the one line printed once.
 read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
