@@ -56,9 +56,16 @@ if [[ -f $final && -f $out/routing.txt && "$(cat "$out/ckpt/latest" 2>/dev/null)
 else
   [[ -f $out/config.ini ]] && what="resume" || what="pretrain"
   echo "== base: $what jobs/base.cfg on $mix -> $out (prints each step's loss, tokens/s and ETA)"
+  set +e
   "$BIN" pretrain --config jobs/base.cfg --data.path "$mix" --out "$out" "$@" 2>&1 |
-    grep -E "step [0-9]+/|resumed|error|warn" || true
-  [[ -f $final ]] || { echo "error: pretrain did not reach step $steps (see $out/log.txt)" >&2; exit 1; }
+    grep -E "step [0-9]+/|resumed|error|warn"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [[ $rc == 75 ]]; then
+    echo "== base: pretrain stopped at its checkpoint after $(took "$t"); run jobs/base.sh again to resume" >&2
+    exit 75
+  fi
+  [[ $rc == 0 && -f $final ]] || { echo "error: pretrain failed (exit $rc; see $out/log.txt)" >&2; exit "$((rc ? rc : 1))"; }
   echo "   pretrain took $(took "$t")"
 fi
 echo "== base: router specialisation ($out/routing.txt; docs/base-model.md defines the columns)"
