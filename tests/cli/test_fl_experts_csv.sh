@@ -16,7 +16,8 @@ cd "$src"
 
 "$bin" prepare --prepare.corpus spam --prepare.seq_len 64 --prepare.clients 12 --prepare.partition iid \
   --prepare.output "$tmp/spam.h5" >/dev/null
-job=(train --config jobs/demo.cfg --data.path "$tmp/spam.h5" --model.seq_len 64 --fl.clients 12
+# tiny's 8 experts pinned (jobs/demo.cfg has the base's 16): the checks below count L x E = 2 x 8.
+job=(train --config jobs/demo.cfg --data.path "$tmp/spam.h5" --model.n_experts 8 --model.d_ff 128 --model.seq_len 64 --fl.clients 12
   --fl.clients_per_round 8 --fl.overcommit 0 --train.local_steps 2 --train.batch_size 4 --fl.eval_every 3
   --run.threads 1 --run.ckpt_every 0)
 "$bin" "${job[@]}" --fl.rounds 3 --out "$tmp/np1" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
