@@ -66,13 +66,25 @@ for m in $METHODS; do
 done
 
 field() { awk -v k="$2" '$1 == k { print $2; exit }' "runs/demo-$1/summary.txt"; }
+# The spread of test accuracy between evaluations of the run's second half: standard deviation
+# and range, to read the headline (mean of the last fl.eval_last evaluations) against.
+spread() {
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "test_acc") a = i; if ($i == "round") r = i }; next }
+    { round[NR] = $r; acc[NR] = $a; last = $r }
+    END { for (i in acc) if (acc[i] != "" && acc[i] != "null" && acc[i] != "nan" && round[i] > last / 2) {
+            n++; s += acc[i]; q += acc[i] * acc[i]; if (n == 1 || acc[i] < lo) lo = acc[i]; if (n == 1 || acc[i] > hi) hi = acc[i] }
+          if (n == 0) { print "-"; exit }
+          v = q / n - (s / n) ^ 2; printf "%.3f (%.3f-%.3f)", sqrt(v > 0 ? v : 0), lo, hi }' "runs/demo-$1/metrics.csv"
+}
+failed() { awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "clients_failed") c = i; next } { s += $c } END { print s + 0 }' "runs/demo-$1/metrics.csv"; }
 echo
-printf "%-18s %9s %9s %11s %9s %10s %14s %16s\n" method final_acc best_acc virtual_s wall_s up_MB client_up_MB client_dense_MB
+echo "test_last / val_last: mean test / validation accuracy of the last fl.eval_last evaluations (the headline);"
+echo "spread: std (min-max) of test accuracy over the evaluations of the second half; failed: client runs that did not fit"
+printf "%-18s %9s %9s %22s %7s %10s %8s %8s\n" method test_last val_last spread failed virtual_s wall_s up_MB
 for m in $METHODS; do
-  printf "%-18s %9s %9s %11s %9s %10s %14s %16s\n" "$m" "$(field $m final_test_acc)" "$(field $m best_test_acc)" \
-    "$(field $m virtual_time_s)" "$(field $m wall_time_s)" "$(awk "BEGIN{printf \"%.1f\", $(field $m bytes_up)/1e6}")" \
-    "$(awk "BEGIN{printf \"%.1f\", $(field $m client_bytes_up)/1e6}")" \
-    "$(awk "BEGIN{printf \"%.1f\", $(field $m client_dense_up)/1e6}")"
+  printf "%-18s %9s %9s %22s %7s %10s %8s %8s\n" "$m" "$(field $m test_acc_last_mean)" "$(field $m val_acc_last_mean)" \
+    "$(spread $m)" "$(failed $m)" "$(field $m virtual_time_s)" "$(field $m wall_time_s)" \
+    "$(awk "BEGIN{printf \"%.1f\", $(field $m bytes_up)/1e6}")"
 done
 
 echo
