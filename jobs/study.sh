@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The study on this machine (issue 11, item 5), end to end, in order:
 #   1 prepare   the datasets the grids name (data/study/<task>_<partition>.h5) that are missing
-#   2 lr        jobs/sweeps/study_lr.grid: every method at the same 4 learning rates, 2 seeds
+#   1b          the pretrained base the grids name (train.init), by jobs/base.sh, when missing
+#   2 lr        jobs/sweeps/study_lr.grid: every method at the same 3 learning rates, 1 seed
 #   3 select    scripts/select_lr: per (task, method) the lr of the best mean last-k validation
 #               accuracy -> <root>/study_lr/selection/lr_choice.tsv (+ .md with every lr's score)
 #   4 main      jobs/sweeps/study_local.grid, each method at its chosen lr (jobs/sweep --overrides)
@@ -21,7 +22,7 @@
 #   --dry-run.
 # Environment: HFEDMOE_BIN (default build/hfedmoe), MPIEXEC / MPIEXEC_FLAGS (jobs/sweep; default
 #   flags --oversubscribe, + --allow-run-as-root as root), STUDY_CLIENTS (clients of a Dirichlet
-#   partition, default 20), STUDY_SEQ_LEN (tokens per row, default 128 = jobs/demo.cfg's
+#   partition, default 30), STUDY_SEQ_LEN (tokens per row, default 128 = jobs/demo.cfg's
 #   model.seq_len), STUDY_SPAM_INPUT / STUDY_SOTU_INPUT (corpus folders; default data/cache/<name>
 #   after data/fetch.sh, else the committed sample), STUDY_PREPARE_ARGS (more prepare options).
 # Exit: 0 done; 1 a stage failed (failed cells: the later stages still run, on what finished);
@@ -70,17 +71,18 @@ run() {  # run CMD...: print it, run it unless --dry-run
 }
 
 prepare_one() {  # prepare_one data/study/<task>_<partition>.h5
-  local path=$1 stem task part input=() args=()
+  local path=$1 stem task part input=() args=() sample=()
   stem=$(basename "$path" .h5); task=${stem%_*}; part=${stem##*_}
   case $task in
     spam3) input=(--prepare.input "${STUDY_SPAM_INPUT:-data/cache/spam-assassin}") ;;
-    sotu_era) input=(--prepare.input "${STUDY_SOTU_INPUT:-data/cache/sotu}") ;;
+    sotu_era) input=(--prepare.input "${STUDY_SOTU_INPUT:-data/cache/sotu}")
+      sample=(--prepare.max_samples 6000) ;;  # a seeded subset of the ~80k era rows keeps evaluation cheap
     *) echo "study: error: $path: unknown task '$task' (spam3 or sotu_era)" >&2; return 1 ;;
   esac
   case $part in
-    dir*) args=(--prepare.partition dirichlet --prepare.alpha "${part#dir}" --prepare.clients "${STUDY_CLIENTS:-20}") ;;
+    dir*) args=(--prepare.partition dirichlet --prepare.alpha "${part#dir}" --prepare.clients "${STUDY_CLIENTS:-30}") ;;
     natural) args=(--prepare.partition natural --prepare.clients 0) ;;
-    iid) args=(--prepare.partition iid --prepare.clients "${STUDY_CLIENTS:-20}") ;;
+    iid) args=(--prepare.partition iid --prepare.clients "${STUDY_CLIENTS:-30}") ;;
     *) echo "study: error: $path: unknown partition '$part' (dir<alpha>, natural or iid)" >&2; return 1 ;;
   esac
   if [[ ! -d ${input[1]} ]]; then  # no corpus folder: prepare reads the committed sample
@@ -89,7 +91,7 @@ prepare_one() {  # prepare_one data/study/<task>_<partition>.h5
   fi
   run mkdir -p "$(dirname "$path")"
   # shellcheck disable=SC2086  # STUDY_PREPARE_ARGS is a list of options
-  run "$BIN" prepare --prepare.corpus "$task" "${input[@]}" "${args[@]}" \
+  run "$BIN" prepare --prepare.corpus "$task" "${input[@]}" "${args[@]}" "${sample[@]}" \
     --prepare.seq_len "${STUDY_SEQ_LEN:-128}" ${STUDY_PREPARE_ARGS:-} --prepare.output "$path"
 }
 
@@ -100,6 +102,12 @@ stage_prepare() {
     if [[ -f $p ]]; then echo "study: $p exists"; else missing=$((missing + 1)); prepare_one "$p" || return 1; fi
   done
   echo "study: $missing of $(wc -w <<<"$paths") datasets prepared"
+  # The pretrained base the grids fine-tune (train.init): jobs/base.sh when it is missing.
+  local base
+  for base in $(grep -ho '^train.init *= *[^ ;]*' "${GRIDS[@]}" | sed 's/.*= *//' | sort -u); do
+    if [[ -f $base ]]; then echo "study: base $base exists"; else run env HFEDMOE_BIN="$BIN" jobs/base.sh || return 1; fi
+    ((DRY)) || [[ -f $base ]] || { echo "study: error: jobs/base.sh did not write $base" >&2; return 1; }
+  done
 }
 
 stage_sweep() {  # stage_sweep GRID [--overrides FILE]
