@@ -216,7 +216,8 @@ TEST(FlMethods, HFedMoELeavesExpertsUnderTauOutOfAggregation) {
 
 TEST(FlMethods, FedAvgTrainsEveryExpertAndOnlyTheUnboundedOneIgnoresMemory) {
   Fixture f;
-  auto m = make_method(options("fedavg"));
+  FlOptions fl = options("fedavg");
+  auto m = make_method(fl);
   m->choose(f.run, f.model);
   EXPECT_EQ(f.count_all(f.trainable), 12);  // every expert trains
   EXPECT_EQ(m->expert_weight(f.run, 1, 5), 0.5);
@@ -236,7 +237,8 @@ TEST(FlMethods, FedProxHasTheProximalWeight) {
 
 TEST(FlMethods, RandomMoEDrawsBudgetExpertsPerLayerFromSeedRoundClientStep) {
   Fixture f;
-  auto m = make_method(options("random_moe"));
+  FlOptions fl = options("random_moe");
+  auto m = make_method(fl);
   f.run.budget = 3;
   m->choose(f.run, f.model);
   std::vector<uint8_t> first = f.trainable;
@@ -267,7 +269,8 @@ TEST(FlMethods, RandomMoEDrawsBudgetExpertsPerLayerFromSeedRoundClientStep) {
 // random_moe's shrink drops its trained experts in a seeded random order until the step fits.
 TEST(FlMethods, RandomMoEFitsMemoryByDroppingRandomExperts) {
   Fixture f;
-  auto m = make_method(options("random_moe"));
+  FlOptions fl = options("random_moe");
+  auto m = make_method(fl);
   f.run.budget = 3;
   m->choose(f.run, f.model);
   std::vector<uint8_t> chosen = f.trainable;
@@ -285,7 +288,8 @@ TEST(FlMethods, RandomMoEFitsMemoryByDroppingRandomExperts) {
 
 TEST(FlMethods, FedMoEKeepsTheMostFrequentExpertsWithinBudgetTiesById) {
   Fixture f;
-  auto m = make_method(options("fedmoe"));
+  FlOptions fl = options("fedmoe");
+  auto m = make_method(fl);
   double freq[12] = {1, 5, 5, 0, 2, 9,   // layer 0: 5, then 1 and 2 tie at 5 -> 1 (lower id)
                      0, 0, 0, 0, 0, 0};  // layer 1: all tie -> 0, 1
   f.run.probe_freq = freq;
@@ -298,9 +302,9 @@ TEST(FlMethods, FedMoEKeepsTheMostFrequentExpertsWithinBudgetTiesById) {
   EXPECT_EQ(m->expert_weight(f.run, 0, 5), 0.5);
   EXPECT_EQ(m->expert_weight(f.run, 0, 2), 0.0);
   // Model scope: 4 experts over both layers, but top_k = 2 in each layer first (strict routing).
-  FlOptions fl = options("fedmoe");
-  fl.budget_scope_v = BudgetScope::model;
-  make_method(fl)->choose(f.run, f.model);
+  FlOptions model_scope = options("fedmoe");
+  model_scope.budget_scope_v = BudgetScope::model;
+  make_method(model_scope)->choose(f.run, f.model);
   EXPECT_EQ(f.routable, want) << "the top-2 floor of each layer already spends the budget";
 }
 
