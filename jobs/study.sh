@@ -149,7 +149,7 @@ write_provenance() {
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "- commit: $commit$( ((dirty)) && echo " (with $dirty uncommitted change(s) in src/ mpi/ cuda/ jobs/ scripts/)")"
     echo "- binary: $("$BIN" --version 2>/dev/null | head -n1 || echo "$BIN")"
-    echo "- machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //')"
+    echo "- machine: $(uname -srm), $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //')"
     echo "- grids: ${GRIDS[*]} (the fixed options are at the top of each)"
     echo "- learning rates: lr/lr_choice.md (chosen on validation accuracy; lr/lr_choice.tsv)"
     echo "- tables: main/results.md (every method), ablation/results.md (hfedmoe variants against base)"
