@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "data/dataset.h"
+#include "model/routing_stats.h"
 
 namespace hf {
 
