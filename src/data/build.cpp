@@ -77,7 +77,7 @@ std::vector<uint8_t> test_documents(const std::vector<int32_t>& doc_class, int n
     std::vector<int64_t> docs;
     for (size_t d = 0; d < doc_class.size(); d++)
       if (doc_class[d] == k) docs.push_back(static_cast<int64_t>(d));
-    for (size_t i = docs.size(); i > 1; i--) std::swap(docs[i - 1], docs[rng.below(i)]);
+    rng.shuffle(docs.data(), docs.size());
     int64_t n_docs = static_cast<int64_t>(docs.size());
     int64_t n_test = std::llround(test_fraction * static_cast<double>(n_docs));
     if (test_fraction > 0) n_test = std::max<int64_t>(n_test, 1);

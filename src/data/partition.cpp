@@ -14,10 +14,6 @@ namespace {
 // Sub-streams of (seed, Purpose::partition); the `round` coordinate tells them apart.
 constexpr uint64_t kStreamShuffle = 10, kStreamDirichlet = 11, kStreamQuantity = 12;
 
-void shuffle(std::vector<int64_t>& v, Rng& rng) {
-  for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[rng.below(i)]);
-}
-
 std::vector<double> dirichlet(int n, double alpha, Rng& rng) {
   std::vector<double> p(n);
   double sum = 0;
@@ -65,7 +61,7 @@ Partition iid(int64_t N, int n, uint64_t seed) {
   std::vector<int64_t> rows(N);
   std::iota(rows.begin(), rows.end(), 0);
   Rng rng(seed, Purpose::partition, kStreamShuffle);
-  shuffle(rows, rng);
+  rng.shuffle(rows.data(), rows.size());
   std::vector<std::vector<int64_t>> lists(n);
   for (int c = 0; c < n; c++)
     lists[c].assign(rows.begin() + N * c / n, rows.begin() + N * (c + 1) / n);
@@ -83,7 +79,7 @@ Partition label_dirichlet(const std::vector<int32_t>& labels, int n_classes, int
     std::vector<std::vector<int64_t>> lists(n);
     for (int k = 0; k < n_classes; k++) {
       std::vector<int64_t> rows = by_class[k];
-      shuffle(rows, rng);
+      rng.shuffle(rows.data(), rows.size());
       std::vector<int64_t> size = apportion(static_cast<int64_t>(rows.size()), dirichlet(n, alpha, rng));
       int64_t at = 0;
       for (int c = 0; c < n; c++) {
@@ -106,7 +102,7 @@ Partition quantity(int64_t N, int n, double alpha, uint64_t seed) {
   std::vector<int64_t> rows(N);
   std::iota(rows.begin(), rows.end(), 0);
   Rng rng(seed, Purpose::partition, kStreamQuantity);
-  shuffle(rows, rng);
+  rng.shuffle(rows.data(), rows.size());
   // One row each first, the rest by Dirichlet shares: every client is non-empty by design.
   std::vector<int64_t> size = apportion(N - n, dirichlet(n, alpha, rng));
   std::vector<std::vector<int64_t>> lists(n);

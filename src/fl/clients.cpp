@@ -14,7 +14,7 @@ namespace hf {
 int64_t hold_out(const int64_t* rows, int64_t n, double fraction, uint64_t seed, int client, std::vector<int64_t>& out) {
   std::vector<int64_t> mine(rows, rows + n);
   Rng rng(seed, Purpose::validation, 0, static_cast<uint64_t>(client));
-  for (int64_t i = n - 1; i > 0; i--) std::swap(mine[i], mine[rng.below(static_cast<uint64_t>(i + 1))]);
+  rng.shuffle(mine.data(), mine.size());
   const int64_t train = n - std::min<int64_t>(static_cast<int64_t>(std::floor(fraction * static_cast<double>(n))), n - 1);
   std::sort(mine.begin(), mine.begin() + train);
   std::sort(mine.begin() + train, mine.end());

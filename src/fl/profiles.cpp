@@ -143,7 +143,7 @@ std::vector<int> assign_profiles(const std::vector<DeviceProfile>& profiles, int
   of_client.reserve(n_clients);
   for (size_t j = 0; j < P; j++) of_client.insert(of_client.end(), count[j], static_cast<int>(j));
   Rng rng(seed, Purpose::profile);
-  for (size_t i = of_client.size(); i > 1; i--) std::swap(of_client[i - 1], of_client[rng.below(i)]);  // Fisher-Yates
+  rng.shuffle(of_client.data(), of_client.size());
   return of_client;
 }
 

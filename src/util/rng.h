@@ -4,6 +4,7 @@
 // ran what, so results do not depend on scheduling and a resumed run repeats exactly.
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 namespace hf {
 
@@ -44,6 +45,11 @@ class Rng {
   }
   double uniform() { return (next_u64() >> 11) * 0x1.0p-53; }              // [0, 1)
   uint64_t below(uint64_t n) { return static_cast<uint64_t>(uniform() * n); }  // [0, n)
+  // Fisher-Yates over v[0..n), from the back: the one shuffle every seeded permutation uses.
+  template <class T>
+  void shuffle(T* v, size_t n) {
+    for (size_t i = n; i > 1; i--) std::swap(v[i - 1], v[below(i)]);
+  }
   double normal() {  // Box-Muller; one draw per call keeps the stream position simple
     double u1 = uniform(), u2 = uniform();
     return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(6.283185307179586 * u2);

@@ -32,12 +32,12 @@ class RandomMoE final : public Method {
 
   bool fit_memory(ClientRun& run, const Model&, const std::function<double()>& step_bytes,
                   double limit) const override {
-    std::vector<int> order;  // the trained experts, shuffled (Fisher-Yates)
+    std::vector<int> order;  // the trained experts, shuffled
     for (int i = 0; i < run.L * run.E; i++)
       if (run.trainable[i]) order.push_back(i);
     Rng rng(run.seed, Purpose::memory_shrink, static_cast<uint64_t>(run.round), static_cast<uint64_t>(run.client),
             static_cast<uint64_t>(run.step));
-    for (size_t i = order.size(); i > 1; i--) std::swap(order[i - 1], order[rng.below(i)]);
+    rng.shuffle(order.data(), order.size());
     return drop_until_fits(run, order, step_bytes, limit);
   }
 
