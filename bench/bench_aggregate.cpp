@@ -1,5 +1,5 @@
 // Server-side aggregation throughput (issue 4): the exact fixed-point sums of client updates
-// (fl/update.h), the exchange's pack/unpack (mpi/exchange.h) and the server's apply
+// (fl/update.h), the exchange's pack/unpack (fl/exchange.h) and the server's apply
 // (fl/aggregate.h, Eq. 17-21), for a model preset over a range of touched-expert fractions.
 //
 //   bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]
@@ -20,8 +20,8 @@
 //               w += server_lr * delta; routers and dense weighted 0 so they are skipped)
 //   dense       the per-client accumulate and the apply of routers + dense tensors (f-independent)
 // GB/s (10^9 bytes per second) counts the fp32 bytes of the parameters reduced: for accumulate
-// C * f*L*E * S * 4 (each client's expert blocks), for apply f*L*E * S * 4 (the global blocks
-// updated), for dense C * (L*RC + D) * 4 and (L*RC + D) * 4; for pack the int64 buffer's bytes.
+// C * f*L*E * PE * 4 (each client's expert blocks), for apply f*L*E * PE * 4 (the global blocks
+// updated), for dense C * (L*PR + PD) * 4 and (L*PR + PD) * 4; for pack the int64 buffer's bytes.
 // Memory traffic is larger: accumulate reads 4 + 4 bytes (client, global) and reads and writes
 // 8 (int64 sum) per element, 24 bytes per 4 counted.
 #include <unistd.h>
@@ -40,7 +40,7 @@
 #include "fl/aggregate.h"
 #include "fl/fixed_point.h"
 #include "fl/update.h"
-#include "mpi/exchange.h"
+#include "fl/exchange.h"
 #include "mpi/gpu_pinning.h"
 #include "mpi/runtime.h"
 #include "ops/backend.h"
@@ -110,11 +110,11 @@ void run_benchmark(int argc, char** argv) {
   std::vector<float> global(table.total(), 0.5f), client(table.total());
   for (size_t i = 0; i < client.size(); i++) client[i] = 0.5f + 1e-3f * static_cast<float>(i % 97);
   std::vector<float> params = global;
-  const size_t S = u.S, dense_router = static_cast<size_t>(L) * u.RC + u.D;
+  const size_t PE = u.PE, dense_router = static_cast<size_t>(L) * u.PR + u.PD;
   const int executors = world_size() > 1 ? world_size() - 1 : 1;
 
-  say("bench_aggregate: preset %s (L=%d, E=%d, S=%zu floats per expert block, %zu parameters), %d clients, "
-      "median of %d, %d MPI rank(s)%s\n", args.preset.c_str(), L, E, S, table.total(), C, args.reps, world_size(),
+  say("bench_aggregate: preset %s (L=%d, E=%d, PE=%zu floats per expert block, %zu parameters), %d clients, "
+      "median of %d, %d MPI rank(s)%s\n", args.preset.c_str(), L, E, PE, table.total(), C, args.reps, world_size(),
       world_size() > 1 ? " (pack includes the MPI_Reduce to rank 0)" : " (pack: no MPI traffic)");
   say("machine: %s, %d cores online, load average %s (1/5/15 min) at start\n", cpu_model().c_str(),
               static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)), load_average().c_str());
@@ -140,7 +140,7 @@ void run_benchmark(int argc, char** argv) {
             u.expert_w[i] += to_fixed(w);
             RoundUpdate::add_weighted_delta(u.expert(l, e), w, client.data(), global.data(), table.expert_block(l, e));
           }
-        u.slot(c)[kSlotStatus] = kSlotOk;
+        u.stats[c].status = kSlotOk;
       }
       t_acc.push_back(seconds_since(t0));
       t0 = clk::now();
@@ -163,7 +163,7 @@ void run_benchmark(int argc, char** argv) {
     size_t at = table.expert_block(0, 0).begin;
     double want = global[at] + fl.server_lr * (static_cast<double>(client[at]) - global[at]);
     HF_CHECK(std::fabs(params[at] - want) < 1e-6, "apply gave %g, expected %g", params[at], want);
-    double expert_bytes = static_cast<double>(touched) * S * 4;
+    double expert_bytes = static_cast<double>(touched) * PE * 4;
     double acc = median(t_acc), pack = median(t_pack), apply = median(t_apply), bcast = median(t_bcast);
     say("%9.4f %8d | %12.4f %9.2f | %12.1f %12.4f %9.2f | %12.4f %9.2f | %12.4f %9.2f\n", f, touched, acc,
                 C * expert_bytes / acc / 1e9, packed_bytes / 1e6, pack, packed_bytes / pack / 1e9, apply,

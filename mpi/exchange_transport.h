@@ -1,5 +1,5 @@
 #pragma once
-// How the federated exchange's two large transfers travel (mpi/exchange.h builds and reads the
+// How the federated exchange's two large transfers travel (fl/exchange.h builds and reads the
 // buffers; the small messages, plan, masks and flags, always go over MPI_COMM_WORLD):
 //  - MPI: MPI_Reduce(SUM) of the int64 buffer onto rank 0 and MPI_Bcast of the fp32 payload
 //    from rank 0, over host buffers. In a single process both are no-ops.

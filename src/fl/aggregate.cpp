@@ -8,7 +8,7 @@ namespace hf {
 
 ServerAggregator::ServerAggregator(const ParamTable& table, const FlOptions& fl, bool raw_gate_sum)
     : table_(table), fl_(fl), raw_gate_sum_(raw_gate_sum) {
-  if (fl.server_opt == "fedadam") {
+  if (fl.server_opt_v == ServerOpt::fedadam) {
     m.assign(table.total(), 0.0f);
     v.assign(table.total(), 0.0f);
   }
@@ -42,7 +42,7 @@ void ServerAggregator::apply(const RoundUpdate& u, float* params, Changes& ch) {
     for (int e = 0; e < u.E; e++) {
       int i = l * u.E + e;
       if (!u.touched[i] || u.expert_w[i] <= 0) continue;
-      step(params, table_.expert_block(l, e), u.expert_sum.data() + static_cast<size_t>(i) * u.S,
+      step(params, table_.expert_block(l, e), u.expert(l, e),
            static_cast<double>(u.expert_w[i]), 0);
       ch.experts++;
     }
@@ -54,7 +54,7 @@ void ServerAggregator::apply(const RoundUpdate& u, float* params, Changes& ch) {
       if (S == 0) continue;
       raw = 1.0 / S;
     }
-    step(params, table_.router(l), u.router_sum.data() + static_cast<size_t>(l) * u.RC,
+    step(params, table_.router(l), u.router(l),
          static_cast<double>(u.router_w[l]), raw);
     ch.router[l] = 1;
   }

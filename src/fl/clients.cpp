@@ -29,16 +29,16 @@ ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, c
   t.L = m.n_layers;
   t.E = m.n_experts;
   int have = data.n_clients();
-  t.N = fl.clients > 0 ? fl.clients : have;
-  if (t.N > have)
-    fail(strf("fl.clients=%d but dataset %s partitions its training rows among %d clients", t.N,
+  t.n_clients = fl.clients > 0 ? fl.clients : have;
+  if (t.n_clients > have)
+    fail(strf("fl.clients=%d but dataset %s partitions its training rows among %d clients", t.n_clients,
               data.path.c_str(), have),
          "ask for at most that many clients, or re-run `hfedmoe prepare` with more clients");
-  if (fl.clients_per_round > t.N)
-    fail(strf("fl.clients_per_round=%d exceeds the %d clients", fl.clients_per_round, t.N),
+  if (fl.clients_per_round > t.n_clients)
+    fail(strf("fl.clients_per_round=%d exceeds the %d clients", fl.clients_per_round, t.n_clients),
          "lower fl.clients_per_round or use more clients");
-  t.shard.resize(t.N), t.held_out.resize(t.N), t.row_offsets.assign(1, 0);
-  for (int c = 0; c < t.N; c++) {
+  t.shard.resize(t.n_clients), t.held_out.resize(t.n_clients), t.row_offsets.assign(1, 0);
+  for (int c = 0; c < t.n_clients; c++) {
     const int64_t n = data.client_size(c);
     if (n <= 0)
       fail(strf("client %d of dataset %s has no training rows", c, data.path.c_str()),
@@ -50,7 +50,7 @@ ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, c
   }
 
   t.profiles = load_profiles(fl.profiles);
-  t.profile = assign_profiles(t.profiles, t.N, seed);
+  t.profile = assign_profiles(t.profiles, t.n_clients, seed);
   std::vector<int> class_budget(t.profiles.size());
   for (size_t i = 0; i < t.profiles.size(); i++) {
     BudgetDerivation b = derive_budget(t.profiles[i], m, data.task, train.batch_size, data.seq_len);
@@ -59,8 +59,8 @@ ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, c
       LOG_INFO("profile %s: C_budget = %d experts per layer%s (%s)", t.profiles[i].name.c_str(), class_budget[i],
              fl.budget > 0 ? " (fl.budget)" : "", b.explain().c_str());
   }
-  t.budget.resize(t.N);
-  for (int c = 0; c < t.N; c++) {
+  t.budget.resize(t.n_clients);
+  for (int c = 0; c < t.n_clients; c++) {
     t.budget[c] = class_budget[t.profile[c]];
     if (method_needs_budget && t.budget[c] < 1)
       fail(strf("device profile '%s' (%s) leaves no memory for even one expert of model '%s' (client %d)",
@@ -68,10 +68,10 @@ ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, c
            "give the profile more memory_gb, use a smaller model or batch, or set fl.budget");
   }
   size_t le = static_cast<size_t>(t.L) * t.E;
-  t.usage.assign(t.N * le, 0.0f);
-  t.importance.assign(t.N * le, 0.0f);
-  t.rounds_done.assign(t.N, 0);
-  t.last_round.assign(t.N, -1);
+  t.usage.assign(t.n_clients * le, 0.0f);
+  t.importance.assign(t.n_clients * le, 0.0f);
+  t.rounds_done.assign(t.n_clients, 0);
+  t.last_round.assign(t.n_clients, -1);
   return t;
 }
 

@@ -29,17 +29,17 @@ void Engine::setup() {
            "set model.vocab_size to the dataset's vocabulary");
     if (m.n_experts > 256) fail(strf("model.n_experts=%d exceeds 256", m.n_experts), "use at most 256 experts per layer");
     method = make_method(fl);
-    clients = ClientTable::build(fl, train, data, ParamTable(m), method->needs_budget(), run.seed);
-    if (method->routes_within_budget())
-      for (int c = 0; c < clients.N; c++)
+    clients = ClientTable::build(fl, train, data, ParamTable(m), method.traits.needs_budget, run.seed);
+    if (method.traits.strict_routing)
+      for (int c = 0; c < clients.n_clients; c++)
         if (clients.budget[c] < m.top_k)
           fail(strf("fl.method=%s routes tokens only among a client's experts, but client %d (profile %s) has C_budget=%d < top_k=%d",
                     fl.method.c_str(), c, clients.profiles[clients.profile[c]].name.c_str(), clients.budget[c], m.top_k),
                "use fl.budget_mode=mask, more memory in the profile, or fl.budget >= top_k");
     int R = world_size() - 1;
-    if (R > clients.N)
-      fail(strf("%d executor ranks but only %d clients", R, clients.N), "launch at most 1 + N ranks (mpirun -np)");
-    max_slots = max_plan_slots(fl, clients.N);
+    if (R > clients.n_clients)
+      fail(strf("%d executor ranks but only %d clients", R, clients.n_clients), "launch at most 1 + n_clients ranks (mpirun -np)");
+    max_slots = max_plan_slots(fl, clients.n_clients);
     if (max_slots > kMaxContributions)
       fail(strf("up to %d clients per round exceeds the exact-aggregation limit of %d", max_slots, kMaxContributions),
            "lower fl.clients_per_round or fl.overcommit");
@@ -75,7 +75,7 @@ void Engine::setup() {
   update.init(table, data.task, max_slots, static_cast<int>(clients.profiles.size()));
   exchange = std::make_unique<Exchange>(update, max_slots, fl.exchange, device);
   if (!is_server() || world_size() == 1) {
-    trainer = std::make_unique<LocalTrainer>(*model, *ops, *method, fl, train, data, clients, run.seed);
+    trainer = std::make_unique<LocalTrainer>(*model, *ops, method, fl, train, data, clients, run.seed);
     // What this executor's device really holds, once, for all its virtual clients (their
     // per-step memory is accounted against their profiles: metrics client_mem_peak_gb).
     LOG_INFO("rank %d: %s backend%s holds %s (model, gradients and workspace for %d x %d) + %s (AdamW moments)",
@@ -85,7 +85,7 @@ void Engine::setup() {
   }
   if (is_server())
     LOG_INFO("%s: %d clients (%d per round, up to %d sampled), %zu parameters, %zu executors, %s", fl.method.c_str(),
-             clients.N, fl.clients_per_round, max_slots, table.total(), executors.size(), data.path.c_str());
+             clients.n_clients, fl.clients_per_round, max_slots, table.total(), executors.size(), data.path.c_str());
 }
 
 void log_peak_rss() {

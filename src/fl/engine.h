@@ -18,7 +18,7 @@
 #include "fl/plan.h"
 #include "fl/update.h"
 #include "model/model.h"
-#include "mpi/exchange.h"
+#include "fl/exchange.h"
 #include "ops/ops.h"
 
 namespace hf {
@@ -33,7 +33,7 @@ struct Engine {
   RunDir dir;
 
   Dataset data;
-  std::unique_ptr<Method> method;
+  Method method;
   ClientTable clients;
   std::unique_ptr<Ops> ops;    // run.backend on executors; the server computes on the CPU
   int device = -1;             // this rank's CUDA device, -1 = CPU

@@ -26,11 +26,11 @@ void ExpertsCsv::open(const std::string& path, int64_t last_round) {
 }
 
 void ExpertsCsv::append(int64_t round, const RoundUpdate& u, const std::vector<DeviceProfile>& classes) {
-  for (int k = 0; k < u.K; k++)
+  for (int j = 0; j < u.n_profiles; j++)
     for (int l = 0; l < u.L; l++)
       for (int e = 0; e < u.E; e++)
-        std::fprintf(f_, "%lld,%s,%d,%d,%lld\n", static_cast<long long>(round), classes[k].name.c_str(), l, e,
-                     static_cast<long long>(u.class_trained[(static_cast<size_t>(k) * u.L + l) * u.E + e]));
+        std::fprintf(f_, "%lld,%s,%d,%d,%lld\n", static_cast<long long>(round), classes[j].name.c_str(), l, e,
+                     static_cast<long long>(u.trained_by(j)[l * u.E + e]));
   std::fflush(f_);
 }
 

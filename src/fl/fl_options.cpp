@@ -10,18 +10,6 @@
 namespace hf {
 namespace {
 
-// The enum of a choice option; a bad value is check_choice's one-line usage error.
-template <class Enum>
-Enum parse_choice(const std::string& key, const std::string& value, const std::vector<std::pair<std::string, Enum>>& choices) {
-  std::vector<std::string> names;
-  for (const auto& [name, v] : choices) {
-    if (name == value) return v;
-    names.push_back(name);
-  }
-  check_choice(key, value, names);
-  return choices.front().second;  // not reached: check_choice failed
-}
-
 // fl.tau: "auto" (-1) or a number in [0, 1].
 float parse_tau(const std::string& text) {
   if (text == "auto") return -1;
@@ -36,7 +24,9 @@ float parse_tau(const std::string& text) {
 }  // namespace
 
 void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& train) {
-  o.add("fl.method", &fl.method, "hfedmoe, fedavg, fedavg_unbounded, fedprox, random_moe or fedmoe")
+  std::string methods;
+  for (const std::string& name : method_names()) methods += (methods.empty() ? "" : ", ") + name;
+  o.add("fl.method", &fl.method, "the federated method: " + methods)
       .add("fl.rounds", &fl.rounds, "federated rounds")
       .add("fl.clients", &fl.clients, "N clients; 0 = the dataset partition's client count")
       .add("fl.clients_per_round", &fl.clients_per_round, "K clients kept per round")
@@ -49,17 +39,14 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
            "share of each client's rows held out (seeded) for validation: 'best' and learning-rate choice use it")
       .add("fl.target_acc", &fl.target_acc, "report rounds and virtual time to this test accuracy (0 = off)")
       .add("fl.lambda", &fl.lambda, "Eq. 3-5: weight of the mean (vs the max) gate probability in s(e)")
-      .add("fl.beta", &fl.beta, "Eq. 14: weight of the information-bottleneck term")
       .add("fl.tau", &fl.tau, "Eq. 17-21: usage threshold for keeping an expert in aggregation; auto = 1/(2E)")
       .add("fl.budget_mode", &fl.budget_mode, "mask: route as usual and update only the selected experts; strict: route among them too")
       .add("fl.budget_scope", &fl.budget_scope,
            "layer: C_budget experts in every layer; model: C_budget * L experts placed over all layers by the method's order")
       .add("fl.reselect", &fl.reselect,
            "round: a selecting method (hfedmoe, random_moe) keeps its first step's experts all round; batch: it chooses every step")
-      .add("fl.gate_agg", &fl.gate_agg, "normalized (alpha-weighted average) or raw_sum (Eq. 21 as printed)")
       .add("fl.server_opt", &fl.server_opt, "fedavg (step server_lr along the average update) or fedadam")
       .add("fl.server_lr", &fl.server_lr, "server step size (1 with fedavg = plain averaging)")
-      .add("fl.prox_mu", &fl.prox_mu, "fedprox: weight of the proximal term mu/2 |w - w_global|^2")
       .add("fl.profiles", &fl.profiles, "device profile CSV (jobs/profiles/*.csv)")
       .add("fl.budget", &fl.budget, "> 0: every client trains at most this many experts per layer (overrides the profiles)")
       .add("fl.throttle", &fl.throttle, "none, or sleep so measured step time matches the device profile")
@@ -75,6 +62,8 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("train.weight_decay", &train.weight_decay, "client AdamW weight decay")
       .add("train.grad_clip", &train.grad_clip, "global-norm gradient clip over the trained parameters (0 = off)")
       .add("train.init", &train.init, "checkpoint whose model starts the run (e.g. a pretrain checkpoint)");
+  for (const MethodInfo& m : method_registry())
+    if (m.add_options) m.add_options(o, fl);
 }
 
 void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOptions& train) {
@@ -88,21 +77,20 @@ void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOpti
   check_range("fl.eval_rows", fl.eval_rows, 0, 1 << 30);
   check_range("fl.target_acc", fl.target_acc, 0.0, 1.0);
   check_range("fl.lambda", fl.lambda, 0.0f, 1.0f);
-  check_range("fl.beta", fl.beta, 0.0f, 100.0f);
   check_range("fl.eval_last", fl.eval_last, 1, 1 << 20);
   check_range("fl.val_fraction", fl.val_fraction, 0.0, 0.5);
   fl.tau_value = parse_tau(fl.tau);
   fl.budget_mode_v = parse_choice<BudgetMode>("fl.budget_mode", fl.budget_mode, {{"mask", BudgetMode::mask}, {"strict", BudgetMode::strict}});
   fl.budget_scope_v = parse_choice<BudgetScope>("fl.budget_scope", fl.budget_scope, {{"layer", BudgetScope::layer}, {"model", BudgetScope::model}});
   fl.reselect_v = parse_choice<Reselect>("fl.reselect", fl.reselect, {{"round", Reselect::round}, {"batch", Reselect::batch}});
-  check_choice("fl.gate_agg", fl.gate_agg, {"normalized", "raw_sum"});
-  check_choice("fl.server_opt", fl.server_opt, {"fedavg", "fedadam"});
+  fl.server_opt_v = parse_choice<ServerOpt>("fl.server_opt", fl.server_opt, {{"fedavg", ServerOpt::fedavg}, {"fedadam", ServerOpt::fedadam}});
   check_range("fl.server_lr", fl.server_lr, 1e-6f, 100.0f);
-  check_range("fl.prox_mu", fl.prox_mu, 0.0f, 1e4f);
   check_range("fl.budget", fl.budget, 0, 1 << 16);
-  check_choice("fl.throttle", fl.throttle, {"none", "sleep"});
+  fl.throttle_v = parse_choice<Throttle>("fl.throttle", fl.throttle, {{"none", Throttle::none}, {"sleep", Throttle::sleep}});
   fl.memory_check_v = parse_choice<MemoryCheck>("fl.memory_check", fl.memory_check, {{"enforce", MemoryCheck::enforce}, {"report", MemoryCheck::report}});
   check_choice("fl.exchange", fl.exchange, {"auto", "mpi", "nccl"});
+  for (const MethodInfo& m : method_registry())
+    if (m.check_options) m.check_options(fl);
   if (data.path.empty()) fail("data.path is not set", "pass --data.path FILE (a dataset written by `hfedmoe prepare`)");
   check_range("train.local_steps", train.local_steps, 1, 1 << 20);
   check_range("train.local_epochs", train.local_epochs, 0, 1 << 10);

@@ -36,10 +36,10 @@ LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const F
   shuffle_.resize(static_cast<size_t>(clients.max_shard));
   size_t LE = static_cast<size_t>(L_) * E_;
   trainable_.resize(LE), routable_.resize(LE), trained_any_.resize(LE);
-  usage_sum_.resize(LE), importance_sum_.resize(LE), probe_freq_.resize(LE);
+  usage_sum_.resize(LE), importance_sum_.resize(LE);
   usage_.resize(LE), importance_.resize(LE), gate_s_.resize(E_);
   score_.resize(LE), eligible_.resize(LE);
-  if (method.prox_mu() > 0 && !ops.host_memory()) anchor_ = ops.alloc_f32(t.total());
+  if (method.traits.reads_global && !ops.host_memory()) anchor_ = ops.alloc_f32(t.total());
 }
 
 LocalTrainer::~LocalTrainer() {
@@ -88,7 +88,6 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
   std::fill(trained_any_.begin(), trained_any_.end(), 0);
   std::fill(usage_sum_.begin(), usage_sum_.end(), 0.0);
   std::fill(importance_sum_.begin(), importance_sum_.end(), 0.0);
-  std::fill(probe_freq_.begin(), probe_freq_.end(), 0.0);
   std::fill(routable_.begin(), routable_.end(), 1);
   std::fill(trainable_.begin(), trainable_.end(), 0);
 
@@ -96,52 +95,44 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
   run.round = round, run.client = c, run.budget = slot.budget, run.data_weight = clients_.weight(c);
   run.seed = seed_, run.L = L_, run.E = E_, run.K = K_;
   run.trainable = trainable_.data(), run.routable = routable_.data(), run.trained_any = trained_any_.data();
-  run.probe_freq = probe_freq_.data(), run.usage = usage_.data(), run.importance = importance_.data();
+  run.usage = usage_.data(), run.importance = importance_.data();
   run.score = score_.data(), run.eligible = eligible_.data();
-
-  // Probe batches (FedMoE): forward only, top-k hits per valid token. Keys after the steps'.
-  double flops = 0;
-  for (int i = 0; i < method_.probe_batches(); i++) {
-    forward_batch(round, c, static_cast<uint64_t>(slot.steps + i), ExpertControl{});
-    flops += fwd_flops_;
-    int N = model_.last_B() * model_.last_T();
-    const uint8_t* valid = model_.token_valid();
-    for (int l = 0; l < L_; l++) {
-      const int32_t* topk = model_.topk_experts(l);  // (N, K)
-      for (int n = 0; n < N; n++)
-        if (valid[n])
-          for (int k = 0; k < K_; k++) probe_freq_[l * E_ + topk[n * K_ + k]] += 1.0;
-    }
-  }
-  run.use_routable = method_.routes_within_budget();
+  run.use_routable = method_.traits.strict_routing;
+  flops_ = 0;
+  // Probe batches (FedMoE's choice): forward only among all experts, keyed after the steps'.
+  run.probe_forward = [this, &slot, round](int i) {
+    forward_batch(round, slot.client, static_cast<uint64_t>(slot.steps + i), ExpertControl{});
+    flops_ += fwd_flops_;
+  };
 
   int64_t usage_count = 0, steps = 0;
   double loss_sum = 0, peak_bytes = 0;
   const double memory_limit = clients_.profiles[clients_.profile[c]].memory_gb * kBytesPerGB;
-  const bool enforce_memory = fl_.memory_check_v == MemoryCheck::enforce && method_.memory_bound();
+  const bool enforce_memory = fl_.memory_check_v == MemoryCheck::enforce && method_.traits.memory_bound;
+  const ExpertSelection& selection = *method_.selection;
   bool ok = true;
   auto wall0 = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < slot.steps; s++) {
     // choose A (before the forward, or from its routing) -> (strict: forward again routed among
     // A) -> the memory rule -> backward of A only
     run.step = s;
-    const bool choose = method_.chooses_at(s);
-    const bool routing_forward = choose && method_.chooses_from_routing();
-    if (choose && !routing_forward) method_.choose(run, model_);
+    const bool choose = selection.chooses_at(s);
+    const bool routing_forward = choose && selection.chooses_from_routing();
+    if (choose && !routing_forward) selection.choose(run, model_);
     const ExpertControl routed_among_a{nullptr, run.use_routable ? routable_.data() : nullptr};
     forward_batch(round, c, static_cast<uint64_t>(s), routing_forward ? ExpertControl{} : routed_among_a);
     if (routing_forward) {
-      method_.choose(run, model_);
+      selection.choose(run, model_);
       if (run.use_routable) {
-        flops += fwd_flops_;
+        flops_ += fwd_flops_;
         forward_batch(round, c, static_cast<uint64_t>(s), ExpertControl{trainable_.data(), routable_.data()});
       }
     }
     double bytes = step_bytes();
     if (enforce_memory && bytes > memory_limit) {
-      if (!method_.fit_memory(run, model_, [this] { return step_bytes(); }, memory_limit)) {
+      if (!selection.fit_memory(run, model_, [this] { return step_bytes(); }, memory_limit)) {
         peak_bytes = std::max(peak_bytes, step_bytes());  // what it still needs: counted as over memory
-        flops += fwd_flops_;  // the backward's allocations would not fit
+        flops_ += fwd_flops_;  // the backward's allocations would not fit
         ok = false;
         break;
       }
@@ -151,7 +142,7 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
     model_.set_trainable(trainable_.data());
     model_.backward();
     bwd_flops_ = model_.last_step_flops() - fwd_flops_;
-    flops += fwd_flops_ + bwd_flops_;
+    flops_ += fwd_flops_ + bwd_flops_;
     loss_sum += last_.loss;
 
     // The ranges this step updates: dense, routers, and the experts in A.
@@ -166,8 +157,7 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
         }
     }
     std::sort(trained_.begin(), trained_.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
-    if (float mu = method_.prox_mu(); mu > 0)  // FedProx: d/dw mu/2 |w - w_global|^2
-      for (const Range& r : trained_) ops_.proximal_grad(grads + r.begin, params + r.begin, anchor + r.begin, r.size(), mu);
+    selection.adjust_gradients(GradientStep{ops_, grads, params, anchor, trained_});
     opt_.clip_grad_norm(grads, trained_, train_.grad_clip);
     opt_.step(params, grads, trained_, train_.lr);
 
@@ -181,7 +171,7 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
       for (int e = 0; e < E_; e++) importance_sum_[l * E_ + e] += gate_s_[e];
     }
     steps++;
-    if (fl_.throttle == "sleep") {  // stretch the step to the device profile's duration
+    if (fl_.throttle_v == Throttle::sleep) {  // stretch the step to the device profile's duration
       double want = model_.last_step_flops() / (clients_.profiles[clients_.profile[c]].tflops * 1e12);
       double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
       if (want > took) std::this_thread::sleep_for(std::chrono::duration<double>(want - took));
@@ -193,12 +183,12 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
     usage_[i] = usage_count > 0 ? static_cast<float>(usage_sum_[i] / usage_count) : 0.0f;
     importance_[i] = steps > 0 ? static_cast<float>(importance_sum_[i] / steps) : 0.0f;
   }
-  int64_t* st = update.slot(p);
-  st[kSlotStatus] = ok ? kSlotOk : kSlotFailed;
-  st[kSlotSteps] = steps;
-  st[kSlotLossSum] = bits_of(loss_sum);
-  st[kSlotFlops] = bits_of(flops);
-  st[kSlotPeakBytes] = static_cast<int64_t>(peak_bytes);
+  SlotStats& st = update.stats[p];
+  st.status = ok ? kSlotOk : kSlotFailed;
+  st.steps = steps;
+  st.loss_sum = loss_sum;
+  st.flops = flops_;
+  st.peak_bytes = static_cast<int64_t>(peak_bytes);
   if (ok) report(run, p, global, update);
 }
 
@@ -229,14 +219,14 @@ void LocalTrainer::report(const ClientRun& run, int p, const float* global, Roun
       experts += trained_any_[i];
       by_class[i] += trained_any_[i];
       if (usage_[i] >= tau) update.kept[i] = 1;
-      double w = method_.expert_weight(run, l, e);
+      double w = method_.weights->expert_weight(run, l, e);
       if (w <= 0) continue;
       reported++;
       update.touched[i] = 1;
       update.expert_w[i] += to_fixed(w);
       in_range &= RoundUpdate::add_weighted_delta(update.expert(l, e), w, params, global, expert_ranges_[i]);
     }
-    double wr = method_.router_weight(run, l);
+    double wr = method_.weights->router_weight(run, l);
     update.router_w[l] += to_fixed(wr);
     in_range &= RoundUpdate::add_weighted_delta(update.router(l), wr, params, global, router_ranges_[l]);
   }
@@ -252,15 +242,13 @@ void LocalTrainer::report(const ClientRun& run, int p, const float* global, Roun
               run.client, static_cast<long long>(run.round), kFixedMaxAbs),
          "lower train.lr or raise train.grad_clip's strictness (e.g. 1.0); the local training diverged",
          kExitRuntime);
-  int64_t* st = update.slot(p);
-  st[kSlotExpertsTrained] = experts;
-  st[kSlotUpBytes] = static_cast<int64_t>(4 * (update.D + static_cast<size_t>(L_) * update.RC + reported * update.S));  // fp32
-  int64_t* state = update.state(p);
+  SlotStats& st = update.stats[p];
+  st.experts_trained = experts;
+  st.up_bytes = static_cast<int64_t>(4 * (update.PD + static_cast<size_t>(L_) * update.PR + reported * update.PE));  // fp32
+  double* state = update.state(p);
   const size_t LE = static_cast<size_t>(L_) * E_;
-  for (size_t i = 0; i < LE; i++) {
-    state[i] = bits_of_float(usage_[i]);
-    state[LE + i] = bits_of_float(importance_[i]);
-  }
+  std::copy(usage_.begin(), usage_.end(), state);
+  std::copy(importance_.begin(), importance_.end(), state + LE);
 }
 
 }  // namespace hf

@@ -64,12 +64,13 @@ class LocalTrainer {
   int batch_rows_ = 0;                       // rows in the current batch (min(B, |D_c|))
   ForwardResult last_;                       // of the step's final forward
   double fwd_flops_ = 0, bwd_flops_ = 0;     // of the last forward and the last backward (exact integers)
+  double flops_ = 0;                         // the current client's, probes included
   std::vector<uint8_t> trainable_, routable_, trained_any_;  // (L, E)
-  std::vector<double> usage_sum_, importance_sum_, probe_freq_;  // (L, E)
+  std::vector<double> usage_sum_, importance_sum_;               // (L, E)
   std::vector<float> usage_, importance_, gate_s_;               // (L, E), (L, E), (E)
   std::vector<float> score_;                                     // (L, E) the method's scratch
   std::vector<uint8_t> eligible_;                                // (L, E) the method's scratch
-  float* anchor_ = nullptr;  // (P) the global model in device memory (FedProx on a device backend)
+  float* anchor_ = nullptr;  // (P) the global model in device memory (a gradient hook that reads it, on a device backend)
 };
 
 }  // namespace hf

@@ -6,23 +6,23 @@
 //   dense state   16 * P_shared            the non-expert tensors (attention, norms, routers,
 //                                          embeddings, heads) are trained: gradient, two AdamW
 //                                          moments, the global copy the delta is measured against
-//   trained now   16 * S per expert        each expert (of one layer) updated by this step: the same four
-//   trained before 12 * S per expert       each expert updated in an earlier step of the round and
+//   trained now   16 * PE per expert        each expert (of one layer) updated by this step: the same four
+//   trained before 12 * PE per expert       each expert updated in an earlier step of the round and
 //                                          frozen now: its moments and global copy stay
 //   activations    4 * (per-token floats * rows * T + per-row floats * rows
 //                       + (3F + 2C) * routed rows of every expert, trained or frozen,
 //                       + the backward's one-layer workspace)
 //
-// P = all parameters, S = expert_block_size() (3FC), P_shared = P - L*E*S. The activation
+// P = all parameters, PE = expert_block_size() (3FC), P_shared = P - L*E*PE. The activation
 // terms count exactly the buffers the model keeps for its backward (model/model.cpp): every
 // routed row keeps its gathered input, w1 and w3 outputs, SwiGLU product and output, because
 // the input gradient needs them even where the expert's weights are frozen.
 //
-// C_budget = clamp(floor((memory - fixed) / (L * 16 * S)), 0, E) at the full batch: the experts
+// C_budget = clamp(floor((memory - fixed) / (L * 16 * PE)), 0, E) at the full batch: the experts
 // per layer whose training state fits beside everything else. Routing does not move the
 // activation term (every token sends top_k rows per layer, dropless), so a client that trains
 // C_budget experts per layer all round fits; one that trains more distinct experts over the
-// round (fl.reselect=batch) pays 12 * S for each earlier one.
+// round (fl.reselect=batch) pays 12 * PE for each earlier one.
 #include <string>
 
 #include "fl/profiles.h"
@@ -53,7 +53,7 @@ class MemoryModel {
 
 struct BudgetDerivation {
   double fixed_bytes = 0;       // weights, dense training state, activations, workspace (full batch)
-  double per_expert_bytes = 0;  // training state of one expert in every layer (L * 16 * S)
+  double per_expert_bytes = 0;  // training state of one expert in every layer (L * 16 * PE)
   double free_bytes = 0;        // memory - fixed
   int budget = 0;               // clamp(floor(free / per_expert), 0, E)
   std::string explain() const;  // one line for the log

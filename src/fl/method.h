@@ -1,11 +1,11 @@
 #pragma once
-// One interface for every federated method; each file in fl/methods/ is one method and
-// differs from the others only in its selection policy (which experts a client trains and
-// routes to, and in which order it gives them up when a step does not fit its device) and its
-// aggregation policy (the weights with which it reports them). The machinery around it
-// (sampling, local training, the memory rule, exact reduction, server update) is shared.
+// One federated method = a name, a few plain traits, a client-side expert selection and the
+// aggregation weights with which a client's trained parameters enter the average. Each file
+// in fl/methods/ is one method; fl/method.cpp registers them all in one table (method_registry)
+// with their options. The machinery around them (sampling, local training, the memory rule,
+// exact reduction, server update) is shared.
 //
-// Dimensions: L layers, E experts, K top-k, N tokens of the batch (B*T).
+// Letters (docs/design.md section 1): L layers, E experts, K top-k, N token rows of a batch.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "fl/fl_options.h"
+#include "model/params.h"
 
 namespace hf {
 
 class Model;
+class Ops;
 
 // One client's round as the method sees it (executor side). The trainer owns the buffers
 // (sized once); the method fills the masks and reads the statistics.
@@ -34,26 +36,27 @@ struct ClientRun {
   uint8_t* trained_any = nullptr;  // (L, E) trained in some step of this round (the trainer ORs trainable in)
   float* score = nullptr;          // (L, E) scratch for the method's selection order
   uint8_t* eligible = nullptr;     // (L, E) scratch
-  const double* probe_freq = nullptr;  // (L, E) top-k hits per token over the probe batches
+  // Runs a forward-only batch among all experts (probe i of the round, its own batch key) and
+  // counts its FLOPs as the client's; the model then holds its routing.
+  std::function<void(int)> probe_forward;
   const float* usage = nullptr;        // (L, E) u_c(e), Eq. 16, over the round (after training)
   const float* importance = nullptr;   // (L, E) s_c(e), Eq. 3-5, mean over the round's steps
 };
 
-class Method {
+// A step's gradients as the gradient hook sees them (all in backend memory).
+struct GradientStep {
+  Ops& ops;
+  float* grads;                        // (P)
+  const float* params;                 // (P)
+  const float* global;                 // (P) the round's global model (when traits.reads_global)
+  const std::vector<Range>& trained;   // the ranges this step updates
+};
+
+// Client side: which experts a client trains and routes to, when it chooses them, in which
+// order it gives them up when a step does not fit its device, and one gradient hook.
+class ExpertSelection {
  public:
-  explicit Method(const FlOptions& fl) : fl_(fl) {}
-  virtual ~Method() = default;
-  virtual const char* name() const = 0;
-  // True when a client needs C_budget >= 1 (else its profile is an impossible budget).
-  virtual bool needs_budget() const { return true; }
-  // False for the upper bound (fedavg_unbounded): fl.memory_check=enforce does not bind it.
-  virtual bool memory_bound() const { return true; }
-  // True when tokens route only among the client's experts (needs C_budget >= top_k).
-  virtual bool routes_within_budget() const { return fl_.budget_mode_v == BudgetMode::strict; }
-  // Experts per layer a client may upload (for the predicted virtual time).
-  virtual int upload_experts(int budget, int E) const { return budget < E ? budget : E; }
-  // Forward-only batches to run before training, whose routing fills run.probe_freq (FedMoE).
-  virtual int probe_batches() const { return 0; }
+  virtual ~ExpertSelection() = default;
   // Whether local step `step` chooses its experts anew (else it keeps the previous step's).
   virtual bool chooses_at(int64_t step) const { return step == 0; }
   // Whether the choice reads the step's routing: the trainer runs the forward first (among all
@@ -65,33 +68,65 @@ class Method {
   // The memory rule, after choose(), when the step would hold more than the client's device
   // memory (limit bytes; step_bytes() recomputes it from run.trainable): unmark trainable
   // experts in the method's own order until it fits. False when it cannot: the client fails the
-  // round, like a device out of memory. Default: cannot (FedAvg trains what it holds).
+  // round, like a device out of memory. Default: cannot (the method trains what it holds).
   virtual bool fit_memory(ClientRun& run, const Model& model, const std::function<double()>& step_bytes,
                           double limit) const {
     return false;
   }
-  // Aggregation policy, after the client's last step.
-  // Eq. 17 weight w_ce of expert (l, e) (0 = the client does not report it).
-  virtual double expert_weight(const ClientRun& run, int l, int e) const = 0;
-  // Weight of the client's router of layer l (FedAvg: |D_c|; HFedMoE: alpha(c) of Eq. 18-21 times |S|).
-  virtual double router_weight(const ClientRun& run, int l) const { return run.data_weight; }
-  // Eq. 21 as printed (gate = sum_c alpha(c) W_c, not normalised): HFedMoE with gate_agg=raw_sum.
-  virtual bool raw_gate_sum() const { return false; }
-  // FedProx: mu of the proximal term mu/2 |w - w_global|^2 on the trained parameters.
-  virtual float prox_mu() const { return 0.0f; }
-
- protected:
-  // Strict routing needs top_k experts per layer; mask routing none.
-  int min_per_layer(const ClientRun& run) const { return run.use_routable ? run.K : 0; }
-  // Drops trainable experts in `order` (ascending keep-priority: first dropped first) until
-  // step_bytes() <= limit; false when none is left to drop. Not under strict routing, where the
-  // batch was already routed among the choice.
-  static bool drop_until_fits(ClientRun& run, const std::vector<int>& order, const std::function<double()>& step_bytes,
-                              double limit);
-  const FlOptions& fl_;
+  // After the backward, before clipping: adds a method's own term to the gradients.
+  virtual void adjust_gradients(const GradientStep& step) const {}
 };
 
-std::unique_ptr<Method> make_method(const FlOptions& fl);
+// The weights a client's trained parameters enter the server's average with (Eq. 17-21),
+// computed on the executor after the client's last step and summed in fixed point.
+// Default (FedAvg's): every expert the client trained, and its routers, by |D_c|.
+class AggregationWeights {
+ public:
+  virtual ~AggregationWeights() = default;
+  // Eq. 17 weight w_ce of expert (l, e) (0 = the client does not report it).
+  virtual double expert_weight(const ClientRun& run, int l, int e) const;
+  // Weight of the client's router of layer l.
+  virtual double router_weight(const ClientRun& run, int l) const { return run.data_weight; }
+};
+
+struct MethodTraits {
+  bool needs_budget = true;      // a client needs C_budget >= 1 (else its profile is an impossible budget)
+  bool memory_bound = true;      // fl.memory_check=enforce binds it (false: fedavg_unbounded, the upper bound)
+  bool strict_routing = false;   // tokens route only among the client's experts (needs C_budget >= top_k)
+  bool trains_all_experts = false;  // uploads every expert (for the predicted virtual time)
+  bool raw_gate_sum = false;     // Eq. 21 as printed (gate = sum_c alpha(c) W_c, not normalised)
+  bool reads_global = false;     // the gradient hook reads the global model (kept in backend memory)
+};
+
+struct Method {
+  std::string name;
+  MethodTraits traits;
+  std::unique_ptr<ExpertSelection> selection;
+  std::unique_ptr<AggregationWeights> weights;
+  // Experts per layer a client may upload (for the predicted virtual time).
+  int upload_experts(int budget, int E) const { return traits.trains_all_experts || budget > E ? E : budget; }
+};
+
+// The registry: one row per method, the only place a method is named.
+struct MethodInfo {
+  const char* name;
+  Method (*make)(const FlOptions& fl);
+  // The method's own options ([fl] keys): declared and checked by its file (may be null).
+  void (*add_options)(Options& o, FlOptions& fl);
+  void (*check_options)(FlOptions& fl);
+};
+const std::vector<MethodInfo>& method_registry();
 std::vector<std::string> method_names();
+Method make_method(const FlOptions& fl);
+
+// The shared select step: the budget placed by run.score among `eligible` (nullptr: all) into
+// run.trainable (fl/selection.h), mirrored into run.routable under strict routing, where each
+// layer keeps at least top_k.
+void place_by_score(ClientRun& run, const uint8_t* eligible, BudgetScope scope);
+// The shared shrink: drops trainable experts in `order` (first dropped first) until
+// step_bytes() <= limit; false when none is left to drop. Not under strict routing, where the
+// batch was already routed among the choice.
+bool drop_until_fits(ClientRun& run, const std::vector<int>& order, const std::function<double()>& step_bytes,
+                     double limit);
 
 }  // namespace hf

@@ -35,39 +35,24 @@ int max_plan_slots(const FlOptions& fl, int n_clients) {
 
 std::vector<int64_t> RoundPlan::serialize(int max_slots) const {
   HF_CHECK(static_cast<int>(slots.size()) <= max_slots, "plan of %zu slots > %d", slots.size(), max_slots);
-  std::vector<int64_t> b(6 + 5 * static_cast<size_t>(max_slots), 0);
-  b[0] = round;
-  b[1] = stop;
-  b[2] = sampled;
-  b[3] = offline;
-  b[4] = late;
-  b[5] = static_cast<int64_t>(slots.size());
-  for (size_t i = 0; i < slots.size(); i++) {
-    int64_t* s = b.data() + 6 + 5 * i;
-    double t = slots[i].predicted_s;
-    int64_t tb;
-    std::memcpy(&tb, &t, sizeof tb);
-    s[0] = slots[i].client, s[1] = slots[i].budget, s[2] = slots[i].executor, s[3] = slots[i].steps, s[4] = tb;
-  }
+  std::vector<int64_t> b(plan_words(max_slots), 0);
+  const Header h{round, stop ? 1 : 0, sampled, offline, late, static_cast<int64_t>(slots.size())};
+  std::memcpy(b.data(), &h, sizeof h);
+  std::memcpy(b.data() + sizeof h / sizeof(int64_t), slots.data(), slots.size() * sizeof(PlanSlot));
   return b;
 }
 
 RoundPlan RoundPlan::deserialize(const std::vector<int64_t>& b) {
+  Header h;
+  std::memcpy(static_cast<void*>(&h), b.data(), sizeof h);
   RoundPlan p;
-  p.round = b[0];
-  p.stop = b[1] != 0;
-  p.sampled = static_cast<int>(b[2]);
-  p.offline = static_cast<int>(b[3]);
-  p.late = static_cast<int>(b[4]);
-  p.slots.resize(static_cast<size_t>(b[5]));
-  for (size_t i = 0; i < p.slots.size(); i++) {
-    const int64_t* s = b.data() + 6 + 5 * i;
-    p.slots[i].client = static_cast<int>(s[0]);
-    p.slots[i].budget = static_cast<int>(s[1]);
-    p.slots[i].executor = static_cast<int>(s[2]);
-    p.slots[i].steps = s[3];
-    std::memcpy(&p.slots[i].predicted_s, &s[4], sizeof(double));
-  }
+  p.round = h.round;
+  p.stop = h.stop != 0;
+  p.sampled = static_cast<int>(h.sampled);
+  p.offline = static_cast<int>(h.offline);
+  p.late = static_cast<int>(h.late);
+  p.slots.resize(static_cast<size_t>(h.n_slots));
+  std::memcpy(static_cast<void*>(p.slots.data()), b.data() + sizeof h / sizeof(int64_t), p.slots.size() * sizeof(PlanSlot));
   return p;
 }
 
@@ -77,11 +62,11 @@ RoundPlan make_plan(int64_t round, uint64_t seed, const FlOptions& fl, const Tra
   RoundPlan plan;
   plan.round = round;
   // 1. Sample m distinct clients: a partial Fisher-Yates shuffle keyed by (seed, round).
-  int m = max_plan_slots(fl, clients.N);
-  std::vector<int> ids(clients.N);
+  int m = max_plan_slots(fl, clients.n_clients);
+  std::vector<int> ids(clients.n_clients);
   std::iota(ids.begin(), ids.end(), 0);
   Rng rng(seed, Purpose::sample_clients, static_cast<uint64_t>(round));
-  for (int i = 0; i < m; i++) std::swap(ids[i], ids[i + static_cast<int>(rng.below(clients.N - i))]);
+  for (int i = 0; i < m; i++) std::swap(ids[i], ids[i + static_cast<int>(rng.below(clients.n_clients - i))]);
   plan.sampled = m;
 
   // 2. Availability: one draw per (round, client); then the predicted virtual time.
@@ -98,7 +83,7 @@ RoundPlan make_plan(int64_t round, uint64_t seed, const FlOptions& fl, const Tra
     s.client = c;
     s.budget = clients.budget[c];
     s.steps = local_steps(train, clients.shard[c]);
-    int up_experts = method.upload_experts(std::max(s.budget, 0), clients.E) * clients.L;
+    int up_experts = method.upload_experts(std::max(clients.budget[c], 0), clients.E) * clients.L;
     s.predicted_s = client_time_s(p, s.steps * cost.step_flops, cost.model_bytes, cost.up_bytes(up_experts));
     cand.push_back(s);
   }

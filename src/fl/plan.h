@@ -8,6 +8,7 @@
 // forward + backward of the active parameters, uploads of C_budget experts per layer); the
 // over-commit and deadline decisions use the prediction, so dropped stragglers never train.
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "fl/clients.h"
@@ -17,25 +18,39 @@
 
 namespace hf {
 
+// One kept client. Every field is 8 bytes: the plan travels as int64 words (plan_words).
 struct PlanSlot {
-  int client = 0;
-  int budget = 0;
-  int executor = 0;        // world rank that trains it
+  int64_t client = 0;
+  int64_t budget = 0;
+  int64_t executor = 0;    // world rank that trains it
   int64_t steps = 0;       // local steps
   double predicted_s = 0;  // predicted virtual time
 };
 
 struct RoundPlan {
-  int64_t round = 0;       // 1-based
-  bool stop = false;       // no more rounds: executors leave their loop
-  int sampled = 0;         // drawn from the population (K with over-commit)
-  int offline = 0;         // sampled but unavailable this round
-  int late = 0;            // available but dropped by over-commit or the deadline
+  struct Header {
+    int64_t round = 0;    // 1-based
+    int64_t stop = 0;     // 1: no more rounds, executors leave their loop
+    int64_t sampled = 0;  // drawn from the population (per_round with over-commit)
+    int64_t offline = 0;  // sampled but unavailable this round
+    int64_t late = 0;     // available but dropped by over-commit or the deadline
+    int64_t n_slots = 0;  // slots.size() on the wire
+  };
+  int64_t round = 0;
+  bool stop = false;
+  int sampled = 0, offline = 0, late = 0;
   std::vector<PlanSlot> slots;  // the kept clients, by client id
 
-  std::vector<int64_t> serialize(int max_slots) const;  // fixed size: 6 + 5 * max_slots
+  // The wire format: Header, then max_slots PlanSlots (unused ones zero).
+  std::vector<int64_t> serialize(int max_slots) const;
   static RoundPlan deserialize(const std::vector<int64_t>& buf);
 };
+static_assert(std::is_trivially_copyable_v<PlanSlot> && sizeof(PlanSlot) % sizeof(int64_t) == 0 &&
+              sizeof(RoundPlan::Header) % sizeof(int64_t) == 0, "the plan travels as int64 words");
+// int64 words of a plan of at most max_slots slots.
+constexpr size_t plan_words(int max_slots) {
+  return (sizeof(RoundPlan::Header) + static_cast<size_t>(max_slots) * sizeof(PlanSlot)) / sizeof(int64_t);
+}
 
 // What a client's round costs, for the prediction and the clock.
 struct CostModel {

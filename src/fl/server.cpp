@@ -10,11 +10,12 @@
 #include "fl/aggregate.h"
 #include "fl/engine.h"
 #include "fl/experts_csv.h"
+#include "fl/server_state.h"
 #include "fl/validation.h"
 #include "io/checkpoint.h"
-#include "model/evaluate.h"
 #include "io/fs.h"
 #include "io/metrics.h"
+#include "model/evaluate.h"
 #include "mpi/runtime.h"
 #include "util/human.h"
 #include "util/log.h"
@@ -93,14 +94,15 @@ std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
 
 int run_server(Engine& eng) {
   const ParamTable& table = eng.model->table();
-  ServerAggregator agg(table, eng.fl, eng.method->raw_gate_sum());
+  ServerAggregator agg(table, eng.fl, eng.method.traits.raw_gate_sum);
   Evaluator evaluator(eng.train.batch_size, eng.data.seq_len);
   Validator validator(eng.clients, eng.clients.L, eng.clients.E);
   const Split& test = eng.data.test;
   const std::vector<int64_t> test_rows = spread_rows(test.n, eng.fl.eval_rows > 0 ? eng.fl.eval_rows : test.n);
   MetricsLog metrics;
   Changes changes;
-  double vclock = 0;
+  ServerState state{0, agg, eng.clients};
+  double& vclock = state.virtual_time_s;
   int64_t start = 0;
 
   // Resume from the latest checkpoint (or run.resume), else start from init weights.
@@ -108,18 +110,9 @@ int run_server(Engine& eng) {
   std::vector<MetricsRow> old_rows;
   if (!resume.empty()) {
     Checkpoint ck = load_checkpoint(resume, &table);
-    if (ck.kind != "train" || ck.seed != eng.run.seed || ck.method != eng.fl.method)
-      fail("checkpoint " + resume + " is a " + ck.kind + " checkpoint of method " + ck.method + ", seed " +
-               std::to_string(ck.seed),
-           "resume with the same fl.method and run.seed, or pass --fresh");
+    state.load_from(ck, resume, eng.run.seed, eng.fl.method);
     eng.global = ck.model;
     start = ck.round;
-    vclock = ck.server_f64.at("virtual_time_s").at(0);
-    if (!agg.m.empty()) agg.m = ck.server_f32.at("adam_m"), agg.v = ck.server_f32.at("adam_v");
-    eng.clients.usage = ck.clients_f32.at("usage");
-    eng.clients.importance = ck.clients_f32.at("importance");
-    eng.clients.rounds_done = ck.clients_i64.at("rounds_done");
-    eng.clients.last_round = ck.clients_i64.at("last_round");
     old_rows = ck.metrics;
     LOG_INFO("resuming from %s after round %lld", resume.c_str(), static_cast<long long>(start));
   }
@@ -133,12 +126,7 @@ int run_server(Engine& eng) {
     ck.method = eng.fl.method;
     ck.config_ini = eng.config_ini;
     ck.model = eng.global;
-    ck.server_f64["virtual_time_s"] = {vclock};
-    if (!agg.m.empty()) ck.server_f32["adam_m"] = agg.m, ck.server_f32["adam_v"] = agg.v;
-    ck.clients_f32["usage"] = eng.clients.usage;
-    ck.clients_f32["importance"] = eng.clients.importance;
-    ck.clients_i64["rounds_done"] = eng.clients.rounds_done;
-    ck.clients_i64["last_round"] = eng.clients.last_round;
+    state.save_to(ck);
     ck.metrics = metrics.rows();
     std::string path = save_checkpoint(ck, table, eng.dir.ckpt_dir(), eng.run.ckpt_keep);
     LOG_INFO("checkpoint %s", path.c_str());
@@ -153,7 +141,7 @@ int run_server(Engine& eng) {
   while (round < eng.fl.rounds && !stopped) {
     round++;
     // 1. plan
-    RoundPlan plan = make_plan(round, eng.run.seed, eng.fl, eng.train, eng.clients, *eng.cost, *eng.method, eng.executors);
+    RoundPlan plan = make_plan(round, eng.run.seed, eng.fl, eng.train, eng.clients, *eng.cost, eng.method, eng.executors);
     eng.exchange->broadcast_plan(plan);
     // 2. train (in-process executor when there are no executor ranks)
     eng.update.clear(static_cast<int>(plan.slots.size()));
@@ -173,26 +161,26 @@ int run_server(Engine& eng) {
     int over_memory = 0;
     int64_t steps = 0;
     for (size_t p = 0; p < plan.slots.size(); p++) {
-      const int64_t* st = eng.update.slot(static_cast<int>(p));
-      int c = plan.slots[p].client;
+      const SlotStats& st = eng.update.stats[p];
+      int c = static_cast<int>(plan.slots[p].client);
       const DeviceProfile& prof = eng.clients.profiles[eng.clients.profile[c]];
-      double up = st[kSlotStatus] == kSlotOk ? static_cast<double>(st[kSlotUpBytes]) : 0.0;
-      round_s = std::max(round_s, client_time_s(prof, double_of(st[kSlotFlops]), eng.cost->model_bytes, up));
-      mem_peak = std::max(mem_peak, static_cast<double>(st[kSlotPeakBytes]));
-      if (st[kSlotStatus] != kSlotOk) {
-        failed += st[kSlotStatus] == kSlotFailed;
+      double up = st.status == kSlotOk ? static_cast<double>(st.up_bytes) : 0.0;
+      round_s = std::max(round_s, client_time_s(prof, st.flops, eng.cost->model_bytes, up));
+      mem_peak = std::max(mem_peak, static_cast<double>(st.peak_bytes));
+      if (st.status != kSlotOk) {
+        failed += st.status == kSlotFailed;
         continue;
       }
       ok++;
-      over_memory += static_cast<double>(st[kSlotPeakBytes]) > prof.memory_gb * kBytesPerGB;  // counted although it did not fit
+      over_memory += static_cast<double>(st.peak_bytes) > prof.memory_gb * kBytesPerGB;  // counted although it did not fit
       client_up += up;
-      loss_sum += double_of(st[kSlotLossSum]);
-      steps += st[kSlotSteps];
-      experts += static_cast<double>(st[kSlotExpertsTrained]) / eng.clients.L;
-      const int64_t* state = eng.update.state(static_cast<int>(p));
+      loss_sum += st.loss_sum;
+      steps += st.steps;
+      experts += static_cast<double>(st.experts_trained) / eng.clients.L;
+      const double* state = eng.update.state(static_cast<int>(p));
       for (size_t i = 0; i < LE; i++) {
-        eng.clients.usage[c * LE + i] = float_of(state[i]);
-        eng.clients.importance[c * LE + i] = float_of(state[LE + i]);
+        eng.clients.usage[c * LE + i] = static_cast<float>(state[i]);
+        eng.clients.importance[c * LE + i] = static_cast<float>(state[LE + i]);
       }
       eng.clients.rounds_done[c]++;
       eng.clients.last_round[c] = round;

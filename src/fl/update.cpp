@@ -1,32 +1,8 @@
 #include "fl/update.h"
 
-#include <cstring>
-
 #include "fl/fixed_point.h"
 
 namespace hf {
-
-int64_t bits_of(double v) {
-  int64_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-double double_of(int64_t bits) {
-  double v;
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
-}
-int64_t bits_of_float(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return static_cast<int64_t>(b);
-}
-float float_of(int64_t bits) {
-  uint32_t b = static_cast<uint32_t>(bits);
-  float v;
-  std::memcpy(&v, &b, sizeof v);
-  return v;
-}
 
 std::vector<Range> trained_dense_ranges(const ParamTable& table, Task task) {
   std::vector<Range> out;
@@ -42,31 +18,32 @@ std::vector<Range> trained_dense_ranges(const ParamTable& table, Task task) {
   return out;
 }
 
-void RoundUpdate::init(const ParamTable& table, Task task, int max_slots, int n_classes) {
+void RoundUpdate::init(const ParamTable& table, Task task, int max_slots, int profiles) {
   const ModelConfig& c = table.config();
   L = c.n_layers;
   E = c.n_experts;
-  S = table.expert_block_size();
-  RC = static_cast<size_t>(c.n_experts) * c.d_model;
+  PE = table.expert_block_size();
+  PR = static_cast<size_t>(c.n_experts) * c.d_model;
   dense = trained_dense_ranges(table, task);
-  D = 0;
-  for (const Range& r : dense) D += r.size();
-  touched.assign(static_cast<size_t>(L) * E, 0);
-  kept.assign(static_cast<size_t>(L) * E, 0);
-  expert_w.assign(static_cast<size_t>(L) * E, 0);
-  expert_sum.assign(static_cast<size_t>(L) * E * S, 0);
+  PD = 0;
+  for (const Range& r : dense) PD += r.size();
+  const size_t LE = static_cast<size_t>(L) * E;
+  touched.assign(LE, 0);
+  kept.assign(LE, 0);
+  expert_w.assign(LE, 0);
+  expert_sum.assign(LE * PE, 0);
   router_w.assign(L, 0);
-  router_sum.assign(static_cast<size_t>(L) * RC, 0);
-  dense_sum.assign(D, 0);
-  slots.assign(static_cast<size_t>(max_slots) * kSlotFields, 0);
-  slot_state.assign(static_cast<size_t>(max_slots) * 2 * L * E, 0);
-  K = n_classes;
-  class_trained.assign(static_cast<size_t>(K) * L * E, 0);
-  P = 0;
+  router_sum.assign(static_cast<size_t>(L) * PR, 0);
+  dense_sum.assign(PD, 0);
+  stats.assign(max_slots, SlotStats{});
+  slot_state.assign(static_cast<size_t>(max_slots) * 2 * LE, 0);
+  n_profiles = profiles;
+  class_trained.assign(static_cast<size_t>(n_profiles) * LE, 0);
+  n_slots = 0;
 }
 
-void RoundUpdate::clear(int n_slots) {
-  P = n_slots;
+void RoundUpdate::clear(int n) {
+  n_slots = n;
   std::fill(touched.begin(), touched.end(), 0);
   std::fill(kept.begin(), kept.end(), 0);
   std::fill(expert_w.begin(), expert_w.end(), 0);
@@ -75,9 +52,15 @@ void RoundUpdate::clear(int n_slots) {
   std::fill(router_sum.begin(), router_sum.end(), 0);
   dense_w = 0;
   std::fill(dense_sum.begin(), dense_sum.end(), 0);
-  std::fill(slots.begin(), slots.end(), 0);
+  std::fill(stats.begin(), stats.end(), SlotStats{});
   std::fill(slot_state.begin(), slot_state.end(), 0);
   std::fill(class_trained.begin(), class_trained.end(), 0);
+}
+
+size_t RoundUpdate::wire_words(int n, const uint8_t* sent) {
+  size_t words = 0;
+  for_each_section(n, sent, [&words](void*, size_t k) { words += k; });
+  return words;
 }
 
 bool RoundUpdate::add_weighted_delta(int64_t* sum, double w, const float* params, const float* global, Range r) {

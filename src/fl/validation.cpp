@@ -10,14 +10,14 @@ namespace hf {
 
 Validator::Validator(const ClientTable& clients, int n_layers, int n_experts)
     : clients_(clients), L_(n_layers), E_(n_experts) {
-  client_acc_.reserve(clients.N);
+  client_acc_.reserve(clients.n_clients);
 }
 
 Validation Validator::run(Model& model, Evaluator& evaluator, const Dataset& data) {
   Validation v;
   RoutingStats routing(L_, E_);
   client_acc_.clear();
-  for (int c = 0; c < clients_.N; c++) {
+  for (int c = 0; c < clients_.n_clients; c++) {
     if (clients_.held_out[c] == 0) continue;
     EvalTally t = evaluator.run(model, data.train, clients_.val_rows(c), clients_.held_out[c], &routing);
     v.all.add(t);

@@ -1,15 +1,16 @@
-// The federated exchange (mpi/exchange.h) at 2, 3 and 5 ranks: exact reduction whatever the
+// The federated exchange (fl/exchange.h) at 2, 3 and 5 ranks: exact reduction whatever the
 // assignment of clients to executors, byte counts equal to the packed buffers, one round
 // checkable by hand (plan -> contributions -> reduce -> apply -> broadcast), and the NCCL
 // transport giving the MPI transport's bits where the machine has a GPU per executor.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "fl/aggregate.h"
 #include "fl/fixed_point.h"
-#include "mpi/exchange.h"
+#include "fl/exchange.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
 #ifdef HFEDMOE_HAVE_CUDA
@@ -28,7 +29,7 @@ ModelConfig cfg() {
 constexpr int kClients = 7;
 
 // Client p: +0.5*(p+1) on expert (p % 2, p % 3) with weight 1/(p+1), on its router and dense
-// parameters with the same weight; slot stats carry p; it is of device class p % K and trained
+// parameters with the same weight; slot stats carry p; it is of device class p % n_profiles and trained
 // that expert.
 void add_client(RoundUpdate& u, const ParamTable& t, const std::vector<float>& global, int p) {
   std::vector<float> mine = global;
@@ -46,9 +47,11 @@ void add_client(RoundUpdate& u, const ParamTable& t, const std::vector<float>& g
     RoundUpdate::add_weighted_delta(s, w, mine.data(), global.data(), r);
     s += r.size();
   }
-  u.trained_by(p % u.K)[i]++;
-  u.slot(p)[kSlotStatus] = kSlotOk;
-  u.slot(p)[kSlotSteps] = p + 1;
+  u.trained_by(p % u.n_profiles)[i]++;
+  u.stats[p].status = kSlotOk;
+  u.stats[p].steps = p + 1;
+  u.stats[p].loss_sum = 0.1 * p - 0.3;  // doubles, negative ones too, cross the int64 sum unchanged
+  u.state(p)[i] = 1.0 / (p + 3);
 }
 
 int executor_of(int p) { return world_size() == 1 ? 0 : 1 + p % (world_size() - 1); }
@@ -72,10 +75,10 @@ TEST(FlExchange, ReductionIsExactAndBytesAreThePackedBuffers) {
   for (uint8_t x : mine.touched) touched += x;
   EXPECT_EQ(touched, 6);
   const size_t LE = 8;
-  size_t packed = kClients * (kSlotFields + 2 * LE) + 2 * LE + 2 + 2 * mine.RC + 1 + mine.D + touched * (1 + mine.S);
+  size_t packed = kClients * (7 + 2 * LE) + 2 * LE + 2 + 2 * mine.PR + 1 + mine.PD + touched * (1 + mine.PE);
   int R = world_size() > 1 ? world_size() - 1 : 1;
   EXPECT_EQ(b.up, static_cast<int64_t>(R * (2 * LE + 8 * packed)));
-  size_t dense_packed = packed + (LE - touched) * (1 + mine.S);
+  size_t dense_packed = packed + (LE - touched) * (1 + mine.PE);
   EXPECT_EQ(b.dense_equiv, static_cast<int64_t>(R * (2 * 2 * LE + 8 * dense_packed)));
   if (is_server()) {
     EXPECT_EQ(mine.expert_sum, all.expert_sum);
@@ -83,7 +86,11 @@ TEST(FlExchange, ReductionIsExactAndBytesAreThePackedBuffers) {
     EXPECT_EQ(mine.router_sum, all.router_sum);
     EXPECT_EQ(mine.dense_sum, all.dense_sum);
     EXPECT_EQ(mine.dense_w, all.dense_w);
-    EXPECT_EQ(mine.slots, all.slots);
+    for (int p = 0; p < kClients; p++) {
+      EXPECT_EQ(mine.stats[p].steps, all.stats[p].steps);
+      EXPECT_EQ(mine.stats[p].loss_sum, all.stats[p].loss_sum);
+    }
+    EXPECT_EQ(mine.slot_state, all.slot_state);
     EXPECT_EQ(mine.class_trained, all.class_trained);
     // class 0 = clients 0, 2, 4, 6: expert (0, 0) twice (clients 0 and 6); class 1: (1, 1) once
     EXPECT_EQ(mine.trained_by(0)[0], 2);
@@ -178,7 +185,8 @@ void expect_same_bits(const RoundResult& got, const RoundResult& want) {
     EXPECT_EQ(got.u.router_w, want.u.router_w);
     EXPECT_EQ(got.u.dense_sum, want.u.dense_sum);
     EXPECT_EQ(got.u.dense_w, want.u.dense_w);
-    EXPECT_EQ(got.u.slots, want.u.slots);
+    ASSERT_EQ(got.u.stats.size(), want.u.stats.size());
+    EXPECT_EQ(0, std::memcmp(got.u.stats.data(), want.u.stats.data(), got.u.stats.size() * sizeof(SlotStats)));
     EXPECT_EQ(got.u.slot_state, want.u.slot_state);
     EXPECT_EQ(got.u.class_trained, want.u.class_trained);
   }

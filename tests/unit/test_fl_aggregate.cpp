@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "fl/aggregate.h"
+#include "fl/method.h"
 #include "fl/fixed_point.h"
 #include "fl/update.h"
 
@@ -75,8 +76,8 @@ TEST(FlAggregate, RawGateSumIsEq21AsPrinted) {
   add_client(u, t, global, 0, 1.0f, 0.5, 0.2);  // alpha numerators 0.2 and 0.4, |S| = 2 (experts 0, 1)
   add_client(u, t, global, 1, 1.0f, 0.5, 0.4);
   FlOptions fl;
-  fl.gate_agg = "raw_sum";
-  ServerAggregator agg(t, fl, true);
+  fl.gate_agg_v = GateAgg::raw_sum;
+  ServerAggregator agg(t, fl, make_method(fl).traits.raw_gate_sum);
   Changes ch;
   agg.apply(u, params.data(), ch);
   // W = sum_c (a_c / |S|) W_c = (0.2 + 0.4) / 2 * 3.0 = 0.9
@@ -91,7 +92,7 @@ TEST(FlAggregate, FedAdamStepsAlongTheAverageDelta) {
   u.clear(1);
   add_client(u, t, global, 2, 0.1f, 1.0, 1.0);
   FlOptions fl;
-  fl.server_opt = "fedadam";
+  fl.server_opt_v = ServerOpt::fedadam;
   fl.server_lr = 0.01f;
   ServerAggregator agg(t, fl, false);
   Changes ch;

@@ -35,20 +35,18 @@ struct Fixture {
   std::vector<int32_t> tokens, labels{0, 1};
   std::vector<uint8_t> trainable, routable, trained_any, eligible;
   std::vector<float> score;
-  std::vector<double> freq;
   ClientRun run;
   Fixture() {
     model.init_weights(5);
     for (int i = 0; i < 32; i++) tokens.push_back(10 + (i * 37) % 200);
     model.forward(Batch{tokens.data(), nullptr, labels.data(), 2, 16});
     size_t LE = static_cast<size_t>(cfg.n_layers) * cfg.n_experts;
-    trainable.assign(LE, 0), routable.assign(LE, 1), trained_any.assign(LE, 0), freq.assign(LE, 0);
+    trainable.assign(LE, 0), routable.assign(LE, 1), trained_any.assign(LE, 0);
     eligible.assign(LE, 0), score.assign(LE, 0.0f);
     run.round = 3, run.client = 4, run.budget = 2, run.data_weight = 0.5, run.seed = 11;
     run.L = cfg.n_layers, run.E = cfg.n_experts, run.K = cfg.top_k;
     run.trainable = trainable.data(), run.routable = routable.data(), run.trained_any = trained_any.data();
     run.score = score.data(), run.eligible = eligible.data();
-    run.probe_freq = freq.data();
   }
   int count(const std::vector<uint8_t>& m, int l) const {
     int n = 0;
@@ -101,8 +99,8 @@ TEST(FlMethods, HFedMoESelectsEq15OnTheBatchRouting) {
   Fixture f;
   FlOptions fl = options("hfedmoe");
   auto m = make_method(fl);
-  EXPECT_TRUE(m->chooses_from_routing());
-  m->choose(f.run, f.model);
+  EXPECT_TRUE(m.selection->chooses_from_routing());
+  m.selection->choose(f.run, f.model);
   int N = 32, E = f.cfg.n_experts;
   std::vector<float> I = f.ib(fl);
   for (int l = 0; l < f.cfg.n_layers; l++) {
@@ -119,15 +117,18 @@ TEST(FlMethods, HFedMoEModelScopePlacesTheBudgetOverAllLayersByScore) {
   Fixture f;
   FlOptions fl = options("hfedmoe");
   fl.budget_scope_v = BudgetScope::model;
-  make_method(fl)->choose(f.run, f.model);
+  make_method(fl).selection->choose(f.run, f.model);
   std::vector<float> I = f.ib(fl);
   std::vector<uint8_t> used(12), want(12);
   routed_experts(f.model, used.data());
   place_budget(I.data(), used.data(), 2, 6, 2, BudgetScope::model, 0, want.data());
   EXPECT_EQ(f.trainable, want);
   EXPECT_EQ(f.count_all(f.trainable), 4);
-  for (int i = 0; i < 12; i++)
-    if (f.trainable[i]) EXPECT_TRUE(used[i]) << "only routed experts are chosen";
+  for (int i = 0; i < 12; i++) {
+    if (f.trainable[i]) {
+      EXPECT_TRUE(used[i]) << "only routed experts are chosen";
+    }
+  }
 }
 
 // fl.reselect: round keeps the first step's choice; batch chooses at every step. FedMoE and
@@ -135,16 +136,16 @@ TEST(FlMethods, HFedMoEModelScopePlacesTheBudgetOverAllLayersByScore) {
 TEST(FlMethods, ReselectDecidesWhichStepsChoose) {
   for (const char* name : {"hfedmoe", "random_moe"}) {
     FlOptions fl = options(name);
-    EXPECT_TRUE(make_method(fl)->chooses_at(0)) << name;
-    EXPECT_FALSE(make_method(fl)->chooses_at(3)) << name;
+    EXPECT_TRUE(make_method(fl).selection->chooses_at(0)) << name;
+    EXPECT_FALSE(make_method(fl).selection->chooses_at(3)) << name;
     fl.reselect_v = Reselect::batch;
-    EXPECT_TRUE(make_method(fl)->chooses_at(3)) << name;
+    EXPECT_TRUE(make_method(fl).selection->chooses_at(3)) << name;
   }
   for (const char* name : {"fedmoe", "fedavg", "fedprox"}) {
     FlOptions fl = options(name);
     fl.reselect_v = Reselect::batch;
-    EXPECT_TRUE(make_method(fl)->chooses_at(0)) << name;
-    EXPECT_FALSE(make_method(fl)->chooses_at(1)) << name;
+    EXPECT_TRUE(make_method(fl).selection->chooses_at(0)) << name;
+    EXPECT_FALSE(make_method(fl).selection->chooses_at(1)) << name;
   }
 }
 
@@ -155,7 +156,7 @@ TEST(FlMethods, HFedMoEFitsMemoryByDroppingTheLowestScoredExperts) {
   Fixture f;
   FlOptions fl = options("hfedmoe");
   auto m = make_method(fl);
-  m->choose(f.run, f.model);
+  m.selection->choose(f.run, f.model);
   std::vector<float> I = f.ib(fl);
   std::vector<int> chosen;  // trained (l, e), ascending IB score
   for (int i = 0; i < 12; i++)
@@ -165,15 +166,15 @@ TEST(FlMethods, HFedMoEFitsMemoryByDroppingTheLowestScoredExperts) {
   auto trained = [&f] { return static_cast<double>(f.count_all(f.trainable)); };
   std::vector<uint8_t> want = f.trainable;
   want[chosen[0]] = want[chosen[1]] = 0;
-  ASSERT_TRUE(m->fit_memory(f.run, f.model, trained, 2.0));
+  ASSERT_TRUE(m.selection->fit_memory(f.run, f.model, trained, 2.0));
   EXPECT_EQ(f.trainable, want);
-  EXPECT_FALSE(m->fit_memory(f.run, f.model, [] { return 1.0; }, 0.5)) << "nothing left to drop must fail";
+  EXPECT_FALSE(m.selection->fit_memory(f.run, f.model, [] { return 1.0; }, 0.5)) << "nothing left to drop must fail";
 
-  m->choose(f.run, f.model);  // the full selection again
+  m.selection->choose(f.run, f.model);  // the full selection again
   std::vector<uint8_t> before = f.trainable;
-  EXPECT_FALSE(make_method(options("fedavg"))->fit_memory(f.run, f.model, trained, 0.0));
+  EXPECT_FALSE(make_method(options("fedavg")).selection->fit_memory(f.run, f.model, trained, 0.0));
   f.run.use_routable = true;  // strict: the batch was routed among A
-  EXPECT_FALSE(m->fit_memory(f.run, f.model, trained, 0.0));
+  EXPECT_FALSE(m.selection->fit_memory(f.run, f.model, trained, 0.0));
   EXPECT_EQ(f.trainable, before);
 }
 
@@ -182,14 +183,14 @@ TEST(FlMethods, StrictRoutingRoutesOnlyAmongTheChoice) {
   FlOptions fl = options("hfedmoe");
   fl.budget_mode_v = BudgetMode::strict;
   auto m = make_method(fl);
-  EXPECT_TRUE(m->routes_within_budget());
+  EXPECT_TRUE(m.traits.strict_routing);
   f.run.use_routable = true;
-  m->choose(f.run, f.model);
+  m.selection->choose(f.run, f.model);
   EXPECT_EQ(f.routable, f.trainable);
   EXPECT_EQ(f.count(f.routable, 0), 2);
-  EXPECT_FALSE(make_method(options("hfedmoe"))->routes_within_budget());
-  EXPECT_TRUE(make_method(options("fedmoe"))->routes_within_budget());
-  EXPECT_FALSE(make_method(options("fedavg"))->routes_within_budget());
+  EXPECT_FALSE(make_method(options("hfedmoe")).traits.strict_routing);
+  EXPECT_TRUE(make_method(options("fedmoe")).traits.strict_routing);
+  EXPECT_FALSE(make_method(options("fedavg")).traits.strict_routing);
 }
 
 // Eq. 17 with the default tau = auto = 1/(2E) (E = 6: 0.0833): an expert the client trained but
@@ -204,35 +205,46 @@ TEST(FlMethods, HFedMoELeavesExpertsUnderTauOutOfAggregation) {
   imp[0] = 0.4f, imp[1] = 0.9f, imp[2] = 0.2f, imp[3] = 0.5f;
   f.trained_any[0] = f.trained_any[1] = f.trained_any[3] = 1;  // expert 2 used but not trained
   f.run.usage = usage.data(), f.run.importance = imp.data();
-  EXPECT_EQ(m->expert_weight(f.run, 0, 0), 0.5);  // trained, u >= tau: |D_c| (scaled)
-  EXPECT_EQ(m->expert_weight(f.run, 0, 1), 0.0);  // trained, u = 0.08 < 1/12
-  EXPECT_EQ(m->expert_weight(f.run, 0, 3), 0.5);  // trained, u = 0.09 >= 1/12
-  EXPECT_EQ(m->expert_weight(f.run, 0, 2), 0.0);  // not trained
+  EXPECT_EQ(m.weights->expert_weight(f.run, 0, 0), 0.5);  // trained, u >= tau: |D_c| (scaled)
+  EXPECT_EQ(m.weights->expert_weight(f.run, 0, 1), 0.0);  // trained, u = 0.08 < 1/12
+  EXPECT_EQ(m.weights->expert_weight(f.run, 0, 3), 0.5);  // trained, u = 0.09 >= 1/12
+  EXPECT_EQ(m.weights->expert_weight(f.run, 0, 2), 0.0);  // not trained
   // Eq. 18-20 numerator: sum over S_c = {0, 2, 3} of u * s = 0.5*0.4 + 0.3*0.2 + 0.09*0.5
-  EXPECT_NEAR(m->router_weight(f.run, 0), 0.305, 1e-6);
+  EXPECT_NEAR(m.weights->router_weight(f.run, 0), 0.305, 1e-6);
   fl.tau_value = 0.01f;  // an explicit threshold keeps expert 1
-  EXPECT_EQ(make_method(fl)->expert_weight(f.run, 0, 1), 0.5);
+  EXPECT_EQ(make_method(fl).weights->expert_weight(f.run, 0, 1), 0.5);
 }
 
 TEST(FlMethods, FedAvgTrainsEveryExpertAndOnlyTheUnboundedOneIgnoresMemory) {
   Fixture f;
   FlOptions fl = options("fedavg");
   auto m = make_method(fl);
-  m->choose(f.run, f.model);
+  m.selection->choose(f.run, f.model);
   EXPECT_EQ(f.count_all(f.trainable), 12);  // every expert trains
-  EXPECT_EQ(m->expert_weight(f.run, 1, 5), 0.5);
-  EXPECT_TRUE(m->memory_bound());
-  EXPECT_FALSE(m->needs_budget());
-  EXPECT_TRUE(make_method(options("fedprox"))->memory_bound());
-  EXPECT_FALSE(make_method(options("fedavg_unbounded"))->memory_bound());
-  for (const char* name : {"hfedmoe", "random_moe", "fedmoe"}) EXPECT_TRUE(make_method(options(name))->memory_bound());
+  f.trained_any = f.trainable;
+  EXPECT_EQ(m.weights->expert_weight(f.run, 1, 5), 0.5);
+  EXPECT_TRUE(m.traits.memory_bound);
+  EXPECT_FALSE(m.traits.needs_budget);
+  EXPECT_TRUE(make_method(options("fedprox")).traits.memory_bound);
+  EXPECT_FALSE(make_method(options("fedavg_unbounded")).traits.memory_bound);
+  for (const char* name : {"hfedmoe", "random_moe", "fedmoe"}) EXPECT_TRUE(make_method(options(name)).traits.memory_bound);
 }
 
-TEST(FlMethods, FedProxHasTheProximalWeight) {
+// FedProx's gradient hook adds mu (w - w_global) over the trained ranges only; FedAvg's adds nothing.
+TEST(FlMethods, FedProxAddsTheProximalGradientOnTheTrainedRanges) {
   FlOptions fl = options("fedprox");
   fl.prox_mu = 0.25f;
-  EXPECT_EQ(make_method(fl)->prox_mu(), 0.25f);
-  EXPECT_EQ(make_method(options("fedavg"))->prox_mu(), 0.0f);
+  std::vector<float> grads(6, 1.0f), params = {1, 2, 3, 4, 5, 6}, global(6, 2.0f);
+  const std::vector<Range> trained = {{1, 3}, {5, 6}};
+  Method prox = make_method(fl);
+  EXPECT_TRUE(prox.traits.reads_global);
+  prox.selection->adjust_gradients(GradientStep{ops(), grads.data(), params.data(), global.data(), trained});
+  EXPECT_EQ(grads, (std::vector<float>{1, 1, 1.25f, 1, 1, 2}));
+  std::vector<float> untouched(6, 1.0f);
+  Method avg = make_method(options("fedavg"));
+  EXPECT_FALSE(avg.traits.reads_global);
+  avg.selection->adjust_gradients(GradientStep{ops(), untouched.data(), params.data(), global.data(), trained});
+  EXPECT_EQ(untouched, std::vector<float>(6, 1.0f));
 }
 
 TEST(FlMethods, RandomMoEDrawsBudgetExpertsPerLayerFromSeedRoundClientStep) {
@@ -240,30 +252,30 @@ TEST(FlMethods, RandomMoEDrawsBudgetExpertsPerLayerFromSeedRoundClientStep) {
   FlOptions fl = options("random_moe");
   auto m = make_method(fl);
   f.run.budget = 3;
-  m->choose(f.run, f.model);
+  m.selection->choose(f.run, f.model);
   std::vector<uint8_t> first = f.trainable;
   EXPECT_EQ(f.count(first, 0), 3);
   EXPECT_EQ(f.count(first, 1), 3);
   EXPECT_EQ(f.routable, std::vector<uint8_t>(12, 1)) << "mask mode routes among all";
-  m->choose(f.run, f.model);
+  m.selection->choose(f.run, f.model);
   EXPECT_EQ(f.trainable, first) << "same (seed, round, client, step): same subset";
   bool other_client = false, other_step = false;
   for (int c = 0; c < 20 && !other_client; c++) {
     f.run.client = 100 + c;
-    m->choose(f.run, f.model);
+    m.selection->choose(f.run, f.model);
     other_client = f.trainable != first;
   }
   f.run.client = 4;
   for (int s = 1; s < 20 && !other_step; s++) {
     f.run.step = s;
-    m->choose(f.run, f.model);
+    m.selection->choose(f.run, f.model);
     other_step = f.trainable != first;
   }
   EXPECT_TRUE(other_client) << "other clients draw other subsets";
   EXPECT_TRUE(other_step) << "fl.reselect=batch draws anew at each step";
   f.trained_any[2] = 1;
-  EXPECT_EQ(m->expert_weight(f.run, 0, 2), 0.5);
-  EXPECT_EQ(m->expert_weight(f.run, 0, 3), 0.0);
+  EXPECT_EQ(m.weights->expert_weight(f.run, 0, 2), 0.5);
+  EXPECT_EQ(m.weights->expert_weight(f.run, 0, 3), 0.0);
 }
 
 // random_moe's shrink drops its trained experts in a seeded random order until the step fits.
@@ -272,44 +284,52 @@ TEST(FlMethods, RandomMoEFitsMemoryByDroppingRandomExperts) {
   FlOptions fl = options("random_moe");
   auto m = make_method(fl);
   f.run.budget = 3;
-  m->choose(f.run, f.model);
+  m.selection->choose(f.run, f.model);
   std::vector<uint8_t> chosen = f.trainable;
   auto trained = [&f] { return static_cast<double>(f.count_all(f.trainable)); };
-  ASSERT_TRUE(m->fit_memory(f.run, f.model, trained, 4.0));
+  ASSERT_TRUE(m.selection->fit_memory(f.run, f.model, trained, 4.0));
   EXPECT_EQ(f.count_all(f.trainable), 4);
   for (int i = 0; i < 12; i++) EXPECT_LE(f.trainable[i], chosen[i]) << "only chosen experts are dropped";
   std::vector<uint8_t> once = f.trainable;
   f.trainable = chosen;
-  ASSERT_TRUE(m->fit_memory(f.run, f.model, trained, 4.0));
+  ASSERT_TRUE(m.selection->fit_memory(f.run, f.model, trained, 4.0));
   EXPECT_EQ(f.trainable, once) << "the order is a function of (seed, round, client, step)";
   f.trainable = chosen;
-  EXPECT_FALSE(m->fit_memory(f.run, f.model, [] { return 1.0; }, 0.5));
+  EXPECT_FALSE(m.selection->fit_memory(f.run, f.model, [] { return 1.0; }, 0.5));
 }
 
-TEST(FlMethods, FedMoEKeepsTheMostFrequentExpertsWithinBudgetTiesById) {
+// FedMoE runs its two probe forwards through the trainer's callback, then keeps the experts
+// with the most top-k hits over them (the hits of this fixture's one forward, twice).
+TEST(FlMethods, FedMoEKeepsTheMostFrequentExpertsOfItsProbes) {
   Fixture f;
-  FlOptions fl = options("fedmoe");
-  auto m = make_method(fl);
-  double freq[12] = {1, 5, 5, 0, 2, 9,   // layer 0: 5, then 1 and 2 tie at 5 -> 1 (lower id)
-                     0, 0, 0, 0, 0, 0};  // layer 1: all tie -> 0, 1
-  f.run.probe_freq = freq;
+  auto m = make_method(options("fedmoe"));
+  int probes = 0;
+  f.run.probe_forward = [&probes](int i) { EXPECT_EQ(i, probes++ % 2); };
   f.run.budget = 2;
   f.run.use_routable = true;
-  m->choose(f.run, f.model);
-  std::vector<uint8_t> want = {0, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0};
+  m.selection->choose(f.run, f.model);
+  EXPECT_EQ(probes, 2);
+  std::vector<float> hits(12, 0.0f);
+  for (int l = 0; l < 2; l++)
+    for (int n = 0; n < 32; n++)
+      if (f.model.token_valid()[n])
+        for (int k = 0; k < 2; k++) hits[l * 6 + f.model.topk_experts(l)[n * 2 + k]] += 2.0f;
+  std::vector<uint8_t> want(12);
+  place_budget(hits.data(), nullptr, 2, 6, 2, BudgetScope::layer, 2, want.data());
   EXPECT_EQ(f.routable, want);
   EXPECT_EQ(f.trainable, want);
-  EXPECT_EQ(m->expert_weight(f.run, 0, 5), 0.5);
-  EXPECT_EQ(m->expert_weight(f.run, 0, 2), 0.0);
+  EXPECT_EQ(f.score, hits);
+  f.trained_any = f.trainable;
+  for (int i = 0; i < 6; i++) EXPECT_EQ(m.weights->expert_weight(f.run, 0, i), want[i] ? 0.5 : 0.0) << i;
   // Model scope: 4 experts over both layers, but top_k = 2 in each layer first (strict routing).
   FlOptions model_scope = options("fedmoe");
   model_scope.budget_scope_v = BudgetScope::model;
-  make_method(model_scope)->choose(f.run, f.model);
+  make_method(model_scope).selection->choose(f.run, f.model);
   EXPECT_EQ(f.routable, want) << "the top-2 floor of each layer already spends the budget";
 }
 
 TEST(FlMethods, EveryNameMakesItsMethod) {
-  for (const std::string& name : method_names()) EXPECT_EQ(make_method(options(name))->name(), name);
+  for (const std::string& name : method_names()) EXPECT_EQ(make_method(options(name)).name, name);
 }
 
 }  // namespace

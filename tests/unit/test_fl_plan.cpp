@@ -17,10 +17,10 @@ struct Population {
   ParamTable table{model_preset("tiny")};
   CostModel cost{table, Task::lm, 8, 128};
   Population() {
-    clients.N = 20, clients.L = 2, clients.E = 8;
+    clients.n_clients = 20, clients.L = 2, clients.E = 8;
     DeviceProfile slow{"slow", 0.1, 1, 1, 1, 1.0, 0.5}, fast{"fast", 10, 1, 100, 100, 1.0, 0.5};
     clients.profiles = {slow, fast};
-    for (int c = 0; c < clients.N; c++) {
+    for (int c = 0; c < clients.n_clients; c++) {
       clients.shard.push_back(10 + c);
       clients.profile.push_back(c % 2);  // odd clients are fast
       clients.budget.push_back(2);
@@ -29,8 +29,7 @@ struct Population {
     fl.clients_per_round = 4;
   }
   RoundPlan plan(int64_t round, std::vector<int> executors = {1, 2}) {
-    auto m = make_method(fl);
-    return make_plan(round, 1, fl, train, clients, cost, *m, executors);
+    return make_plan(round, 1, fl, train, clients, cost, make_method(fl), executors);
   }
 };
 

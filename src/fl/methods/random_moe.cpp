@@ -5,29 +5,24 @@
 // trained experts in a random order (Rng(seed, Purpose::memory_shrink, round, client, step)).
 // Experts the client trained are averaged by |D_c| (Eq. 17 without the usage threshold);
 // routers by |D_c|.
-#include <cstring>
 #include <vector>
 
 #include "fl/method.h"
-#include "fl/selection.h"
 #include "util/rng.h"
 
 namespace hf {
 namespace {
 
-class RandomMoE final : public Method {
+class RandomSelection final : public ExpertSelection {
  public:
-  explicit RandomMoE(const FlOptions& fl) : Method(fl) {}
-  const char* name() const override { return "random_moe"; }
+  explicit RandomSelection(const FlOptions& fl) : fl_(fl) {}
   bool chooses_at(int64_t step) const override { return step == 0 || fl_.reselect_v == Reselect::batch; }
 
   void choose(ClientRun& run, const Model&) const override {
     Rng rng(run.seed, Purpose::random_moe, static_cast<uint64_t>(run.round), static_cast<uint64_t>(run.client),
             static_cast<uint64_t>(run.step));
-    const int LE = run.L * run.E;
-    for (int i = 0; i < LE; i++) run.score[i] = static_cast<float>(rng.uniform());
-    place_budget(run.score, nullptr, run.L, run.E, run.budget, fl_.budget_scope_v, min_per_layer(run), run.trainable);
-    if (run.use_routable) std::memcpy(run.routable, run.trainable, static_cast<size_t>(LE));
+    for (int i = 0; i < run.L * run.E; i++) run.score[i] = static_cast<float>(rng.uniform());
+    place_by_score(run, nullptr, fl_.budget_scope_v);
   }
 
   bool fit_memory(ClientRun& run, const Model&, const std::function<double()>& step_bytes,
@@ -41,13 +36,16 @@ class RandomMoE final : public Method {
     return drop_until_fits(run, order, step_bytes, limit);
   }
 
-  double expert_weight(const ClientRun& run, int l, int e) const override {
-    return run.trained_any[l * run.E + e] ? run.data_weight : 0.0;
-  }
+ private:
+  const FlOptions& fl_;
 };
 
 }  // namespace
 
-std::unique_ptr<Method> make_random_moe(const FlOptions& fl) { return std::make_unique<RandomMoE>(fl); }
+Method make_random_moe(const FlOptions& fl) {
+  MethodTraits t;
+  t.strict_routing = fl.budget_mode_v == BudgetMode::strict;
+  return {"random_moe", t, std::make_unique<RandomSelection>(fl), std::make_unique<AggregationWeights>()};
+}
 
 }  // namespace hf

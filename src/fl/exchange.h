@@ -4,20 +4,19 @@
 // one rank: no data moves and the byte counts are those of one in-process executor.
 //
 // Per round, in order:
-//  1. broadcast_plan    server -> all: the round plan, fixed size 6 + 5 * max_slots int64
+//  1. broadcast_plan    server -> all: the round plan, fixed size (fl/plan.h, plan_words)
 //  2. reduce_update     executors -> server, expert-sparse:
 //       a. MPI_Allreduce(BOR) of two (L*E) byte masks: touched (some client reported the
 //          expert) and kept (u_c(e) >= tau somewhere: the union S of Eq. 18-21)
-//       b. each rank packs int64 [slot stats (P*F) | slot state (P*2LE) | per device class,
-//          clients that trained each expert (K*LE) | router w (L) | router sums (L*E*C) |
-//          dense w (1) | dense sums (D) | per touched expert in (l, e) order: w (1) + sums (S)]
-//          and the transport sums the executors' buffers onto rank 0, which unpacks.
+//       b. each rank packs the int64 sections of RoundUpdate::for_each_section (fl/update.h)
+//          with the touched experts only, and the transport sums the executors' buffers onto
+//          rank 0, which unpacks them by the same list.
 //       No per-client tensor crosses the wire: executors pre-aggregate their clients.
 //  3. broadcast_changes server -> all: (L+1) bytes of flags (routers, dense changed) over MPI,
 //       then the transport carries fp32 [changed routers | dense if changed | touched experts
 //       in (l, e) order] from rank 0 to every executor.
 // The transport (fl.exchange = auto | mpi | nccl; mpi/exchange_transport.h, chosen by
-// mpi/exchange_path.h): MPI_Reduce / MPI_Bcast over host buffers, or NCCL among executors on
+// mpi/exchange_path.h) moves typed buffers and knows nothing of what they hold: MPI_Reduce / MPI_Bcast over host buffers, or NCCL among executors on
 // distinct GPUs with the server on the CPU: ncclReduce onto the leader (rank 1), leader ->
 // server by MPI_Send, server -> leader by MPI_Send, ncclBroadcast from the leader. The int64
 // sums are exact, so both transports give the same aggregate, bit for bit.
@@ -51,11 +50,11 @@ class Exchange {
 
   // Collective: also chooses and opens the transport (mode: fl.exchange; device: this rank's
   // CUDA ordinal or -1 for the CPU) and logs the choice on rank 0.
-  Exchange(const RoundUpdate& shape, int max_slots, const std::string& mode, int device);
+  Exchange(RoundUpdate& shape, int max_slots, const std::string& mode, int device);
 
   RoundPlan broadcast_plan(const RoundPlan& plan);  // plan: read on rank 0 only
   void reduce_update(RoundUpdate& u);
-  // Rank 0: params hold the new values; others: receive them into params (P).
+  // Rank 0: params hold the new values; others: receive them into params (P floats).
   void broadcast_changes(const RoundUpdate& u, Changes& ch, float* params, const ParamTable& table);
   // The whole arena, rank 0 -> all (start and resume). Not counted in round bytes.
   void broadcast_model(float* params, size_t n);
@@ -63,7 +62,6 @@ class Exchange {
   Bytes take_bytes();  // this round's counts, then reset
 
  private:
-  size_t packed_size(const RoundUpdate& u, int slots, int experts) const;
   int executors_;  // R, or 1 for the in-process executor
   int max_slots_;
   std::vector<int64_t> pack_;  // sized for every expert touched

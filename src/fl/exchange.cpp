@@ -1,4 +1,4 @@
-#include "mpi/exchange.h"
+#include "fl/exchange.h"
 
 #include <cstring>
 
@@ -7,24 +7,18 @@
 
 namespace hf {
 
-Exchange::Exchange(const RoundUpdate& u, int max_slots, const std::string& mode, int device)
+Exchange::Exchange(RoundUpdate& u, int max_slots, const std::string& mode, int device)
     : executors_(world_size() > 1 ? world_size() - 1 : 1), max_slots_(max_slots) {
-  pack_.resize(packed_size(u, max_slots, u.L * u.E));
+  pack_.resize(u.wire_words(max_slots, nullptr));
   masks_.resize(2 * static_cast<size_t>(u.L) * u.E);
-  size_t arena = u.D + static_cast<size_t>(u.L) * (u.RC + u.E * u.S);
-  payload_.resize(arena);
+  payload_.resize(u.PD + static_cast<size_t>(u.L) * (u.PR + u.E * u.PE));
   flags_.resize(u.L + 1);
   ranges_.reserve(u.dense.size() + static_cast<size_t>(u.L) * (1 + u.E));
   transport_ = open_exchange_transport(mode, device, pack_.size(), payload_.size());
 }
 
-size_t Exchange::packed_size(const RoundUpdate& u, int slots, int experts) const {
-  return static_cast<size_t>(slots) * (kSlotFields + 2 * u.L * u.E) + static_cast<size_t>(u.K) * u.L * u.E + u.L +
-         static_cast<size_t>(u.L) * u.RC + 1 + u.D + static_cast<size_t>(experts) * (1 + u.S);
-}
-
 RoundPlan Exchange::broadcast_plan(const RoundPlan& plan) {
-  std::vector<int64_t> buf = is_server() ? plan.serialize(max_slots_) : std::vector<int64_t>(6 + 5 * max_slots_);
+  std::vector<int64_t> buf = is_server() ? plan.serialize(max_slots_) : std::vector<int64_t>(plan_words(max_slots_));
   mpi_ok(MPI_Bcast(buf.data(), mpi_count(buf.size(), "Bcast(plan)"), MPI_INT64_T, 0, MPI_COMM_WORLD), "Bcast(plan)");
   bytes_.down += executors_ * static_cast<int64_t>(buf.size() * sizeof(int64_t));
   bytes_.dense_equiv += executors_ * static_cast<int64_t>(buf.size() * sizeof(int64_t));
@@ -40,52 +34,24 @@ void Exchange::reduce_update(RoundUpdate& u) {
                        MPI_COMM_WORLD), "Allreduce(masks)");
   std::memcpy(u.touched.data(), masks_.data(), LE);
   std::memcpy(u.kept.data(), masks_.data() + LE, LE);
-  int experts = 0;
-  for (size_t i = 0; i < LE; i++) experts += u.touched[i];
 
-  // b. pack, reduce, unpack
-  size_t n = packed_size(u, u.P, experts);
+  // b. pack the sections with the touched experts, reduce, unpack by the same list
+  const size_t n = u.wire_words(u.n_slots, u.touched.data());
   int64_t* b = pack_.data();
-  auto put = [&b](const int64_t* src, size_t k) {
+  u.for_each_section(u.n_slots, u.touched.data(), [&b](const void* src, size_t k) {
     std::memcpy(b, src, k * sizeof(int64_t));
     b += k;
-  };
-  put(u.slots.data(), static_cast<size_t>(u.P) * kSlotFields);
-  put(u.slot_state.data(), static_cast<size_t>(u.P) * 2 * LE);
-  put(u.class_trained.data(), u.K * LE);
-  put(u.router_w.data(), u.L);
-  put(u.router_sum.data(), static_cast<size_t>(u.L) * u.RC);
-  put(&u.dense_w, 1);
-  put(u.dense_sum.data(), u.D);
-  for (size_t i = 0; i < LE; i++)
-    if (u.touched[i]) {
-      put(&u.expert_w[i], 1);
-      put(u.expert_sum.data() + i * u.S, u.S);
-    }
-  HF_CHECK(static_cast<size_t>(b - pack_.data()) == n, "packed %zu of %zu", static_cast<size_t>(b - pack_.data()), n);
+  });
   transport_->reduce_to_server(pack_.data(), n);
-  int64_t up = executors_ * static_cast<int64_t>(masks_.size() + n * sizeof(int64_t));
-  bytes_.up += up;
+  bytes_.up += executors_ * static_cast<int64_t>(masks_.size() + n * sizeof(int64_t));
   bytes_.down += executors_ * static_cast<int64_t>(masks_.size());
-  bytes_.dense_equiv += executors_ * static_cast<int64_t>(2 * masks_.size() + packed_size(u, u.P, static_cast<int>(LE)) * sizeof(int64_t));
+  bytes_.dense_equiv += executors_ * static_cast<int64_t>(2 * masks_.size() + u.wire_words(u.n_slots, nullptr) * sizeof(int64_t));
   if (!is_server()) return;
   const int64_t* r = pack_.data();
-  auto get = [&r](int64_t* dst, size_t k) {
+  u.for_each_section(u.n_slots, u.touched.data(), [&r](void* dst, size_t k) {
     std::memcpy(dst, r, k * sizeof(int64_t));
     r += k;
-  };
-  get(u.slots.data(), static_cast<size_t>(u.P) * kSlotFields);
-  get(u.slot_state.data(), static_cast<size_t>(u.P) * 2 * LE);
-  get(u.class_trained.data(), u.K * LE);
-  get(u.router_w.data(), u.L);
-  get(u.router_sum.data(), static_cast<size_t>(u.L) * u.RC);
-  get(&u.dense_w, 1);
-  get(u.dense_sum.data(), u.D);
-  for (size_t i = 0; i < LE; i++)
-    if (u.touched[i]) {
-      get(&u.expert_w[i], 1);
-      get(u.expert_sum.data() + i * u.S, u.S);
-    }
+  });
 }
 
 void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* params, const ParamTable& table) {
