@@ -3,9 +3,9 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include "cli/backend.h"
 #include "mpi/gpu_pinning.h"
 #include "mpi/runtime.h"
-#include "ops/backend.h"
 #include "util/log.h"
 
 namespace hf {
