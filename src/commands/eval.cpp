@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cli/checkpoint_config.h"
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
 #include "commands/commands.h"
 #include "data/dataset.h"
 #include "io/checkpoint.h"
-#include "io/checkpoint_config.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/metrics.h"
@@ -62,7 +62,7 @@ int cmd_eval(int argc, char** argv) {
     // Read only the metadata here; the weights are read into the model below.
     auto f = h5::File::open_read(e.checkpoint);
     // A file that is not a checkpoint fails in the loader, with its message naming the problem.
-    if (!f.has_attr("meta", "config")) load_checkpoint(e.checkpoint, nullptr);
+    if (!f.has_attr("meta", "config")) load_checkpoint_meta(e.checkpoint);
     meta.kind = f.attr_string("meta", "kind");
     meta.round = f.attr_int("meta", "round");
     meta.method = f.attr_string("meta", "method");
