@@ -40,11 +40,8 @@ int cmd_eval(int argc, char** argv) {
       .add("data.path", &e.data, "dataset written by `hfedmoe prepare`; its test split is evaluated")
       .add("eval.out", &e.out, "write the JSON result line to this file instead of stdout")
       .add("eval.rows", &e.rows, "evaluate the first N test rows; 0 = all")
-      .add("eval.batch_size", &e.batch_size, "rows per forward pass")
-      .add("run.threads", &run.threads, "OpenMP threads; 0 = all cores")
-      .add("run.log_level", &run.log_level, "error, warn, info or debug")
-      .add("run.backend", &run.backend, "cpu or cuda")
-      .add("run.precision", &run.precision, "fp32 or tf32: GEMM input precision on the CUDA backend");
+      .add("eval.batch_size", &e.batch_size, "rows per forward pass");
+  add_run_options(o, run, {"run.threads", "run.log_level", "run.backend", "run.precision"});
   model_opt.add(o);
   bool go = false;
   ModelConfig cfg;
