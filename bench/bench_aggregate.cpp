@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/backend.h"
 #include "cli/options.h"
 #include "fl/aggregate.h"
 #include "fl/fixed_point.h"
@@ -43,7 +44,6 @@
 #include "fl/exchange.h"
 #include "mpi/gpu_pinning.h"
 #include "mpi/runtime.h"
-#include "ops/backend.h"
 #include "util/check.h"
 #include "bench_util.h"
 

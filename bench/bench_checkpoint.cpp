@@ -105,7 +105,7 @@ Row bench(const std::string& preset, int reps, const std::string& dir, bool mome
     row.bytes = std::filesystem::file_size(path);
 
     t0 = clk::now();
-    hf::Checkpoint back = hf::load_checkpoint(path, &table);
+    hf::Checkpoint back = hf::load_checkpoint(path, table);
     r.push_back(seconds_since(t0));
     HF_CHECK(std::memcmp(back.model.data(), ck.model.data(), table.total() * sizeof(float)) == 0, "read back differs");
 

@@ -8,7 +8,7 @@
 // attention), cuda_moe.cu (router, dispatch, grouped GEMM, SwiGLU). Precision, determinism
 // and host syncs: cuda/README.md.
 //
-// This header includes no CUDA header, so host code (ops/backend.cpp, tests) builds with the
+// This header includes no CUDA header, so host code (cli/backend.cpp, tests) builds with the
 // plain C++ compiler; the stream and cuBLAS handle are forward-declared opaque types.
 #include "ops/ops.h"
 

@@ -19,7 +19,7 @@ foreach(cu ${EMU_KERNELS})
 endforeach()
 # The emulated CUDA backend once, as objects; backend.cpp again, with the CUDA branch, whatever
 # this build has (the linker takes these objects before the core library's members).
-add_library(hfedmoe_emu_backend OBJECT ${CMAKE_SOURCE_DIR}/src/ops/backend.cpp
+add_library(hfedmoe_emu_backend OBJECT ${CMAKE_SOURCE_DIR}/src/cli/backend.cpp
   ${CMAKE_SOURCE_DIR}/cuda/emu/emu_runtime.cc ${EMU_SOURCES})
 target_include_directories(hfedmoe_emu_backend BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/cuda/emu)
 target_compile_definitions(hfedmoe_emu_backend PRIVATE HFEDMOE_HAVE_CUDA=1)

@@ -34,7 +34,7 @@ for cu in "$root"/cuda/*.cu; do
   objs+=("$out/$name.o")
 done
 compile "$root/cuda/emu/emu_runtime.cc" "$out/emu_runtime.o" "$san"
-compile "$root/src/ops/backend.cpp" "$out/backend.o" ""  # with the CUDA branch, whatever BUILD_DIR has
+compile "$root/src/cli/backend.cpp" "$out/backend.o" ""  # with the CUDA branch, whatever BUILD_DIR has
 objs+=("$out/emu_runtime.o" "$out/backend.o")
 for t in "$root"/tests/unit/test_cuda_*.cpp; do
   compile "$t" "$out/$(basename "$t" .cpp).o" ""

@@ -3,27 +3,39 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
+
+#include "cli/backend.h"
 #include "mpi/gpu_pinning.h"
 #include "mpi/runtime.h"
-#include "ops/backend.h"
 #include "util/log.h"
 
 namespace hf {
 
-void add_run_options(Options& o, RunOptions& r) {
-  o.add("out", &r.out, "run directory (default: runs/<run.job_name>); an existing one is resumed")
-      .add("run.job_name", &r.job_name, "name of the job (the default run directory's name)")
-      .add("run.seed", &r.seed, "seed of every random draw (streams keyed by seed, round, client, step)")
-      .add("run.threads", &r.threads, "OpenMP threads per rank; 0 = the node's cores divided by its ranks")
-      .add("run.log_level", &r.log_level, "error, warn, info or debug")
-      .add("run.ckpt_every", &r.ckpt_every, "checkpoint every N rounds (0 = only at the end)")
-      .add("run.ckpt_keep", &r.ckpt_keep, "how many checkpoints to keep in <out>/ckpt")
-      .add("run.resume", &r.resume, "resume from this checkpoint file instead of <out>/ckpt/latest")
-      .add("run.backend", &r.backend, "cpu or cuda: where clients train (executors take GPUs by local rank)")
-      .add("run.precision", &r.precision, "fp32 or tf32: GEMM input precision on the CUDA backend")
-      .add("run.server_gpu", &r.server_gpu,
-           "with run.backend=cuda, the server evaluates on GPU 0 of its node too (else on the CPU)")
-      .flag("fresh", &r.fresh, "start over: delete the run directory's previous results first");
+void add_run_options(Options& o, RunOptions& r, const std::vector<std::string>& only) {
+  size_t taken = 0;
+  auto take = [&](const char* key) {
+    bool wanted = only.empty() || std::find(only.begin(), only.end(), key) != only.end();
+    taken += wanted;
+    return wanted;
+  };
+  auto add = [&](const char* key, auto* target, const char* help) {
+    if (take(key)) o.add(key, target, help);
+  };
+  add("out", &r.out, "run directory (default: runs/<run.job_name>); an existing one is resumed");
+  add("run.job_name", &r.job_name, "name of the job (the default run directory's name)");
+  add("run.seed", &r.seed, "seed of every random draw (streams keyed by seed, round, client, step)");
+  add("run.threads", &r.threads, "OpenMP threads per rank; 0 = the node's cores divided by its ranks");
+  add("run.log_level", &r.log_level, "error, warn, info or debug");
+  add("run.ckpt_every", &r.ckpt_every, "checkpoint every N rounds (0 = only at the end)");
+  add("run.ckpt_keep", &r.ckpt_keep, "how many checkpoints to keep in <out>/ckpt");
+  add("run.resume", &r.resume, "resume from this checkpoint file instead of <out>/ckpt/latest");
+  add("run.backend", &r.backend, "cpu or cuda: where the model computes (training executors take GPUs by local rank)");
+  add("run.precision", &r.precision, "fp32 or tf32: GEMM input precision on the CUDA backend");
+  add("run.server_gpu", &r.server_gpu,
+      "with run.backend=cuda, the server evaluates on GPU 0 of its node too (else on the CPU)");
+  if (take("fresh")) o.flag("fresh", &r.fresh, "start over: delete the run directory's previous results first");
+  HF_CHECK(only.empty() || taken == only.size(), "add_run_options: a key of `only` is not a run option");
 }
 
 void validate_run_options(const RunOptions& r) {

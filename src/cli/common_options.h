@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/options.h"
 #include "model/config.h"
@@ -28,7 +29,10 @@ struct RunOptions {
 
   std::string run_dir() const { return out.empty() ? "runs/" + job_name : out; }
 };
-void add_run_options(Options& o, RunOptions& r);
+// Every [run] option, or only the keys listed in `only` (e.g. `eval`, which writes no run
+// directory, takes run.threads, run.log_level, run.backend and run.precision): one help text
+// and default per key, whichever command takes it. validate_run_options checks either.
+void add_run_options(Options& o, RunOptions& r, const std::vector<std::string>& only = {});
 void validate_run_options(const RunOptions& r);
 // Applies log level and thread count for this rank (call after parsing).
 void apply_run_options(const RunOptions& r);

@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cli/checkpoint_config.h"
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
 #include "commands/commands.h"
 #include "data/dataset.h"
 #include "io/checkpoint.h"
-#include "io/checkpoint_config.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/metrics.h"
@@ -40,11 +40,8 @@ int cmd_eval(int argc, char** argv) {
       .add("data.path", &e.data, "dataset written by `hfedmoe prepare`; its test split is evaluated")
       .add("eval.out", &e.out, "write the JSON result line to this file instead of stdout")
       .add("eval.rows", &e.rows, "evaluate the first N test rows; 0 = all")
-      .add("eval.batch_size", &e.batch_size, "rows per forward pass")
-      .add("run.threads", &run.threads, "OpenMP threads; 0 = all cores")
-      .add("run.log_level", &run.log_level, "error, warn, info or debug")
-      .add("run.backend", &run.backend, "cpu or cuda")
-      .add("run.precision", &run.precision, "fp32 or tf32: GEMM input precision on the CUDA backend");
+      .add("eval.batch_size", &e.batch_size, "rows per forward pass");
+  add_run_options(o, run, {"run.threads", "run.log_level", "run.backend", "run.precision"});
   model_opt.add(o);
   bool go = false;
   ModelConfig cfg;
@@ -62,7 +59,7 @@ int cmd_eval(int argc, char** argv) {
     // Read only the metadata here; the weights are read into the model below.
     auto f = h5::File::open_read(e.checkpoint);
     // A file that is not a checkpoint fails in the loader, with its message naming the problem.
-    if (!f.has_attr("meta", "config")) load_checkpoint(e.checkpoint, nullptr);
+    if (!f.has_attr("meta", "config")) load_checkpoint_meta(e.checkpoint);
     meta.kind = f.attr_string("meta", "kind");
     meta.round = f.attr_int("meta", "round");
     meta.method = f.attr_string("meta", "method");

@@ -9,11 +9,11 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/checkpoint_config.h"
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
 #include "commands/commands.h"
 #include "io/checkpoint.h"
-#include "io/checkpoint_config.h"
 #include "io/fs.h"
 #include "io/safetensors.h"
 #include "mpi/runtime.h"
@@ -24,8 +24,8 @@ namespace hf {
 namespace {
 
 void export_checkpoint(const std::string& in, const std::string& out) {
-  Checkpoint ck = load_checkpoint(in, nullptr);  // the model its own stored configuration describes
-  ParamTable table(model_config_from_ini(ck.config_ini));
+  ParamTable table = stored_model_table(in);  // the model its own stored configuration describes
+  Checkpoint ck = load_checkpoint(in, table);
   save_safetensors(out, table, ck.model.data(),
                    {{"format", "pt"},
                     {"hfedmoe_config", ck.config_ini},

@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <map>
 
+#include "cli/checkpoint_config.h"
 #include "cli/options.h"
 #include "commands/commands.h"
 #include "data/describe.h"
-#include "io/checkpoint_config.h"
 #include "io/crc32.h"
 #include "io/h5.h"
 #include "io/metrics.h"

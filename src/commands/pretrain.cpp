@@ -1,6 +1,6 @@
 // hfedmoe pretrain: causal-LM training of the MoE model on one process, from an HDF5 dataset
 // (its train rows; its test rows for evaluation) or a plain text file (byte tokens cut into
-// rows of model.seq_len; the last rows held out as the test split).
+// rows of model.seq_len; the last rows held out as the test split), read by data/pretrain_corpus.h.
 //
 // Determinism: the batch of step s is drawn from Rng(seed, pretrain, 0, 0, s), the learning
 // rate is a function of s, and checkpoints hold the AdamW moments and step counts and the
@@ -20,16 +20,15 @@
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
 #include "commands/commands.h"
-#include "data/dataset.h"
+#include "data/pretrain_corpus.h"
 #include "io/checkpoint.h"
 #include "io/fs.h"
-#include "io/h5.h"
 #include "io/metrics.h"
 #include "model/adamw.h"
+#include "model/batch.h"
 #include "model/evaluate.h"
 #include "model/model.h"
 #include "model/routing_stats.h"
-#include "model/tokenizer.h"
 #include "mpi/runtime.h"
 #include "ops/ops.h"
 #include "util/human.h"
@@ -85,57 +84,6 @@ void validate(const PretrainOptions& p) {
   check_range("pretrain.test_fraction", p.test_fraction, 0.0, 0.5);
 }
 
-struct Corpus {
-  Split train, test;
-  std::string what;
-};
-
-// A text file as rows of T byte tokens; a short last row is right-padded. The last
-// test_fraction of the rows (at least one when there are two or more) is the test split.
-Corpus text_corpus(const std::string& path, int T, double test_fraction) {
-  std::vector<int32_t> ids = encode(read_file(path));
-  int64_t rows = (static_cast<int64_t>(ids.size()) + T - 1) / T;
-  if (ids.size() < 2 * static_cast<size_t>(T))
-    fail(strf("%s has %zu bytes, fewer than two rows of model.seq_len=%d", path.c_str(), ids.size(), T),
-         "give a longer text or a smaller --model.seq_len");
-  int64_t n_test = test_fraction > 0 ? std::max<int64_t>(1, static_cast<int64_t>(rows * test_fraction)) : 0;
-  Corpus c;
-  auto fill = [&](Split& s, int64_t first, int64_t n) {
-    s.n = n;
-    s.T = T;
-    s.tokens.assign(static_cast<size_t>(n) * T, kPadToken);
-    s.lengths.resize(n);
-    for (int64_t r = 0; r < n; r++) {
-      size_t begin = static_cast<size_t>(first + r) * T, end = std::min(ids.size(), begin + T);
-      std::copy(ids.begin() + begin, ids.begin() + end, s.tokens.begin() + r * T);
-      s.lengths[r] = static_cast<int32_t>(end - begin);
-    }
-  };
-  fill(c.train, 0, rows - n_test);
-  fill(c.test, rows - n_test, n_test);
-  c.what = strf("text %s: %zu tokens, %lld train and %lld test rows of %d", path.c_str(), ids.size(),
-                static_cast<long long>(c.train.n), static_cast<long long>(c.test.n), T);
-  return c;
-}
-
-Corpus load_corpus(const std::string& path, const ModelConfig& m, double test_fraction) {
-  if (!path_exists(path)) fail("data.path=" + path + " does not exist", "check the path");
-  if (H5Fis_hdf5(path.c_str()) <= 0) return text_corpus(path, m.seq_len, test_fraction);
-  Dataset d = Dataset::load(path);
-  if (d.seq_len > m.seq_len)
-    fail(strf("dataset %s has rows of %d tokens, longer than model.seq_len=%d", path.c_str(), d.seq_len, m.seq_len),
-         "raise --model.seq_len or prepare the dataset with a shorter seq_len");
-  if (d.vocab_size > m.vocab_size)
-    fail(strf("dataset %s uses %d token ids but model.vocab_size=%d", path.c_str(), d.vocab_size, m.vocab_size),
-         "set --model.vocab_size to the dataset's vocabulary");
-  Corpus c;
-  c.train = std::move(d.train);
-  c.test = std::move(d.test);
-  c.what = strf("dataset %s: %lld train and %lld test rows of %d", path.c_str(), static_cast<long long>(c.train.n),
-                static_cast<long long>(c.test.n), d.seq_len);
-  return c;
-}
-
 // Batch buffers, sized once: tokens and targets (B, T), row ids (B).
 struct BatchBuf {
   std::vector<int32_t> tokens, targets;
@@ -177,7 +125,7 @@ int cmd_pretrain(int argc, char** argv) {
   RunDir rd = open_run_dir(run, o.resolved_ini(),
                            {"run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "run.threads",
                             "pretrain.eval_every", "pretrain.eval_rows", "pretrain.log_every"});
-  Corpus corpus = load_corpus(p.data, cfg, p.test_fraction);
+  PretrainCorpus corpus = load_pretrain_corpus(p.data, cfg, p.test_fraction);
   LOG_INFO("%s", corpus.what.c_str());
   const int B = p.batch_size, T = corpus.train.T;
   Ops& ops = *backend.ops;
@@ -199,7 +147,7 @@ int cmd_pretrain(int argc, char** argv) {
     model.init_weights(run.seed);
     metrics.open(rd.path, {});
   } else {
-    Checkpoint ck = load_checkpoint(from, &table);
+    Checkpoint ck = load_checkpoint(from, table);
     if (ck.kind != "pretrain")
       fail(from + " is a " + ck.kind + " checkpoint", "resume pretrain from a pretrain checkpoint, or pass --fresh");
     if (ck.round > p.steps)

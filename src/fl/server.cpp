@@ -109,7 +109,7 @@ int run_server(Engine& eng) {
   std::string resume = eng.run.resume.empty() ? latest_checkpoint(eng.dir.ckpt_dir()) : eng.run.resume;
   std::vector<MetricsRow> old_rows;
   if (!resume.empty()) {
-    Checkpoint ck = load_checkpoint(resume, &table);
+    Checkpoint ck = load_checkpoint(resume, table);
     state.load_from(ck, resume, eng.run.seed, eng.fl.method);
     eng.global = ck.model;
     start = ck.round;

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <optional>
 
-#include "io/checkpoint_config.h"
 #include "io/crc32.h"
 #include "io/fs.h"
 #include "io/h5.h"
@@ -184,6 +182,18 @@ void check_header(const h5::File& f) {
     fail(f.path() + " has checkpoint kind '" + kind + "'", "give a train or pretrain checkpoint");
 }
 
+// The header checked, then /meta's fields (not the model or the state).
+Checkpoint read_meta(const h5::File& f) {
+  check_header(f);
+  Checkpoint ck;
+  ck.kind = f.attr_string("meta", "kind");
+  ck.round = f.attr_int("meta", "round");
+  ck.seed = static_cast<uint64_t>(f.attr_int("meta", "seed"));
+  ck.method = f.attr_string("meta", "method");
+  ck.config_ini = f.attr_string("meta", "config");
+  return ck;
+}
+
 // Checks that /model holds exactly the table's tensors with its shapes, then reads them into
 // params (table.total() floats), verifying each tensor's crc32. With keep_absent_head, a file
 // without cls_head/w and cls_head/b (an LM checkpoint) leaves those of params unchanged;
@@ -318,20 +328,13 @@ std::string latest_checkpoint(const std::string& dir) {
   return path;
 }
 
-Checkpoint load_checkpoint(const std::string& path, const ParamTable* table) {
+Checkpoint load_checkpoint_meta(const std::string& path) { return read_meta(h5::File::open_read(path)); }
+
+Checkpoint load_checkpoint(const std::string& path, const ParamTable& table) {
   auto f = h5::File::open_read(path);
-  check_header(f);
-  Checkpoint ck;
-  ck.kind = f.attr_string("meta", "kind");
-  ck.round = f.attr_int("meta", "round");
-  ck.seed = static_cast<uint64_t>(f.attr_int("meta", "seed"));
-  ck.method = f.attr_string("meta", "method");
-  ck.config_ini = f.attr_string("meta", "config");
-  // Without a table, the model is the one the checkpoint's own configuration describes.
-  std::optional<ParamTable> own;
-  if (!table) table = &own.emplace(model_config_from_ini(ck.config_ini));
-  ck.model.resize(table->total());
-  read_model(f, *table, ck.model.data());
+  Checkpoint ck = read_meta(f);
+  ck.model.resize(table.total());
+  read_model(f, table, ck.model.data());
   for (const char* group : {"server", "clients"}) {
     std::vector<std::string> names;
     if (f.exists(group)) walk(f, group, names);

@@ -40,9 +40,12 @@ struct Checkpoint {
 std::string save_checkpoint(const Checkpoint& ck, const ParamTable& table, const std::string& dir, int keep);
 // The path named by <dir>/latest, or "" when there is none.
 std::string latest_checkpoint(const std::string& dir);
-// Reads a checkpoint; with a table, checks every tensor's presence and shape against it
-// (a usage error naming the tensor). Verifies the crc32 of every dataset.
-Checkpoint load_checkpoint(const std::string& path, const ParamTable* table);
+// Reads a checkpoint; checks every tensor's presence and shape against the table (a usage
+// error naming the tensor). Verifies the crc32 of every dataset.
+Checkpoint load_checkpoint(const std::string& path, const ParamTable& table);
+// Only /meta (kind, round, seed, method, config_ini), after the same checks of the header: the
+// stored configuration, from which cli/checkpoint_config.h builds the model it describes.
+Checkpoint load_checkpoint_meta(const std::string& path);
 // Loads only /model into params (table.total() floats), for `train --train.init` and `eval`.
 // Every tensor of the table must be in the file with its shape (a usage error naming the
 // tensor otherwise), except that with keep_absent_head a file with no classification head

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "data/dataset.h"
+#include "model/batch.h"
 #include "model/model.h"
 #include "model/routing_stats.h"
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli/checkpoint_config.h"
 #include "io/checkpoint.h"
 #include "io/crc32.h"
 #include "io/fs.h"
@@ -83,7 +84,7 @@ TEST(Checkpoint, RoundTripIsBitExact) {
   EXPECT_EQ(path, dir + "/train_3.h5");
   EXPECT_EQ(latest_checkpoint(dir), path);
 
-  Checkpoint back = load_checkpoint(path, &table);
+  Checkpoint back = load_checkpoint(path, table);
   EXPECT_EQ(back.kind, "train");
   EXPECT_EQ(back.round, 3);
   EXPECT_EQ(back.seed, ck.seed);
@@ -98,8 +99,9 @@ TEST(Checkpoint, RoundTripIsBitExact) {
   ASSERT_EQ(back.metrics.size(), ck.metrics.size());
   for (size_t r = 0; r < ck.metrics.size(); r++) EXPECT_EQ(to_json(back.metrics[r]), to_json(ck.metrics[r]));
 
-  // Without a table the model comes from the stored config.
-  Checkpoint own = load_checkpoint(path, nullptr);
+  // The table of the stored config reads the same model.
+  ParamTable stored = stored_model_table(path);
+  Checkpoint own = load_checkpoint(path, stored);
   EXPECT_TRUE(same_bits(own.model, ck.model));
 
   std::vector<float> weights(table.total());
@@ -114,7 +116,7 @@ TEST(Checkpoint, EmptyMetricsAndServerRoundTrip) {
   ck.config_ini = kTinyIni;
   ck.model.assign(table.total(), 0.5f);
   std::string dir = fresh_dir("empty");
-  Checkpoint back = load_checkpoint(save_checkpoint(ck, table, dir, 1), &table);
+  Checkpoint back = load_checkpoint(save_checkpoint(ck, table, dir, 1), table);
   EXPECT_EQ(back.kind, "pretrain");
   EXPECT_TRUE(back.metrics.empty());
   EXPECT_TRUE(back.server_f32.empty() && back.clients_i64.empty());
@@ -130,7 +132,7 @@ TEST(Checkpoint, LatestAndKeep) {
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"latest", "train_4.h5", "train_5.h5"}));
   EXPECT_EQ(read_file(dir + "/latest"), "train_5.h5\n");
-  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), &table).round, 5);
+  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), table).round, 5);
 
   // latest naming a deleted file is an error, not a silent fresh start.
   fs::remove(dir + "/train_5.h5");
@@ -145,7 +147,7 @@ TEST(Checkpoint, TruncatedFileGivesOneErrorAndOverwritesNothing) {
   fs::copy_file(good, cut);
   fs::resize_file(cut, fs::file_size(good) / 2);
   std::string before = read_file(good);
-  std::string msg = error_of([&] { load_checkpoint(cut, &table); });
+  std::string msg = error_of([&] { load_checkpoint(cut, table); });
   EXPECT_NE(msg.find("cut.h5"), std::string::npos) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   EXPECT_NE(msg, "(no error)");
@@ -171,7 +173,7 @@ TEST(Checkpoint, CorruptedTensorFailsItsCrc) {
     io.seekp(static_cast<std::streamoff>(offset) + 100);
     io.write("\x5a\xa5\x5a\xa5", 4);
   }
-  std::string msg = error_of([&] { load_checkpoint(path, &table); });
+  std::string msg = error_of([&] { load_checkpoint(path, table); });
   EXPECT_NE(msg.find("/model/layer_1/expert_2/w3 fails its crc32 check"), std::string::npos) << msg;
   std::vector<float> w(table.total());
   EXPECT_NE(error_of([&] { load_model_weights(path, table, w.data()); }).find("crc32"), std::string::npos);
@@ -182,7 +184,7 @@ TEST(Checkpoint, ForeignAndWrongKindFiles) {
   std::string dir = fresh_dir("foreign");
   std::string text = dir + "/notes.h5";
   std::ofstream(text) << "not hdf5 at all";
-  EXPECT_NE(error_of([&] { load_checkpoint(text, &table); }).find("not an HDF5 file"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_checkpoint(text, table); }).find("not an HDF5 file"), std::string::npos);
 
   std::string dataset = dir + "/data.h5";
   {
@@ -190,12 +192,12 @@ TEST(Checkpoint, ForeignAndWrongKindFiles) {
     f.set_attr("/", "format", std::string("hfedmoe-dataset"));
     f.write("train/tokens", std::vector<int32_t>{1, 2, 3});
   }
-  EXPECT_NE(error_of([&] { load_checkpoint(dataset, &table); }).find("is an hfedmoe dataset, not a checkpoint"),
+  EXPECT_NE(error_of([&] { load_checkpoint(dataset, table); }).find("is an hfedmoe dataset, not a checkpoint"),
             std::string::npos);
 
   std::string other = dir + "/other.h5";
   h5::File::create(other).write("x", std::vector<float>{1});
-  EXPECT_NE(error_of([&] { load_checkpoint(other, &table); }).find("not an hfedmoe checkpoint"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_checkpoint(other, table); }).find("not an hfedmoe checkpoint"), std::string::npos);
 
   std::string future = save_checkpoint(make_checkpoint(table, 1), table, dir, 2);
   {
@@ -209,7 +211,7 @@ TEST(Checkpoint, ForeignAndWrongKindFiles) {
     H5Gclose(meta);
     H5Fclose(id);
   }
-  EXPECT_NE(error_of([&] { load_checkpoint(future, &table); }).find("format version 99"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_checkpoint(future, table); }).find("format version 99"), std::string::npos);
 }
 
 TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
@@ -220,7 +222,7 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
   ModelConfig wider = tiny();
   wider.d_ff = 96;
   ParamTable other(wider);
-  std::string msg = error_of([&] { load_checkpoint(path, &other); });
+  std::string msg = error_of([&] { load_checkpoint(path, other); });
   EXPECT_NE(msg.find("tensor layer_0/expert_0/w1 has shape [128, 64] in the checkpoint, the model expects [96, 64]"),
             std::string::npos)
       << msg;
@@ -228,19 +230,19 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
   ModelConfig vocab = tiny();
   vocab.vocab_size = 300;
   ParamTable v300(vocab);
-  msg = error_of([&] { load_checkpoint(path, &v300); });
+  msg = error_of([&] { load_checkpoint(path, v300); });
   EXPECT_NE(msg.find("vocabulary size 260; the model has 300"), std::string::npos) << msg;
 
   ModelConfig tied = tiny();
   tied.tie_embeddings = true;
   ParamTable no_head(tied);
-  msg = error_of([&] { load_checkpoint(path, &no_head); });
+  msg = error_of([&] { load_checkpoint(path, no_head); });
   EXPECT_NE(msg.find("tensor lm_head is in the checkpoint but not in the model"), std::string::npos) << msg;
 
   ModelConfig cls = tiny();
   cls.n_classes = 4;
   ParamTable with_cls(cls);
-  msg = error_of([&] { load_checkpoint(path, &with_cls); });
+  msg = error_of([&] { load_checkpoint(path, with_cls); });
   EXPECT_NE(msg.find("tensor cls_head/w [4, 64] is missing"), std::string::npos) << msg;
 }
 
@@ -254,10 +256,10 @@ TEST(Checkpoint, InterruptedWriteLeavesLatestIntact) {
   std::ofstream(dir + "/train_2.h5.tmp", std::ios::binary) << bytes.substr(0, bytes.size() / 3);
   std::ofstream(dir + "/latest.tmp") << "train_2.h5";  // a half-done replacement of latest
   EXPECT_EQ(latest_checkpoint(dir), good);
-  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), &table).round, 1);
+  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), table).round, 1);
   save_checkpoint(make_checkpoint(table, 2), table, dir, 2);
   EXPECT_FALSE(fs::exists(dir + "/train_2.h5.tmp"));
-  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), &table).round, 2);
+  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), table).round, 2);
 }
 
 // The real thing: a child process saving checkpoint after checkpoint is SIGKILLed at
@@ -282,7 +284,7 @@ TEST(Checkpoint, SigkillDuringWritesNeverDamagesLatest) {
     waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status));
     std::string latest = latest_checkpoint(dir);
-    Checkpoint ck = load_checkpoint(latest, &table);
+    Checkpoint ck = load_checkpoint(latest, table);
     EXPECT_TRUE(same_bits(ck.model, make_checkpoint(table, ck.round).model)) << latest;
   }
 }

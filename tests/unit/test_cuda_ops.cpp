@@ -6,7 +6,7 @@
 #ifdef HFEDMOE_HAVE_CUDA
 #include <cstring>
 
-#include "ops/backend.h"
+#include "cli/backend.h"
 #include "test_cuda_util.h"
 #include "util/check.h"
 #include "util/rng.h"

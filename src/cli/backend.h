@@ -1,5 +1,6 @@
 #pragma once
-// Backend selection: the one place that turns a backend name into an Ops.
+// Backend selection: the one place that turns a backend name into an Ops. It knows both
+// backends (ops/ and cuda/), so it sits above them, in cli/.
 #include <memory>
 #include <string>
 

@@ -1,12 +1,14 @@
 #pragma once
 // The model a checkpoint holds, recovered from the resolved INI text stored in its /meta
 // config, so `eval`, `export` and `inspect` need no model options. The [model] keys go
-// through the same option parser and validation as the command line.
+// through the same option parser and validation as the command line, which is why this
+// lives in cli/, above the checkpoint file (io/checkpoint.h) that stores the text.
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "model/config.h"
+#include "model/params.h"
 
 namespace hf {
 
@@ -14,5 +16,9 @@ namespace hf {
 // user gave `eval` explicitly). A usage error if the text has no [model] section.
 ModelConfig model_config_from_ini(const std::string& ini,
                                   const std::vector<std::pair<std::string, std::string>>& overrides = {});
+
+// The parameter table of the model the checkpoint at path describes in its stored
+// configuration (its header checked first), for reading it with load_checkpoint.
+ParamTable stored_model_table(const std::string& path);
 
 }  // namespace hf

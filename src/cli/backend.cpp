@@ -1,4 +1,4 @@
-#include "ops/backend.h"
+#include "cli/backend.h"
 
 #include "ops/cpu_ops.h"
 #include "util/check.h"

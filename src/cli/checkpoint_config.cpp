@@ -1,9 +1,10 @@
-#include "io/checkpoint_config.h"
+#include "cli/checkpoint_config.h"
 
 #include <map>
 
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
+#include "io/checkpoint.h"
 
 namespace hf {
 
@@ -28,6 +29,10 @@ ModelConfig model_config_from_ini(const std::string& ini,
   model.add(o);
   o.parse(static_cast<int>(argv.size()), argv.data(), false);
   return model.resolve(o);
+}
+
+ParamTable stored_model_table(const std::string& path) {
+  return ParamTable(model_config_from_ini(load_checkpoint_meta(path).config_ini));
 }
 
 }  // namespace hf
