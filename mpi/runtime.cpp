@@ -67,12 +67,19 @@ int mpi_count(size_t n, const char* what) {
   return static_cast<int>(n);
 }
 
-void abort_all(const std::string& msg, int code) {
+void print_failed_alone(const std::string& msg, int code) {
   if (g_size > 1)
-    std::fprintf(stderr, "error: [rank %d] %s\n", g_rank, msg.c_str());
+    std::fprintf(stderr,
+                 "error: [rank %d] %s\nhfedmoe: rank %d failed alone: the job is being torn down (exit %d); "
+                 "the other ranks are stopped, not checkpointing; the last checkpoint resumes the run\n",
+                 g_rank, msg.c_str(), g_rank, code);
   else
     std::fprintf(stderr, "error: %s\n", msg.c_str());
   std::fflush(stderr);
+}
+
+void abort_all(const std::string& msg, int code) {
+  print_failed_alone(msg, code);
   if (g_started && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
   mpi_stop();
   std::exit(code);

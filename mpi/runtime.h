@@ -32,7 +32,10 @@ void mpi_ok(int rc, const char* what);
 // here (the exchange's buffers are far smaller), so it is a checked invariant.
 int mpi_count(size_t n, const char* what);
 
-// Prints "error: <msg>" (with the rank) and stops every rank with code.
+// Prints "error: [rank N] <msg>" and, in a job of several ranks, that the job is being torn
+// down because this rank failed alone (the others then die by signal without checkpointing).
+void print_failed_alone(const std::string& msg, int code);
+// print_failed_alone, then stops every rank with code (MPI_Abort).
 [[noreturn]] void abort_all(const std::string& msg, int code);
 
 // The whole main() of an MPI program (hfedmoe, the MPI benchmarks): starts MPI, returns

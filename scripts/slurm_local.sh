@@ -46,6 +46,20 @@ NSPATH="/run/netns/$SLURM_LOCAL_NETNS"
 say() { echo "slurm_local: $*"; }
 die() { echo "slurm_local: error: $*" >&2; exit 1; }
 
+# `up` empties $SLURM_LOCAL_DIR, so it must be a folder this script made: an absolute path
+# two levels deep or more, and absent, empty or holding the marker `up` leaves in it.
+MARKER=.hfedmoe-slurm-local
+check_state_dir() {
+  local d=$SLURM_LOCAL_DIR
+  [[ $d == /* ]] || { echo "slurm_local: error: SLURM_LOCAL_DIR='$d' is not an absolute path; set it to a new folder such as /tmp/hfedmoe-slurm-local" >&2; exit 2; }
+  [[ $d =~ ^(/[^/]+){2,}/?$ && ! $d =~ /\.\.?(/|$) ]] ||
+    { echo "slurm_local: error: SLURM_LOCAL_DIR='$d' is too close to / to be emptied; set it to a new folder such as /tmp/hfedmoe-slurm-local" >&2; exit 2; }
+  if [[ -e $d && ! -f $d/$MARKER && -n $(ls -A "$d" 2>/dev/null) ]]; then
+    echo "slurm_local: error: SLURM_LOCAL_DIR='$d' exists and was not made by this script (no $MARKER); `up` would delete it: set SLURM_LOCAL_DIR to a new folder" >&2
+    exit 2
+  fi
+}
+
 # Checks that this machine can run the cluster; prints why not and returns 3 otherwise.
 preflight() {
   if [[ "$(id -u)" != 0 ]]; then
@@ -124,6 +138,7 @@ CONF_EOF
 node_state() { in_ns timeout 3 sinfo -h -o %T 2>/dev/null | head -n1 || true; }
 
 cmd_up() {
+  check_state_dir
   preflight || exit $?
   if [[ -f "$PIDS/slurmctld.pid" ]] && pid_alive "$(cat "$PIDS/slurmctld.pid")"; then
     die "a cluster is already up in $SLURM_LOCAL_DIR (run '$0 down' first)"
@@ -133,6 +148,7 @@ cmd_up() {
   fi
   rm -rf "$SLURM_LOCAL_DIR"
   mkdir -p "$SLURM_LOCAL_DIR"/{munge,state,spool/slurmd,run,log} "$PIDS"
+  touch "$SLURM_LOCAL_DIR/$MARKER"
   chmod 755 "$SLURM_LOCAL_DIR" "$SLURM_LOCAL_DIR/munge"
 
   ip netns add "$SLURM_LOCAL_NETNS"

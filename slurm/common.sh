@@ -6,7 +6,8 @@
 #
 # What it provides:
 #   hf_log / hf_die           messages prefixed with the job id and time
-#   hf_prepare                module loads, binary check, OpenMP defaults
+#   hf_prepare                input checks (HFEDMOE_BACKEND, HFEDMOE_RUN_NAME), module loads,
+#                             binary check, OpenMP defaults
 #   hf_run NTASKS CMD...      runs CMD as NTASKS MPI ranks with $HFEDMOE_LAUNCHER (mpirun or
 #                             srun --mpi=pmix) in the background, forwards SIGUSR1 from the batch
 #                             shell to the launcher, and returns the step's exit code
@@ -27,14 +28,28 @@ hf_die() { hf_log "error: $*" >&2; exit 1; }
 # hf_backend_args: "--run.backend cuda" when the allocation has GPUs, "--run.backend X" when
 # HFEDMOE_BACKEND=X is set, else nothing (the job config's [run] backend, default cpu, applies).
 # HFEDMOE_BACKEND is the override: --run.backend in HFEDMOE_ARGS as well would be given twice.
+# (It runs in $(...), where hf_die could not stop the job: hf_prepare checks HFEDMOE_BACKEND.)
 hf_backend_args() {
   if [[ -n "${HFEDMOE_BACKEND:-}" ]]; then echo "--run.backend $HFEDMOE_BACKEND"
   elif ((${SLURM_GPUS_ON_NODE:-0} > 0)); then echo "--run.backend cuda"
   fi
 }
 
-# hf_prepare: loads modules, checks the binary, sets OpenMP placement defaults.
+# hf_check_inputs: the variables that reach a command line or a path unquoted hold only what
+# they may (HFEDMOE_BACKEND="cpu --fresh" would otherwise pass --fresh and delete the run).
+hf_check_inputs() {
+  case "${HFEDMOE_BACKEND:-}" in
+    "" | cpu | cuda) ;;
+    *) hf_die "HFEDMOE_BACKEND='$HFEDMOE_BACKEND' is not cpu or cuda (other options go in HFEDMOE_ARGS)" ;;
+  esac
+  if [[ -n "${HFEDMOE_RUN_NAME+set}" ]] && ! [[ $HFEDMOE_RUN_NAME =~ ^[A-Za-z0-9._-]+$ && $HFEDMOE_RUN_NAME != . && $HFEDMOE_RUN_NAME != .. ]]; then
+    hf_die "HFEDMOE_RUN_NAME='$HFEDMOE_RUN_NAME' is not a plain run name (letters, digits, '.', '_' or '-'; not '.' or '..')"
+  fi
+}
+
+# hf_prepare: checks the inputs, loads modules, checks the binary, sets OpenMP placement defaults.
 hf_prepare() {
+  hf_check_inputs
   if [[ -n "${HFEDMOE_MODULES:-}" ]]; then
     type module >/dev/null 2>&1 || hf_die "HFEDMOE_MODULES='$HFEDMOE_MODULES' is set but this shell has no 'module' command (source your site's modules init, or empty HFEDMOE_MODULES)"
     # shellcheck disable=SC2086  # a list of module names

@@ -1,9 +1,11 @@
-// An executor rank (1..R): hosts virtual clients and trains those the plan gives it.
+// An executor rank (1..R): hosts virtual clients and trains those the plan gives it. Before
+// each blocking step it reports its arrival to the server's watchdog (mpi/watchdog.h).
 // One round, top to bottom:
 //   plan (broadcast) -> train my clients -> pack + reduce (expert-sparse, exact) ->
 //   receive the changed parameters -> agree on a stop signal
 #include "fl/engine.h"
 #include "mpi/runtime.h"
+#include "mpi/watchdog.h"
 #include "util/log.h"
 #include "util/signals.h"
 
@@ -19,15 +21,27 @@ int run_executor(Engine& eng) {
   bool stopped = false;
   int64_t round = 0;
   eng.exchange->broadcast_model(eng.global.data(), eng.global.size());
+  int64_t arrival = 0;  // the watchdog's steps (mpi/watchdog.h), in the server's order (fl/server.cpp)
   for (;;) {
+    report_arrival(arrival++);
     RoundPlan plan = eng.exchange->broadcast_plan(RoundPlan{});             // plan
     if (plan.stop) break;
     round = plan.round;
     eng.update.clear(static_cast<int>(plan.slots.size()));
-    collectively([&] { eng.train_assigned(plan); });                       // train
+    collectively([&] {                                                      // train
+      try {
+        eng.train_assigned(plan);
+      } catch (...) {
+        report_arrival(arrival);  // the failure itself is agreed here; the watchdog must not blame this rank
+        throw;
+      }
+      report_arrival(arrival);
+    });
+    arrival++;
     eng.exchange->reduce_update(eng.update);                                // pack + reduce
     eng.exchange->broadcast_changes(eng.update, changes, eng.global.data(), eng.model->table());  // apply
     eng.exchange->take_bytes();
+    report_arrival(arrival++);
     stopped = stop_agreed();
   }
   log_peak_rss();

@@ -10,14 +10,14 @@
 namespace hf {
 namespace {
 
-// fl.tau: "auto" (-1) or a number in [0, 1].
-float parse_tau(const std::string& text) {
+// "auto" (-1) or a number in [lo, hi]; `what` says what auto means and what a number is.
+double parse_auto_or_number(const std::string& key, const std::string& text, double lo, double hi, const std::string& what) {
   if (text == "auto") return -1;
-  float v = 0;
+  double v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v))
-    fail("fl.tau=" + text + " is neither auto nor a number", "use auto (1/(2E)) or a usage threshold in [0, 1]");
-  check_range("fl.tau", v, 0.0f, 1.0f);
+    fail(key + "=" + text + " is neither auto nor a number", "use " + what);
+  check_range(key, v, lo, hi);
   return v;
 }
 
@@ -54,6 +54,10 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
            "enforce: a step must fit the profile's memory_gb (hfedmoe and random_moe drop experts by their own order "
            "until it does, other methods fail the client; fedavg_unbounded is exempt); report: only count it")
       .add("fl.exchange", &fl.exchange, "auto (NCCL when every executor has its own GPU, else MPI), mpi or nccl")
+      .add("fl.round_timeout_s", &fl.round_timeout_s,
+           "hang watchdog: the server stops the job, naming the silent rank, when an executor has not finished its "
+           "clients this many wall seconds after the plan; auto = max(600, 10x the busiest executor's planned "
+           "FLOPs at 1 GFLOP/s), 0 = off")
       .add("data.path", &data.path, "dataset written by `hfedmoe prepare`")
       .add("train.local_steps", &train.local_steps, "local optimizer steps per client and round")
       .add("train.local_epochs", &train.local_epochs, "> 0: local epochs instead of local_steps")
@@ -79,7 +83,9 @@ void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOpti
   check_range("fl.lambda", fl.lambda, 0.0f, 1.0f);
   check_range("fl.eval_last", fl.eval_last, 1, 1 << 20);
   check_range("fl.val_fraction", fl.val_fraction, 0.0, 0.5);
-  fl.tau_value = parse_tau(fl.tau);
+  fl.tau_value = static_cast<float>(parse_auto_or_number("fl.tau", fl.tau, 0, 1, "auto (1/(2E)) or a usage threshold in [0, 1]"));
+  fl.round_timeout_v = parse_auto_or_number("fl.round_timeout_s", fl.round_timeout_s, 0, 1e9,
+                                            "auto (from the round's plan), a number of seconds, or 0 (no watchdog)");
   fl.budget_mode_v = parse_choice<BudgetMode>("fl.budget_mode", fl.budget_mode, {{"mask", BudgetMode::mask}, {"strict", BudgetMode::strict}});
   fl.budget_scope_v = parse_choice<BudgetScope>("fl.budget_scope", fl.budget_scope, {{"layer", BudgetScope::layer}, {"model", BudgetScope::model}});
   fl.reselect_v = parse_choice<Reselect>("fl.reselect", fl.reselect, {{"round", Reselect::round}, {"batch", Reselect::batch}});

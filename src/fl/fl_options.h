@@ -43,6 +43,7 @@ struct FlOptions {
   std::string throttle = "none";    // none | sleep: sleep so a step lasts as long as on the profile
   std::string memory_check = "enforce";
   std::string exchange = "auto";    // auto | mpi | nccl: how the round's sums and parameters travel (mpi/exchange_path.h)
+  std::string round_timeout_s = "auto";  // hang watchdog (mpi/watchdog.h): auto, seconds, or 0 = off
 
   // The methods' own options, declared and checked by their files (fl/methods/, method_registry).
   float beta = 0.1f;                    // hfedmoe: Eq. 14 information-bottleneck weight
@@ -58,6 +59,7 @@ struct FlOptions {
   ServerOpt server_opt_v = ServerOpt::fedavg;
   Throttle throttle_v = Throttle::none;
   float tau_value = -1;  // < 0: auto
+  double round_timeout_v = -1;  // < 0: auto
   float tau_for(int n_experts) const { return tau_value >= 0 ? tau_value : 0.5f / static_cast<float>(n_experts); }
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numeric>
 
 #include "util/check.h"
@@ -22,6 +23,15 @@ CostModel::CostModel(const ParamTable& table, Task task, int batch, int seq_len)
 int64_t local_steps(const TrainOptions& train, int64_t shard) {
   if (train.local_epochs <= 0) return train.local_steps;
   return std::max<int64_t>(1, (train.local_epochs * shard + train.batch_size - 1) / train.batch_size);
+}
+
+double round_timeout_s(const FlOptions& fl, const RoundPlan& plan, const CostModel& cost) {
+  if (fl.round_timeout_v >= 0) return fl.round_timeout_v;
+  std::map<int64_t, double> flops;  // by executor rank
+  for (const PlanSlot& s : plan.slots) flops[s.executor] += static_cast<double>(s.steps) * cost.step_flops;
+  double busiest = 0;
+  for (const auto& [rank, f] : flops) busiest = std::max(busiest, f);
+  return std::max(600.0, 10.0 * busiest / 1e9);
 }
 
 double client_time_s(const DeviceProfile& p, double flops, double down_bytes, double up_bytes) {

@@ -63,6 +63,10 @@ struct CostModel {
 };
 
 int64_t local_steps(const TrainOptions& train, int64_t shard);
+// The hang watchdog's deadline for a round's training (fl.round_timeout_s, mpi/watchdog.h), in
+// wall seconds: the option, or with auto max(600, 10 x the FLOPs planned for the busiest
+// executor at 1 GFLOP/s), a slow CPU core's pace; 0 = no deadline.
+double round_timeout_s(const FlOptions& fl, const RoundPlan& plan, const CostModel& cost);
 double client_time_s(const DeviceProfile& p, double flops, double down_bytes, double up_bytes);
 int max_plan_slots(const FlOptions& fl, int n_clients);
 

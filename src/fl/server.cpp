@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "fl/aggregate.h"
 #include "fl/engine.h"
@@ -17,6 +18,7 @@
 #include "io/metrics.h"
 #include "model/evaluate.h"
 #include "mpi/runtime.h"
+#include "mpi/watchdog.h"
 #include "util/human.h"
 #include "util/log.h"
 #include "util/signals.h"
@@ -90,6 +92,26 @@ std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
   return s;
 }
 
+// The hang watchdog (mpi/watchdog.h): waits for every executor to arrive at the protocol's
+// next step; one silent past the deadline (0: none) stops the job with one line naming it.
+void await_executors(int64_t step, double deadline, int64_t round, const char* doing) {
+  if (world_size() == 1) return;
+  std::vector<int> silent = await_arrivals(step, deadline);
+  if (silent.empty()) return;
+  std::string ranks;
+  for (int r : silent) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+  abort_all(strf("executor rank %s has not %s in round %lld within %.0f s (fl.round_timeout_s): stopped, swapping or "
+                 "far slower than planned; check that rank's node, or raise fl.round_timeout_s (0 = no watchdog)",
+                 ranks.c_str(), doing, static_cast<long long>(round), deadline),
+            kExitRuntime);
+}
+
+// Runs collectives that every executor has arrived at under a CollectiveWatch (mpi/watchdog.h).
+void watched(double deadline, int64_t round, const char* what, const std::function<void()>& collectives) {
+  CollectiveWatch watch(world_size() > 1 ? deadline : 0, strf("%s of round %lld", what, static_cast<long long>(round)));
+  collectives();
+}
+
 }  // namespace
 
 int run_server(Engine& eng) {
@@ -138,21 +160,28 @@ int run_server(Engine& eng) {
   double wall_before = old_rows.empty() ? 0 : metric_double(old_rows.back(), "wall_time_s");
   bool stopped = false;
   int64_t round = start;
+  int64_t arrival = 0;  // the watchdog's step count, in the executors' order (fl/executor.cpp)
+  double deadline = 0;  // the watchdog's, for this round's plan
   while (round < eng.fl.rounds && !stopped) {
     round++;
     // 1. plan
     RoundPlan plan = make_plan(round, eng.run.seed, eng.fl, eng.train, eng.clients, *eng.cost, eng.method, eng.executors);
-    eng.exchange->broadcast_plan(plan);
-    // 2. train (in-process executor when there are no executor ranks)
+    deadline = round_timeout_s(eng.fl, plan, *eng.cost);
+    await_executors(arrival++, deadline, round, "come back for the plan");
+    watched(deadline, round, "the plan's broadcast", [&] { eng.exchange->broadcast_plan(plan); });
+    // 2. train (in-process executor when there are no executor ranks); the watchdog waits for
+    //    every executor's report with a deadline before the blocking collectives
     eng.update.clear(static_cast<int>(plan.slots.size()));
-    collectively([&] {
-      if (world_size() == 1) eng.train_assigned(plan);
+    await_executors(arrival++, deadline, round, "finished its clients");
+    watched(deadline, round, "the exchange", [&] {
+      collectively([&] {
+        if (world_size() == 1) eng.train_assigned(plan);
+      });
+      // 3. pack + reduce, 4. apply and broadcast what changed
+      eng.exchange->reduce_update(eng.update);
+      agg.apply(eng.update, eng.global.data(), changes);
+      eng.exchange->broadcast_changes(eng.update, changes, eng.global.data(), table);
     });
-    // 3. pack + reduce
-    eng.exchange->reduce_update(eng.update);
-    // 4. apply
-    agg.apply(eng.update, eng.global.data(), changes);
-    eng.exchange->broadcast_changes(eng.update, changes, eng.global.data(), table);
     Exchange::Bytes bytes = eng.exchange->take_bytes();
 
     // clients' state, statistics and the virtual clock
@@ -235,12 +264,17 @@ int run_server(Engine& eng) {
              human_bytes(static_cast<double>(bytes.up)).c_str());
 
     // 6. checkpoint (on schedule, at the end, or when a stop signal arrived on any rank)
-    stopped = stop_agreed();
+    await_executors(arrival++, deadline, round, "come back from the exchange");
+    watched(deadline, round, "the stop vote", [&] { stopped = stop_agreed(); });
+    if (stopped && round < eng.fl.rounds)
+      LOG_WARN("a stop signal (SIGTERM or SIGUSR1) reached a rank: checkpointing round %lld, then exit %d",
+               static_cast<long long>(round), kExitRequeue);
     bool last = round == eng.fl.rounds;
     if (stopped || last || (eng.run.ckpt_every > 0 && round % eng.run.ckpt_every == 0)) checkpoint(round);
   }
   RoundPlan done;
   done.stop = true;
+  await_executors(arrival++, deadline, round, "come back for the plan");
   eng.exchange->broadcast_plan(done);
   log_peak_rss();
   if (stopped && round < eng.fl.rounds) {

@@ -19,15 +19,16 @@ void write_stderr(const char* s) {
   (void)ignored;
 }
 
-// Only async-signal-safe calls here: write(2) and _exit(2).
-void on_stop_signal(int sig) {
+// Only async-signal-safe calls here: write(2) and _exit(2). The first signal says nothing:
+// the loop that honours it logs the stop when it checkpoints, and a job that mpirun tears down
+// because another rank failed (SIGTERM, then SIGKILL) must not print a graceful stop it will
+// never make; the failing rank's own line says what happened (mpi/runtime.h abort_all).
+void on_stop_signal(int) {
   if (g_stop) {
     write_stderr("hfedmoe: second stop signal: exiting now (code 75); resume from the last checkpoint\n");
     ::_exit(kExitRequeue);
   }
   g_stop = 1;
-  write_stderr(sig == SIGTERM ? "hfedmoe: SIGTERM: stopping at the next checkpoint (signal again to exit now)\n"
-                              : "hfedmoe: SIGUSR1: stopping at the next checkpoint (signal again to exit now)\n");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The round plan (fl/plan.h): deterministic sampling, availability, over-commit keeping the
-// fastest K by predicted virtual time, the deadline, and balanced executor assignment.
+// fastest per_round by predicted virtual time, the deadline, balanced executor assignment, and the
+// watchdog's deadline.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -100,6 +101,25 @@ TEST(FlPlan, ExecutorsGetBalancedWorkAndPlansRoundTrip) {
     EXPECT_EQ(q.slots[i].predicted_s, p.slots[i].predicted_s);
   }
   EXPECT_EQ(q.round, 5);
+}
+
+// fl.round_timeout_s: a number is the deadline (0 = none); auto is 10x the FLOPs planned for the
+// busiest executor at 1 GFLOP/s, at least 600 s.
+TEST(FlPlan, WatchdogDeadlineIsTheOptionOrFromTheBusiestExecutorsPlannedFlops) {
+  Population s;
+  RoundPlan p = s.plan(1, {1, 2});
+  std::vector<double> flops(3, 0.0);
+  for (const PlanSlot& slot : p.slots) flops[slot.executor] += static_cast<double>(slot.steps) * s.cost.step_flops;
+  const double busiest = std::max(flops[1], flops[2]);
+  ASSERT_GT(busiest, 0);
+  EXPECT_DOUBLE_EQ(round_timeout_s(s.fl, p, s.cost), std::max(600.0, 10 * busiest / 1e9));
+  for (PlanSlot& slot : p.slots) slot.steps *= 100000;  // a plan far beyond 600 s at 1 GFLOP/s
+  EXPECT_DOUBLE_EQ(round_timeout_s(s.fl, p, s.cost), 10 * 100000 * busiest / 1e9);
+  EXPECT_GT(round_timeout_s(s.fl, p, s.cost), 600);
+  s.fl.round_timeout_v = 0;
+  EXPECT_EQ(round_timeout_s(s.fl, p, s.cost), 0);
+  s.fl.round_timeout_v = 30;
+  EXPECT_EQ(round_timeout_s(s.fl, p, s.cost), 30);
 }
 
 }  // namespace

@@ -1,0 +1,41 @@
+// The hang watchdog's rendezvous (mpi/watchdog.h) at 2, 3 and 5 ranks: rank 0 sees every
+// executor's arrival at a step; a rank that does not arrive within the deadline is named, and
+// the others are not; the next step works again after a timeout (the abandoned receive was
+// cancelled, so nothing lands late).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "mpi/runtime.h"
+#include "mpi/watchdog.h"
+
+namespace hf {
+namespace {
+
+TEST(Watchdog, ArrivalsAreSeenAndTheSilentRankIsNamed) {
+  const int R = world_size() - 1;
+  if (R < 1) GTEST_SKIP() << "needs executors (mpiexec -np 2 or more)";
+  // Step 0: everyone arrives.
+  if (is_server()) {
+    EXPECT_TRUE(await_arrivals(0, 10.0).empty());
+  } else {
+    report_arrival(0);
+  }
+  // Step 1: the last rank stays silent; rank 0 names it and no other.
+  if (is_server()) {
+    EXPECT_EQ(await_arrivals(1, 0.3), std::vector<int>{R});
+  } else if (world_rank() != R) {
+    report_arrival(1);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  // Step 2: after the timeout, the rendezvous works again for every rank.
+  if (is_server()) {
+    EXPECT_TRUE(await_arrivals(2, 10.0).empty());
+  } else {
+    report_arrival(2);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+}  // namespace
+}  // namespace hf
