@@ -6,16 +6,21 @@
 #include "util/check.h"
 
 namespace hf::h5 {
-namespace {
 
 // HDF5 prints its error stack on every failed call unless told not to; our errors say it once.
-void quiet_hdf5() {
+// Nor may it clean up at exit: a file whose writes failed (a full disk) cannot be closed, as
+// the close flushes again and fails, and libhdf5's clean-up at exit crashes on it (exit 139
+// instead of our error's code). Every file we open is closed by File's destructor anyway.
+void init() {
   static bool done = false;
   if (!done) {
+    H5dont_atexit();  // only before the first call that initialises the library
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     done = true;
   }
 }
+
+namespace {
 
 // The operating system's reason for the failure HDF5 just reported ("No space left on
 // device"), found in its error stack, or "" when the stack holds none.
@@ -46,7 +51,7 @@ struct Handle {  // closes an HDF5 id with the matching close function
 }  // namespace
 
 File File::create(const std::string& path, size_t user_block) {
-  quiet_hdf5();
+  init();
   Handle fcpl{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
   if (user_block) H5Pset_userblock(fcpl.id, user_block);
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT);
@@ -55,7 +60,7 @@ File File::create(const std::string& path, size_t user_block) {
 }
 
 File File::open_read(const std::string& path) {
-  quiet_hdf5();
+  init();
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail("cannot open " + path, "check the path (it does not exist or is not readable)");
   std::fclose(f);

@@ -12,6 +12,10 @@
 
 namespace hf::h5 {
 
+// Quiets libhdf5's own error printing and its clean-up at exit (h5.cpp says why). Called by
+// File; main() calls it first, as the clean-up can be turned off only before any HDF5 call.
+void init();
+
 template <class T> hid_t native_type();
 template <> inline hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
 template <> inline hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
