@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands/commands.h"
+#include "io/h5.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
 #include "util/log.h"
@@ -48,6 +49,7 @@ static int dispatch(int argc, char** argv) {
 }  // namespace hf
 
 int main(int argc, char** argv) {
+  hf::h5::init();
   return hf::mpi_main(argc, argv, [](int argc_mpi, char** argv_mpi) {
     hf::log_init(hf::world_rank(), hf::LogLevel::info);
     return hf::dispatch(argc_mpi, argv_mpi);

@@ -12,7 +12,6 @@
 #include "data/dataset.h"
 #include "io/checkpoint.h"
 #include "io/fs.h"
-#include "io/h5.h"
 #include "io/metrics.h"
 #include "model/evaluate.h"
 #include "model/model.h"
@@ -56,17 +55,12 @@ int cmd_eval(int argc, char** argv) {
     check_range("eval.batch_size", e.batch_size, 1, 1 << 16);
     validate_run_options(run);
     if (world_size() > 1) fail(strf("eval runs on one process, not %d", world_size()), "run it without mpirun");
-    // Read only the metadata here; the weights are read into the model below.
-    auto f = h5::File::open_read(e.checkpoint);
-    // A file that is not a checkpoint fails in the loader, with its message naming the problem.
-    if (!f.has_attr("meta", "config")) load_checkpoint_meta(e.checkpoint);
-    meta.kind = f.attr_string("meta", "kind");
-    meta.round = f.attr_int("meta", "round");
-    meta.method = f.attr_string("meta", "method");
+    // Only the metadata here (the whole file checked); the weights are read into the model below.
+    meta = load_checkpoint_meta(e.checkpoint);
     std::vector<std::pair<std::string, std::string>> overrides;
     for (const auto& [key, value] : parse_ini(o.resolved_ini()))
       if (key.rfind("model.", 0) == 0 && o.was_set(key)) overrides.push_back({key, value});
-    cfg = model_config_from_ini(f.attr_string("meta", "config"), overrides);
+    cfg = model_config_from_ini(meta.config_ini, overrides);
     data = Dataset::load(e.data);
     if (data.task == Task::classify && cfg.n_classes != data.n_classes)
       fail(strf("dataset %s has %d classes but the checkpoint's model has n_classes=%d", e.data.c_str(), data.n_classes,

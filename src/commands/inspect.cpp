@@ -1,7 +1,8 @@
 // hfedmoe inspect FILE.h5 [--verify]: what an HDF5 file is and what it holds.
-// A checkpoint is described from its metadata and dataset shapes alone (no tensor data is
-// read, so it is instant on a large file); --verify then re-reads every dataset and checks
-// its crc32. A dataset file is described by the data layer (data/describe.h).
+// A checkpoint is first checked whole (its seal and manifest, io/checkpoint.h: a damaged file
+// is one error line, never handed to libhdf5) and described from its metadata and dataset
+// shapes; --verify then re-reads every dataset through libhdf5 and checks its crc32 against
+// the manifest. A dataset file is described by the data layer (data/describe.h).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,9 +13,11 @@
 #include "cli/options.h"
 #include "commands/commands.h"
 #include "data/describe.h"
+#include "io/checkpoint.h"
 #include "io/crc32.h"
 #include "io/h5.h"
 #include "io/metrics.h"
+#include "io/seal.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
 
@@ -40,27 +43,6 @@ std::string with_commas(int64_t n) {
     out += s[i];
   }
   return out;
-}
-
-void walk(const h5::File& f, const std::string& group, std::vector<std::string>& out) {
-  for (const auto& name : f.list(group)) {
-    std::string path = group == "/" ? name : group + "/" + name;
-    if (f.is_group(path))
-      walk(f, path, out);
-    else
-      out.push_back(path);
-  }
-}
-
-std::string dtype_text(const h5::File& f, const std::string& dataset) {
-  hid_t d = H5Dopen2(f.id(), dataset.c_str(), H5P_DEFAULT);
-  hid_t t = H5Dget_type(d);
-  H5T_class_t cls = H5Tget_class(t);
-  size_t size = H5Tget_size(t);
-  H5Tclose(t);
-  H5Dclose(d);
-  if (cls == H5T_STRING) return "str";
-  return strf("%s%zu", cls == H5T_FLOAT ? "f" : cls == H5T_INTEGER ? "i" : "?", 8 * size);
 }
 
 // "w1 [128, 64], w3 [128, 64], w2 [64, 128]" for the datasets directly in a group, in table order
@@ -122,11 +104,10 @@ void print_arrays(const h5::File& f, const std::string& group) {
     std::printf("%s: none\n", group.c_str());
     return;
   }
-  std::vector<std::string> names;
-  walk(f, group, names);
+  std::vector<std::string> names = f.datasets(group);
   std::printf("%s: %zu arrays\n", group.c_str(), names.size());
   for (const auto& n : names)
-    std::printf("  %-28s %s %s\n", n.substr(group.size() + 1).c_str(), dtype_text(f, n).c_str(), shape_text(f.shape(n)).c_str());
+    std::printf("  %-28s %s %s\n", n.substr(group.size() + 1).c_str(), f.dtype(n).c_str(), shape_text(f.shape(n)).c_str());
 }
 
 // Rows, the last row, and the best test accuracy with the row it was reached in.
@@ -148,7 +129,7 @@ void print_metrics(const h5::File& f) {
   MetricsRow last;
   std::vector<double> acc;
   for (const auto& c : columns) {
-    std::string path = "metrics/" + c, t = dtype_text(f, path);
+    std::string path = "metrics/" + c, t = f.dtype(path);
     if (t == "str") {
       last.push_back({c, f.read_strings(path).back()});
     } else if (t[0] == 'i') {
@@ -165,14 +146,15 @@ void print_metrics(const h5::File& f) {
     if (std::isfinite(acc[r]) && (best < 0 || acc[r] > acc[static_cast<size_t>(best)])) best = static_cast<int64_t>(r);
   if (best >= 0) {
     std::string key = columns[0], at = metric_text(last[0].second);
-    std::string t = dtype_text(f, "metrics/" + key);
+    std::string t = f.dtype("metrics/" + key);
     if (t[0] == 'i') at = std::to_string(f.read<int64_t>("metrics/" + key)[static_cast<size_t>(best)]);
     std::printf("  best  test_acc %.4f at %s %s (row %lld)\n", acc[static_cast<size_t>(best)], key.c_str(), at.c_str(),
                 static_cast<long long>(best + 1));
   }
 }
 
-void describe_checkpoint(const h5::File& f) {
+void describe_checkpoint(const CheckpointFile& c) {
+  const h5::File& f = c.file;
   std::printf("checkpoint %s (%.1f MB)\n", f.path().c_str(), std::filesystem::file_size(f.path()) / 1e6);
   std::printf("  format     %s v%lld\n", f.attr_string("meta", "format").c_str(),
               static_cast<long long>(f.attr_int("meta", "format_version")));
@@ -192,17 +174,16 @@ void describe_checkpoint(const h5::File& f) {
     std::printf("  model      (not recoverable from the config: %s)\n", e.what());
   }
 
-  std::vector<std::string> tensors;
-  walk(f, "model", tensors);
+  std::vector<std::string> tensors = f.datasets("model");
   // One number that tells two checkpoints' models apart: the crc32 of the tensors' names and
-  // stored crc32s (each of which --verify checks against the data).
+  // their crc32s in the manifest (each of which --verify checks against the data).
   int64_t params = 0;
   uint32_t checksum = 0;
   for (const auto& t : tensors) {
     params += numel(f.shape(t));
-    uint32_t c = f.has_attr(t, "crc32") ? static_cast<uint32_t>(f.attr_int(t, "crc32")) : 0;
+    uint32_t crc = c.manifest.datasets.at(t).crc32;
     checksum = crc32(t.c_str(), t.size() + 1, checksum);
-    checksum = crc32(&c, sizeof(c), checksum);
+    checksum = crc32(&crc, sizeof(crc), checksum);
   }
   std::printf("model: %zu tensors, %s parameters, checksum %08x\n", tensors.size(), with_commas(params).c_str(), checksum);
   std::vector<std::string> layers;
@@ -232,30 +213,23 @@ void describe_checkpoint(const h5::File& f) {
 }
 
 void describe_other(const h5::File& f) {
-  std::vector<std::string> names;
-  walk(f, "/", names);
+  std::vector<std::string> names = f.datasets("/");
   std::printf("HDF5 file %s: not an hfedmoe checkpoint or dataset; %zu datasets\n", f.path().c_str(), names.size());
-  for (const auto& n : names) std::printf("  /%-30s %s %s\n", n.c_str(), dtype_text(f, n).c_str(), shape_text(f.shape(n)).c_str());
+  for (const auto& n : names) std::printf("  /%-30s %s %s\n", n.c_str(), f.dtype(n).c_str(), shape_text(f.shape(n)).c_str());
 }
 
-// Re-reads every dataset. A dataset with a crc32 attribute must match it; in a checkpoint
-// every dataset must have one. Prints one line per failure; a usage error if any failed.
-void verify(const h5::File& f, bool checkpoint) {
-  std::vector<std::string> names;
-  walk(f, "/", names);
-  int failed = 0, checked = 0;
+// Re-reads every dataset; with a manifest (a checkpoint), each must match its crc32 there.
+// Prints one line per failure; a usage error if any failed.
+void verify(const h5::File& f, const Manifest* manifest) {
+  std::vector<std::string> names = f.datasets("/");
+  int failed = 0;
   std::string first;
   for (const auto& n : names) {
     std::string problem;
     try {
       uint32_t got = dataset_crc32(f, n);
-      if (f.has_attr(n, "crc32")) {
-        uint32_t want = static_cast<uint32_t>(f.attr_int(n, "crc32"));
-        checked++;
-        if (got != want) problem = strf("crc32 mismatch (stored %08x, read %08x)", want, got);
-      } else if (checkpoint) {
-        problem = "no crc32 attribute";
-      }
+      uint32_t want = manifest ? manifest->datasets.at(n).crc32 : got;
+      if (got != want) problem = strf("crc32 mismatch (manifest %08x, read %08x)", want, got);
     } catch (const Error& e) {
       problem = e.what();
     }
@@ -266,7 +240,12 @@ void verify(const h5::File& f, bool checkpoint) {
   if (failed)
     fail(strf("%s: %d of %zu datasets fail verification (first: %s)", f.path().c_str(), failed, names.size(), first.c_str()),
          "the file is damaged; use an earlier checkpoint or regenerate it");
-  std::printf("verify: %zu datasets re-read, %d crc32 checked, all OK\n", names.size(), checked);
+  if (manifest)
+    std::printf("verify: seal (size, whole-file crc32) OK; manifest: %zu datasets, %zu attributes match; %zu datasets "
+                "re-read, every crc32 matches; all OK\n",
+                manifest->datasets.size(), manifest->attrs.size(), names.size());
+  else
+    std::printf("verify: %zu datasets re-read, all OK (no checksums in this file)\n", names.size());
 }
 
 // The file may be given as the first bare argument; Options knows only --key value.
@@ -288,7 +267,7 @@ int cmd_inspect(int argc, char** argv) {
   bool verify_all = false;
   Options o("inspect", "describe an HDF5 checkpoint or dataset: hfedmoe inspect FILE.h5 [--verify]");
   o.add("file", &file, "the HDF5 file (may also be given as the first bare argument)")
-      .flag("verify", &verify_all, "re-read every dataset and check its crc32; exit 2 naming any mismatch");
+      .flag("verify", &verify_all, "re-read every dataset and check it against the checkpoint's manifest; exit 2 naming any mismatch");
   std::vector<std::string> args = file_as_option(argc, argv);
   std::vector<char*> av;
   for (auto& a : args) av.push_back(a.data());
@@ -298,17 +277,23 @@ int cmd_inspect(int argc, char** argv) {
     if (run && file.empty()) fail("inspect needs a file", "run `hfedmoe inspect FILE.h5 [--verify]`");
   });
   if (!run || !is_server()) return kExitOk;
+  // A checkpoint is opened only through its checks; a file without a seal is read as HDF5 to
+  // say what it is (a checkpoint without one is refused by open_checkpoint, naming why).
+  if (is_sealed(file)) {
+    CheckpointFile c = open_checkpoint(file);
+    describe_checkpoint(c);
+    std::fflush(stdout);
+    if (verify_all) verify(c.file, &c.manifest);
+    return kExitOk;
+  }
   auto f = h5::File::open_read(file);
-  bool checkpoint = f.has_attr("meta", "format") && f.attr_string("meta", "format") == "hfedmoe-checkpoint";
-  bool dataset = !checkpoint && f.has_attr("/", "format") && f.attr_string("/", "format") == "hfedmoe-dataset";
-  if (checkpoint)
-    describe_checkpoint(f);
-  else if (dataset)
+  if (f.has_attr("meta", "format")) open_checkpoint(file);  // fails: says why it cannot be read
+  if (f.has_attr("/", "format") && f.attr_string("/", "format") == "hfedmoe-dataset")
     std::printf("%s", describe_dataset(Dataset::load(file)).c_str());
   else
     describe_other(f);
   std::fflush(stdout);
-  if (verify_all) verify(f, checkpoint);
+  if (verify_all) verify(f, nullptr);
   return kExitOk;
 }
 

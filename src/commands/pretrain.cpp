@@ -142,7 +142,7 @@ int cmd_pretrain(int argc, char** argv) {
   int64_t loss_steps = 0, tokens_seen = 0;
 
   int64_t step = 0;
-  std::string from = run.resume.empty() ? latest_checkpoint(rd.ckpt_dir()) : run.resume;
+  std::string from = run.resume.empty() ? latest_checkpoint(rd.ckpt_dir(), "pretrain") : run.resume;
   if (from.empty()) {
     model.init_weights(run.seed);
     metrics.open(rd.path, {});

@@ -1,20 +1,27 @@
 #pragma once
 // HDF5 checkpoints (docs/user-guide.md, "Checkpoints and resume"; docs/design.md section 10):
-//   /meta     attrs: format="hfedmoe-checkpoint", format_version, kind ("train"|"pretrain"),
-//             round, seed, method, config (the resolved INI text), build (git describe)
+//   bytes 0-511  the seal: size and crc32 of the rest of the file (io/seal.h), in HDF5's user
+//                block, checked before libhdf5 parses anything
+//   /meta     attrs: format="hfedmoe-checkpoint", format_version (2), kind ("train"|"pretrain"),
+//             round, seed, method, config (the resolved INI text), build (git describe),
+//             manifest (io/manifest.h: every dataset's dtype, shape and crc32, and the crc32 of
+//             every other attribute listed here)
 //   /model/<name>    every tensor of the ParamTable, by its HDF5 name, with shape
 //   /server/<name>   named arrays of the server: sampler state, server optimizer moments,
 //                    virtual clock, aggregation statistics that carry across rounds
 //   /clients/<name>  named per-client arrays, first dimension = number of clients
 //   /metrics/<column> the metrics table so far, one dataset per column
-// Every dataset carries a "crc32" attribute that `inspect --verify` and load() check.
-// Written by rank 0 to <ckpt_dir>/<kind>_<round>.h5.tmp, fsync'd, renamed, then <ckpt_dir>/latest
-// (a one-line text file naming the newest complete checkpoint) is replaced atomically.
+// Every reader checks seal, header and manifest before it reads a value, and each dataset's
+// crc32 as it reads it. Written by rank 0 to <ckpt_dir>/<kind>_<round>.h5.tmp, sealed,
+// fsync'd, renamed, then <ckpt_dir>/latest (a one-line text file holding the bare name of
+// the newest complete checkpoint in the same folder) is replaced atomically.
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "io/h5.h"
+#include "io/manifest.h"
 #include "io/metrics.h"
 #include "model/params.h"
 
@@ -38,12 +45,23 @@ struct Checkpoint {
 // Writes <dir>/<kind>_<round>.h5 atomically, points <dir>/latest at it, and keeps the newest
 // `keep` checkpoints. Returns the path written.
 std::string save_checkpoint(const Checkpoint& ck, const ParamTable& table, const std::string& dir, int keep);
-// The path named by <dir>/latest, or "" when there is none.
-std::string latest_checkpoint(const std::string& dir);
+// The checkpoint to resume: the one <dir>/latest names (a bare file name in dir; a usage
+// error if it names anything else or a missing file); without latest, the newest
+// <kind>_<round>.h5 in dir that open_checkpoint accepts, with a warning (a usage error if
+// there are some and none is valid); "" when dir holds no checkpoint of this kind.
+std::string latest_checkpoint(const std::string& dir, const std::string& kind);
+
+// An open checkpoint whose seal, header (format, version, kind) and manifest were checked;
+// every failure is one usage error naming the file.
+struct CheckpointFile {
+  h5::File file;
+  Manifest manifest;
+};
+CheckpointFile open_checkpoint(const std::string& path);
 // Reads a checkpoint; checks every tensor's presence and shape against the table (a usage
 // error naming the tensor). Verifies the crc32 of every dataset.
 Checkpoint load_checkpoint(const std::string& path, const ParamTable& table);
-// Only /meta (kind, round, seed, method, config_ini), after the same checks of the header: the
+// Only /meta (kind, round, seed, method, config_ini), after the same checks of the file: the
 // stored configuration, from which cli/checkpoint_config.h builds the model it describes.
 Checkpoint load_checkpoint_meta(const std::string& path);
 // Loads only /model into params (table.total() floats), for `train --train.init` and `eval`.

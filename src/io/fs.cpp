@@ -33,9 +33,14 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot write " + tmp, "check that the folder exists and is writable", kExitRuntime);
+    if (!out) fail("cannot write " + tmp + ": " + std::strerror(errno), "check that the folder exists and is writable", kExitRuntime);
     out << content;
-    if (!out.flush()) fail("cannot write " + tmp + " (disk full?)", "free space or choose another --out", kExitRuntime);
+    out.close();
+    if (!out) {
+      std::string reason = std::strerror(errno);
+      std::remove(tmp.c_str());  // path itself is untouched: readers still see the old content
+      fail("cannot write " + tmp + ": " + reason, "free space on the disk (or choose another --out) and rerun", kExitRuntime);
+    }
   }
   commit_file(tmp, path);
 }

@@ -1,7 +1,9 @@
 #pragma once
 // A thin RAII layer over the HDF5 C API: one File, datasets and attributes addressed by
-// path ("layer_0/expert_3/w1"), intermediate groups created on write. Every failure is a
-// usage-kind hf::Error naming the file and the object, never HDF5's own error stack.
+// path ("layer_0/expert_3/w1"), intermediate groups created on write. Every failure is an
+// hf::Error naming the file and the object, never HDF5's own error stack: a usage error when
+// reading (the file is not what we expect), a runtime error naming the system's reason
+// (e.g. "No space left on device") when writing.
 #include <hdf5.h>
 
 #include <cstdint>
@@ -9,6 +11,10 @@
 #include <vector>
 
 namespace hf::h5 {
+
+// Quiets libhdf5's own error printing and its clean-up at exit (h5.cpp says why). Called by
+// File; main() calls it first, as the clean-up can be turned off only before any HDF5 call.
+void init();
 
 template <class T> hid_t native_type();
 template <> inline hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
@@ -20,7 +26,9 @@ template <> inline hid_t native_type<uint64_t>() { return H5T_NATIVE_UINT64; }
 
 class File {
  public:
-  static File create(const std::string& path);     // truncates an existing file
+  // Truncates an existing file. user_block: bytes libhdf5 leaves for the caller at the start
+  // of the file (0, or a power of two >= 512; io/seal.h).
+  static File create(const std::string& path, size_t user_block = 0);
   static File open_read(const std::string& path);  // a clear error if missing or not HDF5
   File(File&& o) noexcept;
   File& operator=(File&& o) noexcept;
@@ -37,6 +45,10 @@ class File {
   bool is_group(const std::string& obj) const;
   std::vector<std::string> list(const std::string& group) const;  // member names, sorted
   std::vector<int64_t> shape(const std::string& dataset) const;
+  // "f32", "f64", "i32", "i64", "u8", "u64", "str", or "other": how a dataset is stored.
+  std::string dtype(const std::string& dataset) const;
+  // Every dataset below group ("/" for all), as paths relative to the root, sorted.
+  std::vector<std::string> datasets(const std::string& group) const;
 
   template <class T>
   void write(const std::string& dataset, const T* data, const std::vector<int64_t>& shape) {
@@ -70,6 +82,8 @@ class File {
   std::string attr_string(const std::string& obj, const std::string& name) const;
   int64_t attr_int(const std::string& obj, const std::string& name) const;
   double attr_double(const std::string& obj, const std::string& name) const;
+  // A string or integer attribute's value as text (an integer in decimal).
+  std::string attr_text(const std::string& obj, const std::string& name) const;
 
  private:
   File(hid_t id, std::string path) : id_(id), path_(std::move(path)) {}
@@ -79,6 +93,7 @@ class File {
   hid_t open_object(const std::string& obj) const;
   void ensure_parent_groups(const std::string& obj);
   [[noreturn]] void fail_at(const std::string& obj, const std::string& what) const;
+  [[noreturn]] void fail_write(const std::string& obj, const std::string& what) const;
 
   hid_t id_ = -1;
   std::string path_;

@@ -1,6 +1,8 @@
 #include "io/metrics.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 
 #include "util/check.h"
@@ -11,6 +13,16 @@ std::string metric_text(const MetricValue& v) {
   if (auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
   if (auto* d = std::get_if<double>(&v)) return std::isfinite(*d) ? strf("%.17g", *d) : "null";
   return std::get<std::string>(v);
+}
+
+// Appends text to a file (creating it), or a runtime error naming the file and the system's
+// reason: a full disk must stop the run with its cause, not lose rows silently.
+static void append_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::app);
+  out << text;
+  out.close();
+  if (!out) fail("cannot write " + path + ": " + std::strerror(errno), "free space on the disk (or choose another --out) and rerun",
+                 kExitRuntime);
 }
 
 static std::string json_string(const std::string& s) {
@@ -40,8 +52,9 @@ std::string to_json(const MetricsRow& row) {
 void MetricsLog::open(const std::string& run_dir, const std::vector<MetricsRow>& rows) {
   jsonl_ = run_dir + "/metrics.jsonl";
   csv_ = run_dir + "/metrics.csv";
-  std::ofstream(jsonl_, std::ios::trunc);
-  std::ofstream(csv_, std::ios::trunc);
+  for (const auto& path : {jsonl_, csv_})
+    if (!std::ofstream(path, std::ios::trunc))
+      fail("cannot write " + path + ": " + std::strerror(errno), "check that the run directory is writable", kExitRuntime);
   columns_.clear();
   rows_.clear();
   for (const auto& r : rows) append(r);
@@ -49,10 +62,12 @@ void MetricsLog::open(const std::string& run_dir, const std::vector<MetricsRow>&
 
 void MetricsLog::append(const MetricsRow& row) {
   if (columns_.empty()) {
-    for (const auto& kv : row) columns_.push_back(kv.first);
-    std::ofstream csv(csv_, std::ios::app);
-    for (size_t i = 0; i < columns_.size(); i++) csv << (i ? "," : "") << columns_[i];
-    csv << "\n";
+    std::string header;
+    for (const auto& kv : row) {
+      header += (columns_.empty() ? "" : ",") + kv.first;
+      columns_.push_back(kv.first);
+    }
+    append_text(csv_, header + "\n");
   }
   HF_CHECK(row.size() == columns_.size(), "metrics row has %zu columns, the table %zu", row.size(), columns_.size());
   write_row(row);
@@ -60,11 +75,10 @@ void MetricsLog::append(const MetricsRow& row) {
 }
 
 void MetricsLog::write_row(const MetricsRow& row) {
-  std::ofstream jsonl(jsonl_, std::ios::app), csv(csv_, std::ios::app);
-  if (!jsonl || !csv) fail("cannot append to " + jsonl_, "check that the run directory is writable", kExitRuntime);
-  jsonl << to_json(row) << "\n";
-  for (size_t i = 0; i < row.size(); i++) csv << (i ? "," : "") << metric_text(row[i].second);
-  csv << "\n";
+  std::string line;
+  for (size_t i = 0; i < row.size(); i++) line += (i ? "," : "") + metric_text(row[i].second);
+  append_text(jsonl_, to_json(row) + "\n");
+  append_text(csv_, line + "\n");
 }
 
 }  // namespace hf

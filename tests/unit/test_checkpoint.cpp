@@ -14,6 +14,7 @@
 #include "io/crc32.h"
 #include "io/fs.h"
 #include "io/h5.h"
+#include "io/seal.h"
 #include "util/check.h"
 #include "util/rng.h"
 #include "test_util.h"
@@ -82,7 +83,7 @@ TEST(Checkpoint, RoundTripIsBitExact) {
   Checkpoint ck = make_checkpoint(table, 3);
   std::string path = save_checkpoint(ck, table, dir, 2);
   EXPECT_EQ(path, dir + "/train_3.h5");
-  EXPECT_EQ(latest_checkpoint(dir), path);
+  EXPECT_EQ(latest_checkpoint(dir, "train"), path);
 
   Checkpoint back = load_checkpoint(path, table);
   EXPECT_EQ(back.kind, "train");
@@ -125,18 +126,34 @@ TEST(Checkpoint, EmptyMetricsAndServerRoundTrip) {
 TEST(Checkpoint, LatestAndKeep) {
   ParamTable table(tiny());
   std::string dir = fresh_dir("keep");
-  EXPECT_EQ(latest_checkpoint(dir), "");
+  EXPECT_EQ(latest_checkpoint(dir, "train"), "");
   for (int64_t r = 1; r <= 5; r++) save_checkpoint(make_checkpoint(table, r), table, dir, 2);
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"latest", "train_4.h5", "train_5.h5"}));
   EXPECT_EQ(read_file(dir + "/latest"), "train_5.h5\n");
-  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), table).round, 5);
+  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir, "train"), table).round, 5);
 
   // latest naming a deleted file is an error, not a silent fresh start.
   fs::remove(dir + "/train_5.h5");
-  EXPECT_NE(error_of([&] { latest_checkpoint(dir); }).find("train_5.h5, which does not exist"), std::string::npos);
+  EXPECT_NE(error_of([&] { latest_checkpoint(dir, "train"); }).find("train_5.h5, which does not exist"), std::string::npos);
+
+  // latest must name a file in its own folder: never another run's checkpoint.
+  std::ofstream(dir + "/latest", std::ios::trunc) << "../other/ckpt/train_4.h5\n";
+  EXPECT_NE(error_of([&] { latest_checkpoint(dir, "train"); }).find("outside its folder"), std::string::npos);
+
+  // No latest: the newest valid checkpoint (a damaged newer one skipped), never a fresh start.
+  fs::remove(dir + "/latest");
+  save_checkpoint(make_checkpoint(table, 6), table, dir, 3);
+  fs::remove(dir + "/latest");
+  EXPECT_EQ(latest_checkpoint(dir, "train"), dir + "/train_6.h5");
+  fs::resize_file(dir + "/train_6.h5", 1000);
+  EXPECT_EQ(latest_checkpoint(dir, "train"), dir + "/train_4.h5");
+  EXPECT_EQ(latest_checkpoint(dir, "pretrain"), "");  // another kind's files are not this run's
+  fs::resize_file(dir + "/train_4.h5", 1000);
+  EXPECT_NE(error_of([&] { latest_checkpoint(dir, "train"); }).find("has 2 train checkpoints but no latest, and none is valid"),
+            std::string::npos);
 }
 
 TEST(Checkpoint, TruncatedFileGivesOneErrorAndOverwritesNothing) {
@@ -152,10 +169,11 @@ TEST(Checkpoint, TruncatedFileGivesOneErrorAndOverwritesNothing) {
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   EXPECT_NE(msg, "(no error)");
   EXPECT_EQ(read_file(good), before);
-  EXPECT_EQ(latest_checkpoint(dir), good);
+  EXPECT_EQ(latest_checkpoint(dir, "train"), good);
 }
 
-// Flip bytes inside a tensor's data (HDF5 metadata intact): only the crc can notice.
+// Flip bytes inside a tensor's data (HDF5 metadata intact): the seal notices before libhdf5
+// reads anything.
 TEST(Checkpoint, CorruptedTensorFailsItsCrc) {
   ParamTable table(tiny());
   std::string dir = fresh_dir("corrupt");
@@ -174,9 +192,64 @@ TEST(Checkpoint, CorruptedTensorFailsItsCrc) {
     io.write("\x5a\xa5\x5a\xa5", 4);
   }
   std::string msg = error_of([&] { load_checkpoint(path, table); });
-  EXPECT_NE(msg.find("/model/layer_1/expert_2/w3 fails its crc32 check"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fails its whole-file crc32 check"), std::string::npos) << msg;
   std::vector<float> w(table.total());
   EXPECT_NE(error_of([&] { load_model_weights(path, table, w.data()); }).find("crc32"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_checkpoint_meta(path); }).find("crc32"), std::string::npos);
+}
+
+// Rewrite a value through libhdf5 and seal the file again (what a tool that knows the seal
+// could do): the manifest still names the change.
+void rewrite_round(const std::string& path, int64_t round) {
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t meta = H5Gopen2(id, "meta", H5P_DEFAULT);
+  hid_t a = H5Aopen(meta, "round", H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT64, &round);
+  H5Aclose(a);
+  H5Gclose(meta);
+  H5Fclose(id);
+  write_seal(path);
+}
+
+TEST(Checkpoint, ManifestCatchesAResealedChange) {
+  ParamTable table(tiny());
+  std::string dir = fresh_dir("manifest");
+  std::string path = save_checkpoint(make_checkpoint(table, 3), table, dir, 2);
+  Manifest m = open_checkpoint(path).manifest;
+  EXPECT_EQ(Manifest::parse(m.text(), path).text(), m.text());
+  EXPECT_EQ(m.datasets.size(), table.tensors().size() + 5 + 4);  // model, server/clients, metrics
+  EXPECT_EQ(m.datasets.at("model/tok_emb").dtype, "f32");
+  EXPECT_EQ(m.datasets.at("model/tok_emb").shape, (std::vector<int64_t>{260, 64}));
+  EXPECT_TRUE(m.attrs.count({"meta", "round"}));
+  rewrite_round(path, 1);
+  std::string msg = error_of([&] { load_checkpoint(path, table); });
+  EXPECT_NE(msg.find("attribute round of /meta fails its crc32 check"), std::string::npos) << msg;
+  // A damaged manifest text is named as such.
+  EXPECT_NE(error_of([&] { Manifest::parse("hfedmoe manifest 1\ndataset x f32 2,x 00000000", path); })
+                .find("line 2 of its manifest is not an entry"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { Manifest::parse("", path); }).find("no 'hfedmoe manifest 1' header"), std::string::npos);
+}
+
+// Every single-byte change of the seal, and truncation at any length, is one error.
+TEST(Checkpoint, SealCatchesEveryFlipAndCut) {
+  ParamTable table(tiny());
+  std::string dir = fresh_dir("seal");
+  std::string path = save_checkpoint(make_checkpoint(table, 1), table, dir, 2);
+  std::string good = read_file(path), bad = dir + "/bad.h5";
+  for (size_t at : {size_t{0}, size_t{5}, size_t{30}, size_t{40}, size_t{60}, size_t{511}, size_t{512}, size_t{600},
+                    good.size() / 2, good.size() - 1}) {
+    std::string flipped = good;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << flipped;
+    std::string msg = error_of([&] { open_checkpoint(bad); });
+    EXPECT_NE(msg.find("bad.h5"), std::string::npos) << at << ": " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  for (size_t n : {size_t{0}, size_t{8}, size_t{511}, size_t{512}, size_t{4096}, good.size() - 1}) {
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << good.substr(0, n);
+    EXPECT_NE(error_of([&] { open_checkpoint(bad); }), "(no error)") << n;
+  }
 }
 
 TEST(Checkpoint, ForeignAndWrongKindFiles) {
@@ -210,6 +283,7 @@ TEST(Checkpoint, ForeignAndWrongKindFiles) {
     H5Aclose(a);
     H5Gclose(meta);
     H5Fclose(id);
+    write_seal(future);
   }
   EXPECT_NE(error_of([&] { load_checkpoint(future, table); }).find("format version 99"), std::string::npos);
 }
@@ -255,11 +329,11 @@ TEST(Checkpoint, InterruptedWriteLeavesLatestIntact) {
   std::string bytes = read_file(good);
   std::ofstream(dir + "/train_2.h5.tmp", std::ios::binary) << bytes.substr(0, bytes.size() / 3);
   std::ofstream(dir + "/latest.tmp") << "train_2.h5";  // a half-done replacement of latest
-  EXPECT_EQ(latest_checkpoint(dir), good);
-  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), table).round, 1);
+  EXPECT_EQ(latest_checkpoint(dir, "train"), good);
+  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir, "train"), table).round, 1);
   save_checkpoint(make_checkpoint(table, 2), table, dir, 2);
   EXPECT_FALSE(fs::exists(dir + "/train_2.h5.tmp"));
-  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir), table).round, 2);
+  EXPECT_EQ(load_checkpoint(latest_checkpoint(dir, "train"), table).round, 2);
 }
 
 // The real thing: a child process saving checkpoint after checkpoint is SIGKILLed at
@@ -283,7 +357,7 @@ TEST(Checkpoint, SigkillDuringWritesNeverDamagesLatest) {
     int status = 0;
     waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status));
-    std::string latest = latest_checkpoint(dir);
+    std::string latest = latest_checkpoint(dir, "train");
     Checkpoint ck = load_checkpoint(latest, table);
     EXPECT_TRUE(same_bits(ck.model, make_checkpoint(table, ck.round).model)) << latest;
   }
