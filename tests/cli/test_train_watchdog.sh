@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 "$bin" prepare --prepare.corpus spam --prepare.input "$src/data/samples/spam-assassin" --prepare.seq_len 32 \
   --prepare.clients 6 --prepare.output "$tmp/spam.h5" >/dev/null 2>&1
 args=(train --data.path "$tmp/spam.h5" --model.n_classes 2 --model.seq_len 32 --fl.clients_per_round 3
-      --fl.budget 2 --train.local_steps 12 --run.threads 1 --run.ckpt_every 1 --out "$tmp/run")
+      --fl.budget 2 --fl.profiles "$src/jobs/profiles/default.csv" --train.local_steps 12 --run.threads 1 --run.ckpt_every 1 --out "$tmp/run")
 
 rank_pid() {  # rank_pid LAUNCHER RANK: the launcher's child whose environment names that rank
   local pid
@@ -26,7 +26,11 @@ rank_pid() {  # rank_pid LAUNCHER RANK: the launcher's child whose environment n
 
 "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${args[@]}" --fl.rounds 400 --fl.round_timeout_s 4 >/dev/null 2>"$tmp/err" &
 launcher=$!
-for _ in $(seq 1200); do grep -q '"round": 2,' "$tmp/run/metrics.jsonl" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1200); do
+  grep -q '"round": 2,' "$tmp/run/metrics.jsonl" 2>/dev/null && break
+  kill -0 "$launcher" 2>/dev/null || break
+  sleep 0.1
+done
 frozen=$(rank_pid "$launcher" 2)
 if [[ -z $frozen ]]; then
   echo "FAIL: no rank 2 to freeze after round 2"; sed 's/^/  stderr: /' "$tmp/err" | tail -12
@@ -57,7 +61,11 @@ verifies() { "$bin" inspect --verify "$tmp/run/ckpt/$(cat "$tmp/run/ckpt/latest"
 check "latest names a complete checkpoint" verifies
 "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${args[@]}" --fl.rounds 400 --fl.round_timeout_s 4 >/dev/null 2>"$tmp/resume.err" &
 resumed=$!
-for _ in $(seq 600); do grep -q "resuming from" "$tmp/resume.err" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do
+  grep -q "resuming from" "$tmp/resume.err" 2>/dev/null && break
+  kill -0 "$resumed" 2>/dev/null || break
+  sleep 0.1
+done
 kill -USR1 "$resumed" 2>/dev/null || true
 wait "$resumed" || true
 check "the same command resumes it" grep -q "resuming from" "$tmp/resume.err"
