@@ -9,6 +9,7 @@
 #include <map>
 
 #include "cli/checkpoint_config.h"
+#include "cli/checkpoint_path.h"
 #include "cli/options.h"
 #include "commands/commands.h"
 #include "data/describe.h"
@@ -296,6 +297,7 @@ int cmd_inspect(int argc, char** argv) {
   collectively([&] {
     run = o.parse(static_cast<int>(av.size()), av.data(), is_server());
     if (run && file.empty()) fail("inspect needs a file", "run `hfedmoe inspect FILE.h5 [--verify]`");
+    if (run) file = resolve_checkpoint("file", file);
   });
   if (!run || !is_server()) return kExitOk;
   auto f = h5::File::open_read(file);
