@@ -12,21 +12,6 @@ source "$(dirname "$0")/lib.sh"
 cd "$src"
 mpi=("$mpiexec" "${mpi_flags[@]}" -np 3)
 
-# refused PATTERN -- command...: exit 2 with exactly one "error:" line matching PATTERN.
-refused() {
-  local pattern=$1; shift 2
-  local rc=0 errors
-  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  errors=$(grep -c '^error:' "$tmp/err" || true)
-  if [[ $rc != 2 ]] || [[ $errors != 1 ]] || ! grep -q -- "$pattern" "$tmp/err"; then
-    echo "FAIL: $* -> exit $rc (want 2), $errors error lines (want 1), pattern '$pattern'"
-    sed 's/^/  | /' "$tmp/err" | head -10
-    failures=$((failures + 1))
-  else
-    echo "ok: $(grep '^error:' "$tmp/err")"
-  fi
-}
-
 "$bin" prepare --prepare.corpus spam --prepare.seq_len 64 --prepare.clients 6 --prepare.output "$tmp/spam.h5" >/dev/null 2>&1
 printf '[model]\npreset = tiny\nn_classes = 2\nseq_len = 64\n[fl]\nclients_per_round = 3\n[train]\nlocal_steps = 1\n' >"$tmp/job.cfg"
 job=(train --config "$tmp/job.cfg" --data.path "$tmp/spam.h5" --run.threads 1)
