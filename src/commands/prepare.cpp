@@ -2,6 +2,7 @@
 // split and a per-client partition. Runs on rank 0 alone; under mpirun the other ranks
 // wait and leave with the same exit code.
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/options.h"
 #include "commands/commands.h"
@@ -31,6 +32,7 @@ struct PrepareOptions {
   int seq_len = 256;
   int64_t max_samples = 0;
   uint64_t seed = 1;
+  bool force = false;
 };
 
 // The command as typed, for the dataset's provenance; arguments with spaces are quoted.
@@ -50,6 +52,15 @@ void prepare(const PrepareOptions& p, const std::string& command) {
     fail("the default input " + input + " (the committed sample) is not in the current folder",
          "run from the repository root, or give --prepare.input");
   std::string output = p.output.empty() ? "data/" + p.corpus + ".h5" : p.output;
+  // An existing file is replaced only when asked to, and never when it is the input itself
+  // (the same file by any name: equivalent() compares what the paths resolve to).
+  std::error_code not_comparable;
+  if (std::filesystem::is_directory(output))
+    fail("prepare.output=" + output + " is a folder", "name the dataset file to write, e.g. " + output + "/" + p.corpus + ".h5");
+  if (std::filesystem::equivalent(output, input, not_comparable))
+    fail("prepare.output=" + output + " is the input file", "write the dataset to another file");
+  if (path_exists(output) && !p.force)
+    fail("prepare.output=" + output + " exists", "pass --prepare.force to replace it, or choose another --prepare.output");
   LOG_INFO("prepare: reading corpus=%s from %s", p.corpus.c_str(), input.c_str());
   Corpus corpus = p.corpus == "mix" ? read_mix(input, p.holdout, p.seed) : read_corpus(p.corpus, input);
   LOG_INFO("prepare: %zu documents; tokenising (seq_len %d), splitting, partitioning", corpus.docs.size(), p.seq_len);
@@ -80,7 +91,7 @@ int cmd_prepare(int argc, char** argv) {
       .add("prepare.input", &p.input,
            "corpus folder (data/cache/<name> after data/fetch.sh, or data/samples/<name>), text folder or .jsonl file; "
            "mix: PART=FOLDER,... (parts sotu, moby-dick, spam-assassin); empty: the committed sample(s)")
-      .add("prepare.output", &p.output, "dataset file to write; empty: data/<corpus>.h5")
+      .add("prepare.output", &p.output, "dataset file to write (an existing one only with prepare.force); empty: data/<corpus>.h5")
       .add("prepare.clients", &p.clients, "number of federated clients (natural: 0 = one per distinct value)")
       .add("prepare.partition", &p.partition, "iid | dirichlet (label skew) | natural (by a field) | quantity (size skew)")
       .add("prepare.alpha", &p.alpha, "Dirichlet concentration for dirichlet/quantity: small = skewed")
@@ -92,7 +103,8 @@ int cmd_prepare(int argc, char** argv) {
            "seed) test on; 0 = keep all")
       .add("prepare.seq_len", &p.seq_len, "tokens per row (byte-level: one token per byte)")
       .add("prepare.max_samples", &p.max_samples, "keep at most this many rows (a seeded random subset); 0 = all")
-      .add("prepare.seed", &p.seed, "seed of the subset, the split and the partition");
+      .add("prepare.seed", &p.seed, "seed of the subset, the split and the partition")
+      .flag("prepare.force", &p.force, "replace an existing prepare.output (never the input itself)");
   bool run = false;
   collectively([&] {
     run = o.parse(argc, argv, is_server());

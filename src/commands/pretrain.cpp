@@ -106,6 +106,7 @@ int cmd_pretrain(int argc, char** argv) {
   model_opt.add(o);
   add_pretrain_options(o, p);
   ModelConfig cfg;
+  std::string config_ini;
   bool go = false;
   collectively([&] {
     go = o.parse(argc, argv, is_server());
@@ -113,6 +114,7 @@ int cmd_pretrain(int argc, char** argv) {
     validate_run_options(run);
     validate(p);
     cfg = model_opt.resolve(o);
+    config_ini = o.resolved_ini();
     if (world_size() > 1)
       fail(strf("pretrain runs on one process, not %d", world_size()), "run it without mpirun (or with -np 1)");
   });
@@ -120,12 +122,15 @@ int cmd_pretrain(int argc, char** argv) {
   apply_run_options(run);
   install_stop_handlers();
 
-  // Keys that may differ from the stored config.ini when resuming: none of them changes a result.
-  Backend backend = open_backend(run);  // before the run directory: no device, nothing written
-  RunDir rd = open_run_dir(run, o.resolved_ini(),
-                           {"run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "run.threads",
-                            "pretrain.eval_every", "pretrain.eval_rows", "pretrain.log_every"});
+  // Every check before the run directory: a refused run (no device, no corpus, a checkpoint of
+  // another run) leaves nothing behind. Keys that may differ from the stored configuration when
+  // resuming: none of them changes a result.
+  Backend backend = open_backend(run);
   PretrainCorpus corpus = load_pretrain_corpus(p.data, cfg, p.test_fraction);
+  RunDir rd = open_run_dir(run, config_ini,
+                           {"pretrain", "pretrain.steps",
+                            {"run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "run.threads",
+                             "pretrain.eval_every", "pretrain.eval_rows", "pretrain.log_every"}});
   LOG_INFO("%s", corpus.what.c_str());
   const int B = p.batch_size, T = corpus.train.T;
   Ops& ops = *backend.ops;
@@ -142,25 +147,18 @@ int cmd_pretrain(int argc, char** argv) {
   int64_t loss_steps = 0, tokens_seen = 0;
 
   int64_t step = 0;
-  std::string from = run.resume.empty() ? latest_checkpoint(rd.ckpt_dir(), "pretrain") : run.resume;
+  const std::string& from = rd.resume;  // checked against this run by open_run_dir
   if (from.empty()) {
     model.init_weights(run.seed);
     metrics.open(rd.path, {});
   } else {
     Checkpoint ck = load_checkpoint(from, table);
-    if (ck.kind != "pretrain")
-      fail(from + " is a " + ck.kind + " checkpoint", "resume pretrain from a pretrain checkpoint, or pass --fresh");
-    if (ck.round > p.steps)
-      fail(strf("%s is at step %lld, past pretrain.steps=%d", from.c_str(), static_cast<long long>(ck.round), p.steps),
-           "raise --pretrain.steps");
     auto need = [&](bool ok, const char* what) {
       if (!ok) fail(from + ": /server/" + what + " is missing or has the wrong size", "resume from a checkpoint written by pretrain");
     };
     need(ck.server_f32["adam_m"].size() == P && ck.server_f32["adam_v"].size() == P, "adam_m/adam_v");
     need(ck.server_i64["adam_steps"].size() == opt.steps().size(), "adam_steps");
     need(ck.server_f64["loss_sum"].size() == 1 && ck.server_i64["counters"].size() == 2, "loss_sum/counters");
-    if (ck.seed != run.seed) LOG_WARN("%s was written with seed %llu, this run has %llu", from.c_str(),
-                                      static_cast<unsigned long long>(ck.seed), static_cast<unsigned long long>(run.seed));
     model.load_params(ck.model.data());
     ops.upload(opt.m(), ck.server_f32["adam_m"].data(), P * sizeof(float));
     ops.upload(opt.v(), ck.server_f32["adam_v"].data(), P * sizeof(float));
@@ -179,7 +177,7 @@ int cmd_pretrain(int argc, char** argv) {
     ck.round = step;
     ck.seed = run.seed;
     ck.method = "pretrain";
-    ck.config_ini = o.resolved_ini();
+    ck.config_ini = config_ini;
     const float* params = model.params_on_host();
     ck.model.assign(params, params + P);
     for (auto [name, moment] : {std::pair{"adam_m", opt.m()}, std::pair{"adam_v", opt.v()}}) {

@@ -23,18 +23,22 @@ int cmd_train(int argc, char** argv) {
     validate_run_options(eng.run);
     validate_fl_options(eng.fl, eng.data_opt, eng.train);
     eng.model_cfg = model_opt.resolve(o);
+    eng.config_ini = o.resolved_ini();
   });
   if (!go) return kExitOk;
   apply_run_options(eng.run);
   install_stop_handlers();
-  eng.config_ini = o.resolved_ini();
-  // Before the run directory: a rank without its device stops here, leaving nothing behind.
+  // Every check before the run directory: a refused run (no device, a bad dataset, budget or
+  // checkpoint) leaves nothing behind. Keys that may change on resume change no result but
+  // the number of rounds (docs/user-guide.md, "Checkpoints and resume").
   Backend backend = open_backend(eng.run);
   eng.ops = std::move(backend.ops);
   eng.device = backend.device;
-  eng.dir = open_run_dir(eng.run, eng.config_ini,
-                         {"fl.rounds", "run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "fl.eval_every", "fl.exchange"});
   eng.setup();
+  eng.dir = open_run_dir(eng.run, eng.config_ini,
+                         {"train", "fl.rounds",
+                          {"fl.rounds", "run.log_level", "run.ckpt_every", "run.ckpt_keep", "run.resume", "fl.eval_every", "fl.exchange",
+                           "fl.round_timeout_s"}});
   if (is_server()) return run_server(eng);
   return run_executor(eng);
 }

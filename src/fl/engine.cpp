@@ -3,6 +3,7 @@
 #include <fstream>
 #include <string>
 
+#include "cli/checkpoint_path.h"
 #include "io/checkpoint.h"
 #include "io/fs.h"
 #include "fl/fixed_point.h"
@@ -43,6 +44,7 @@ void Engine::setup() {
     if (max_slots > kMaxContributions)
       fail(strf("up to %d clients per round exceeds the exact-aggregation limit of %d", max_slots, kMaxContributions),
            "lower fl.clients_per_round or fl.overcommit");
+    if (!train.init.empty()) train.init = resolve_checkpoint("train.init", train.init);
     if (!train.init.empty() && !path_exists(train.init))
       fail("train.init=" + train.init + " does not exist", "pass a checkpoint written by `hfedmoe pretrain` or `train`");
   });

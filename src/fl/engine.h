@@ -47,7 +47,8 @@ struct Engine {
   std::unique_ptr<LocalTrainer> trainer;
 
   // Collective: loads, checks and sizes everything (every input error agreed on all ranks).
-  // ops and device come from open_backend (cli/common_options.h) first.
+  // ops and device come from open_backend (cli/common_options.h) first; it writes nothing, so
+  // it runs before open_run_dir (a refused run leaves no run directory).
   void setup();
   // Trains this rank's clients of the plan into `update` (the executor's step 2).
   void train_assigned(const RoundPlan& plan);

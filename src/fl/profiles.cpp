@@ -67,7 +67,7 @@ struct RowParser {
 std::vector<DeviceProfile> load_profiles(const std::string& path) {
   if (!path_exists(path))
     fail("device profiles file " + path + " does not exist", "give a CSV such as jobs/profiles/default.csv");
-  std::stringstream in(read_file(path));
+  std::stringstream in(read_text_file(path));
   std::vector<DeviceProfile> out;
   std::vector<int> line_of;  // file line of each profile, for the duplicate-name error
   bool header_seen = false;

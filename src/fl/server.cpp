@@ -128,7 +128,7 @@ int run_server(Engine& eng) {
   int64_t start = 0;
 
   // Resume from the latest checkpoint (or run.resume), else start from init weights.
-  std::string resume = eng.run.resume.empty() ? latest_checkpoint(eng.dir.ckpt_dir(), "train") : eng.run.resume;
+  const std::string& resume = eng.dir.resume;  // checked against this run by open_run_dir
   std::vector<MetricsRow> old_rows;
   if (!resume.empty()) {
     Checkpoint ck = load_checkpoint(resume, table);

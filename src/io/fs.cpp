@@ -46,11 +46,19 @@ void write_file_atomic(const std::string& path, const std::string& content) {
 }
 
 std::string read_file(const std::string& path) {
+  // A folder opens as an empty stream: say what it is instead of reading nothing.
+  if (std::filesystem::is_directory(path)) fail(path + " is a folder, not a file", "give the path of a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot read " + path, "check the path");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string read_text_file(const std::string& path) {
+  std::string text = read_file(path);
+  const std::string bom = "\xEF\xBB\xBF";
+  return text.compare(0, bom.size(), bom) == 0 ? text.substr(bom.size()) : text;
 }
 
 bool path_exists(const std::string& path) { return std::filesystem::exists(path); }

@@ -11,6 +11,9 @@ namespace {
 int g_rank = 0;
 LogLevel g_level = LogLevel::info;
 FILE* g_file = nullptr;
+// Rank 0's lines before log_to_file: the input checks run before the run directory exists
+// (a refused command writes nothing), and log.txt still starts with what they logged.
+std::string g_early;
 std::mutex g_mutex;
 auto g_start = std::chrono::steady_clock::now();
 const char* kTags[] = {"error: ", "warning: ", "", "debug: "};
@@ -28,6 +31,8 @@ void log_to_file(const std::string& path) {
   if (g_file) std::fclose(g_file);
   g_file = std::fopen(path.c_str(), "a");
   if (!g_file) fail("cannot open log file " + path, "check that the run directory is writable");
+  std::fputs(g_early.c_str(), g_file);
+  g_early.clear();
 }
 
 LogLevel parse_log_level(const std::string& s) {
@@ -51,6 +56,8 @@ void log_line(LogLevel level, const std::string& msg) {
   if (g_file) {
     std::fputs(line.c_str(), g_file);
     std::fflush(g_file);
+  } else if (g_rank == 0) {
+    g_early += line;
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Rank-prefixed logging with levels. Every rank writes to stderr; rank 0 also appends to the
-// run directory's log.txt once log_to_file() names it. Lines look like "[r0 12.3s] message".
+// run directory's log.txt once log_to_file() names it, starting with the lines logged before.
+// Lines look like "[r0 12.3s] message".
 #include <string>
 #include "util/strf.h"
 

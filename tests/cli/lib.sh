@@ -4,7 +4,7 @@
 # tests/cli/test_*.sh):  source "$(dirname "$0")/lib.sh"
 # Needs HFEDMOE_BIN and HFEDMOE_SOURCE_DIR (ctest sets them, with MPIEXEC and MPIEXEC_FLAGS).
 # Sets bin, src, mpi_flags (MPIEXEC_FLAGS split into an array), mpiexec, tmp (a temporary
-# folder removed on exit) and failures=0, and defines check.
+# folder removed on exit) and failures=0, and defines check, refused and without_columns.
 bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
 src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the source tree}
 read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
@@ -16,6 +16,20 @@ failures=0
 check() {  # check MESSAGE COMMAND...: run a condition, count a failure
   local msg=$1; shift
   if "$@"; then echo "ok: $msg"; else echo "FAIL: $msg"; failures=$((failures + 1)); fi
+}
+
+refused() {  # refused PATTERN -- COMMAND...: exit 2 with exactly one "error:" line matching PATTERN
+  local pattern=$1; shift 2
+  local rc=0 errors
+  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  errors=$(grep -c '^error:' "$tmp/err" || true)
+  if [[ $rc != 2 ]] || [[ $errors != 1 ]] || ! grep -q -- "$pattern" "$tmp/err"; then
+    echo "FAIL: $* -> exit $rc (want 2), $errors error lines (want 1), pattern '$pattern'"
+    sed 's/^/  | /' "$tmp/err" | head -10
+    failures=$((failures + 1))
+  else
+    echo "ok: $(grep '^error:' "$tmp/err")"
+  fi
 }
 
 without_columns() {  # without_columns CSV NAME...: the CSV with the named columns removed
