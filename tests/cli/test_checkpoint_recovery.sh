@@ -2,10 +2,11 @@
 # A run whose ckpt/latest was deleted resumes from its newest valid checkpoint (saying so)
 # and never starts over; latest naming a file outside its folder, or no valid checkpoint
 # left, is one error line. A full disk (a small tmpfs, where this machine lets us mount one;
-# skipped with the reason otherwise) stops the run with exit 1 and one line naming "No space
-# left on device" and the path, the previous checkpoint and latest intact; once there is
-# space again, the resumed run ends with the model of a run that was never stopped.
-# Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR.
+# skipped with the reason otherwise) stops the run, in one process and under mpirun, with exit
+# 1 and one line naming "No space left on device" and the path, the previous checkpoint and
+# latest intact; once there is space again, the resumed run ends with the model of a run that
+# was never stopped.
+# Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR, MPIEXEC, MPIEXEC_FLAGS.
 set -euo pipefail
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -65,6 +66,12 @@ check "one error line naming ENOSPC and the path" \
   bash -c "[[ \$(grep -c '^error:' '$tmp/full.err') == 1 ]] && grep -q '^error: cannot write $disk/run/.*No space left on device' '$tmp/full.err'"
 check "latest still names train_1.h5" test "$(cat "$disk/run/ckpt/latest")" = train_1.h5
 check "train_1.h5 verifies" bash -c "\"$bin\" inspect --verify \"$disk/run/ckpt/train_1.h5\" | grep -q 'all OK'"
+# The same under mpirun (1 server + 2 executors).
+rc=0; "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" --fl.rounds 2 --out "$disk/run" >/dev/null 2>"$tmp/full_mpi.err" || rc=$?
+check "disk full under mpirun: exit 1 (got $rc)" test "$rc" = 1
+check "... one error line naming ENOSPC and the path (agreed, or from the rank that failed alone)" \
+  bash -c "[[ \$(grep -c '^error:' '$tmp/full_mpi.err') == 1 ]] && grep -qE '^error: (\\[rank 0\\] )?cannot write $disk/run/.*No space left on device' '$tmp/full_mpi.err'"
+check "... latest still names train_1.h5" test "$(cat "$disk/run/ckpt/latest")" = train_1.h5
 rm "$disk/filler"
 "$bin" "${job[@]}" --fl.rounds 2 --out "$disk/run" >/dev/null 2>&1
 check "with space again, the resumed run ends bit-identical to one never stopped" \
