@@ -281,7 +281,7 @@ void CudaOps::router_backward(float* dlogits, const float* dtopk_w, const float*
   CUDA_CHECK_LAUNCH();
 }
 
-void CudaOps::router_stats(float* f_host, float* P_host, const float* probs, const int32_t* topk_idx,
+void CudaOps::router_stats(float* f_host, float* pbar_host, const float* probs, const int32_t* topk_idx,
                            const uint8_t* valid, int N, int E, int K) {
   HF_CHECK(E <= kMaxExperts, "%d experts exceed the supported %d", E, kMaxExperts);
   double stats[2 * kMaxExperts + 1] = {};
@@ -293,7 +293,7 @@ void CudaOps::router_stats(float* f_host, float* P_host, const float* probs, con
   const double count = stats[2 * E];
   for (int e = 0; e < E; e++) {
     f_host[e] = count > 0 ? static_cast<float>(stats[E + e] / count) : 0.0f;
-    P_host[e] = count > 0 ? static_cast<float>(stats[e] / count) : 0.0f;
+    pbar_host[e] = count > 0 ? static_cast<float>(stats[e] / count) : 0.0f;
   }
 }
 

@@ -119,29 +119,29 @@ std::vector<DeviceProfile> load_profiles(const std::string& path) {
 std::vector<int> assign_profiles(const std::vector<DeviceProfile>& profiles, int n_clients, uint64_t seed) {
   if (profiles.empty()) fail("no device profiles to assign clients to", "give a profiles file with at least one row");
   if (n_clients < 0) fail(strf("n_clients=%d is negative", n_clients), "use 0 or more clients");
-  const size_t P = profiles.size();
+  const size_t n_profiles = profiles.size();
   // Quotas from shares normalised by their sum, so a sum off by the allowed 1e-6 cannot
   // leave more seats than classes for the remainder pass.
   double total = 0;
   for (const auto& p : profiles) total += p.share;
-  std::vector<int> count(P);
-  std::vector<double> remainder(P);
+  std::vector<int> count(n_profiles);
+  std::vector<double> remainder(n_profiles);
   int assigned = 0;
-  for (size_t j = 0; j < P; j++) {
+  for (size_t j = 0; j < n_profiles; j++) {
     double quota = profiles[j].share / total * n_clients;
     count[j] = static_cast<int>(std::floor(quota));
     remainder[j] = quota - count[j];
     assigned += count[j];
   }
   // Largest remainders first; equal remainders go to the earlier class, so counts are exact.
-  std::vector<size_t> order(P);
+  std::vector<size_t> order(n_profiles);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return remainder[a] > remainder[b]; });
-  for (size_t r = 0; assigned < n_clients; r++, assigned++) count[order[r % P]]++;
+  for (size_t r = 0; assigned < n_clients; r++, assigned++) count[order[r % n_profiles]]++;
 
   std::vector<int> of_client;  // (n_clients) profile index
   of_client.reserve(n_clients);
-  for (size_t j = 0; j < P; j++) of_client.insert(of_client.end(), count[j], static_cast<int>(j));
+  for (size_t j = 0; j < n_profiles; j++) of_client.insert(of_client.end(), count[j], static_cast<int>(j));
   Rng rng(seed, Purpose::profile);
   rng.shuffle(of_client.data(), of_client.size());
   return of_client;

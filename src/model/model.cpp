@@ -102,7 +102,7 @@ struct Model::Impl {
   std::vector<int32_t> offsets;      // (L, E + 1) expert row ranges
   std::vector<uint8_t> valid_host;   // (N)
   std::vector<uint8_t> trainable;    // (L, E), empty = all trainable
-  std::vector<float> aux_f, aux_P;   // (L, E)
+  std::vector<float> aux_f, aux_pbar;   // (L, E)
   std::vector<float> aux_dprobs;     // (L, E)
   std::vector<float> losses_host;    // (N)
   std::vector<int32_t> correct_host; // (N)
@@ -212,7 +212,7 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   m.offsets.assign(L * (E + 1), 0);
   m.valid_host.assign(N, 0);
   m.aux_f.assign(L * E, 0);
-  m.aux_P.assign(L * E, 0);
+  m.aux_pbar.assign(L * E, 0);
   m.aux_dprobs.assign(L * E, 0);
   m.losses_host.assign(N, 0);
   m.correct_host.assign(N, 0);
@@ -413,10 +413,10 @@ ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
   if (cfg.aux_loss_coef > 0) {
     for (int l = 0; l < L; l++) {
       float* f = m.aux_f.data() + l * E;    // (E)
-      float* mp = m.aux_P.data() + l * E;   // (E)
-      m.ops.router_stats(f, mp, m.probs + l * m.maxN * E, m.topk_idx + l * m.maxN * K, m.valid, N, E, K);
+      float* pbar = m.aux_pbar.data() + l * E;  // (E)
+      m.ops.router_stats(f, pbar, m.probs + l * m.maxN * E, m.topk_idx + l * m.maxN * K, m.valid, N, E, K);
       double s = 0;
-      for (int e = 0; e < E; e++) s += static_cast<double>(f[e]) * mp[e];
+      for (int e = 0; e < E; e++) s += static_cast<double>(f[e]) * pbar[e];
       aux += E * s;
       // d aux / d G[n][e] for a valid token n: coef / L * E * f_e / valid tokens.
       for (int e = 0; e < E; e++)

@@ -77,21 +77,21 @@ void CpuOps::router_backward(float* dlogits, const float* dtopk_w, const float* 
   }
 }
 
-void CpuOps::router_stats(float* f_host, float* P_host, const float* probs, const int32_t* topk_idx,
+void CpuOps::router_stats(float* f_host, float* pbar_host, const float* probs, const int32_t* topk_idx,
                           const uint8_t* valid, int N, int E, int K) {
-  // f (E), P (E), probs (N, E), topk_idx (N, K), valid (N); double sums in token order.
+  // f (E), pbar (E), probs (N, E), topk_idx (N, K), valid (N); double sums in token order.
   HF_CHECK(E <= kMaxExperts, "%d experts exceed the supported %d", E, kMaxExperts);
-  double f[kMaxExperts] = {}, P[kMaxExperts] = {};
+  double f[kMaxExperts] = {}, pbar[kMaxExperts] = {};
   int64_t count = 0;
   for (int n = 0; n < N; n++) {
     if (!valid[n]) continue;
     count++;
-    for (int e = 0; e < E; e++) P[e] += probs[static_cast<size_t>(n) * E + e];
+    for (int e = 0; e < E; e++) pbar[e] += probs[static_cast<size_t>(n) * E + e];
     for (int k = 0; k < K; k++) f[topk_idx[static_cast<size_t>(n) * K + k]] += 1;
   }
   for (int e = 0; e < E; e++) {
     f_host[e] = count ? static_cast<float>(f[e] / count) : 0.0f;
-    P_host[e] = count ? static_cast<float>(P[e] / count) : 0.0f;
+    pbar_host[e] = count ? static_cast<float>(pbar[e] / count) : 0.0f;
   }
 }
 

@@ -47,7 +47,7 @@ class CpuOps final : public Ops {
   void router_backward(float* dlogits, const float* dtopk_w, const float* probs, const int32_t* topk_idx,
                        const float* topk_w, const uint8_t* valid, const float* aux_dprobs, int N, int E,
                        int K) override;
-  void router_stats(float* f_host, float* P_host, const float* probs, const int32_t* topk_idx,
+  void router_stats(float* f_host, float* pbar_host, const float* probs, const int32_t* topk_idx,
                     const uint8_t* valid, int N, int E, int K) override;
   void moe_dispatch(int32_t* offsets_host, int32_t* perm, int32_t* pos, const int32_t* topk_idx, int N, int K,
                     int E, int capacity) override;

@@ -90,8 +90,8 @@ class Ops {
                                const int32_t* topk_idx, const float* topk_w, const uint8_t* valid,
                                const float* aux_dprobs, int N, int E, int K) = 0;
   // Load-balancing statistics over valid tokens, host outputs: f (E) = top-k assignments to e
-  // / valid tokens, P (E) = mean probs[:, e]; both zero when no token is valid.
-  virtual void router_stats(float* f_host, float* P_host, const float* probs, const int32_t* topk_idx,
+  // / valid tokens, pbar (E) = mean probs[:, e]; both zero when no token is valid.
+  virtual void router_stats(float* f_host, float* pbar_host, const float* probs, const int32_t* topk_idx,
                             const uint8_t* valid, int N, int E, int K) = 0;
 
   // Sort the N*K assignments a = n*K + k by expert, stable in token order, keeping at most

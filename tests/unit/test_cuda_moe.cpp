@@ -124,11 +124,11 @@ TEST_F(CudaMoe, RouterStatsCountsAndMeans) {
   for (bool any_valid : {true, false}) {
     std::vector<uint8_t> valid(N, any_valid ? 1 : 0);
     for (int n = 0; n < N; n += 5) valid[n] = 0;
-    std::vector<float> f(E), P(E), gf(E, -1), gP(E, -1);
-    cpu().router_stats(f.data(), P.data(), probs.data(), idx.data(), valid.data(), N, E, K);
-    gpu().router_stats(gf.data(), gP.data(), up(probs), up(idx), up(valid), N, E, K);
+    std::vector<float> f(E), pbar(E), gf(E, -1), gpbar(E, -1);
+    cpu().router_stats(f.data(), pbar.data(), probs.data(), idx.data(), valid.data(), N, E, K);
+    gpu().router_stats(gf.data(), gpbar.data(), up(probs), up(idx), up(valid), N, E, K);
     expect_equal("f (integer counts over the valid count)", gf, f);
-    expect_close("P", gP, P, kElementwise);
+    expect_close("pbar", gpbar, pbar, kElementwise);
   }
 }
 
