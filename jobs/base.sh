@@ -8,7 +8,8 @@
 # runs/base-sample) so that a sample base is never taken for the full one. The mix leaves out the
 # test documents of the labelled tasks prepared as jobs/demo.sh does (--prepare.holdout: 0.1 for
 # the full corpora, 0.25 for the samples), so the base has not read the demo's test messages.
-# A complete run is reused; an interrupted one resumes bit-identically; delete runs/base to redo.
+# A complete run is reused; an interrupted one resumes bit-identically; one this build cannot
+# read (an older checkpoint format) is pretrained again; delete runs/base to redo.
 # The last line printed is "base: <checkpoint>", for scripts (jobs/demo.sh).
 # Environment: HFEDMOE_BIN (default build/hfedmoe).
 set -euo pipefail
@@ -51,13 +52,20 @@ fi
 steps=$(awk -F' *= *' '/^\[/ { s = $0 } s == "[pretrain]" && $1 == "steps" { print $2 }' jobs/base.cfg)
 final=$out/ckpt/pretrain_$steps.h5
 t=$(now)
-if [[ -f $final && -f $out/routing.txt && "$(cat "$out/ckpt/latest" 2>/dev/null)" == "pretrain_$steps.h5" ]]; then
+fresh=()
+if [[ -f $final ]] && ! why=$("$BIN" inspect "$final" 2>&1 >/dev/null); then
+  # A base written by an older build (checkpoint format) or damaged: pretraining is
+  # deterministic, so doing it again gives the same weights in a file this build reads.
+  echo "== base: $final is not usable by this build ($(grep -o 'error: .*' <<<"$why" | head -1 | cut -c8-120)); pretraining again"
+  fresh=(--fresh)
+fi
+if [[ ${#fresh[@]} == 0 && -f $final && -f $out/routing.txt && "$(cat "$out/ckpt/latest" 2>/dev/null)" == "pretrain_$steps.h5" ]]; then
   echo "== base: $out is complete (step $steps); reusing it (delete $out to pretrain again)"
 else
-  [[ -f $out/config.ini ]] && what="resume" || what="pretrain"
+  [[ -f $out/config.ini && ${#fresh[@]} == 0 ]] && what="resume" || what="pretrain"
   echo "== base: $what jobs/base.cfg on $mix -> $out (prints each step's loss, tokens/s and ETA)"
   set +e
-  "$BIN" pretrain --config jobs/base.cfg --data.path "$mix" --out "$out" "$@" 2>&1 |
+  "$BIN" pretrain --config jobs/base.cfg --data.path "$mix" --out "$out" "${fresh[@]}" "$@" 2>&1 |
     grep -E "step [0-9]+/|resumed|error|warn"
   rc=${PIPESTATUS[0]}
   set -e
