@@ -39,7 +39,7 @@ void Exchange::reduce_update(RoundUpdate& u) {
   const size_t n = u.wire_words(u.n_slots, u.touched.data());
   int64_t* b = pack_.data();
   u.for_each_section(u.n_slots, u.touched.data(), [&b](const void* src, size_t k) {
-    std::memcpy(b, src, k * sizeof(int64_t));
+    if (k > 0) std::memcpy(b, src, k * sizeof(int64_t));  // a round of 0 slots: data() may be null
     b += k;
   });
   transport_->reduce_to_server(pack_.data(), n);
@@ -49,7 +49,7 @@ void Exchange::reduce_update(RoundUpdate& u) {
   if (!is_server()) return;
   const int64_t* r = pack_.data();
   u.for_each_section(u.n_slots, u.touched.data(), [&r](void* dst, size_t k) {
-    std::memcpy(dst, r, k * sizeof(int64_t));
+    if (k > 0) std::memcpy(dst, r, k * sizeof(int64_t));
     r += k;
   });
 }

@@ -54,6 +54,8 @@ struct GradientStep {
 
 // Client side: which experts a client trains and routes to, when it chooses them, in which
 // order it gives them up when a step does not fit its device, and one gradient hook.
+// Implementations (and AggregationWeights') keep a copy of the options they read: a Method
+// may outlive the FlOptions it was made from.
 class ExpertSelection {
  public:
   virtual ~ExpertSelection() = default;

@@ -48,7 +48,8 @@ std::vector<int64_t> RoundPlan::serialize(int max_slots) const {
   std::vector<int64_t> b(plan_words(max_slots), 0);
   const Header h{round, stop ? 1 : 0, sampled, offline, late, static_cast<int64_t>(slots.size())};
   std::memcpy(b.data(), &h, sizeof h);
-  std::memcpy(b.data() + sizeof h / sizeof(int64_t), slots.data(), slots.size() * sizeof(PlanSlot));
+  if (!slots.empty())  // memcpy from a null data() is undefined even for 0 bytes (the stop plan)
+    std::memcpy(b.data() + sizeof h / sizeof(int64_t), slots.data(), slots.size() * sizeof(PlanSlot));
   return b;
 }
 
@@ -62,7 +63,8 @@ RoundPlan RoundPlan::deserialize(const std::vector<int64_t>& b) {
   p.offline = static_cast<int>(h.offline);
   p.late = static_cast<int>(h.late);
   p.slots.resize(static_cast<size_t>(h.n_slots));
-  std::memcpy(static_cast<void*>(p.slots.data()), b.data() + sizeof h / sizeof(int64_t), p.slots.size() * sizeof(PlanSlot));
+  if (!p.slots.empty())
+    std::memcpy(static_cast<void*>(p.slots.data()), b.data() + sizeof h / sizeof(int64_t), p.slots.size() * sizeof(PlanSlot));
   return p;
 }
 

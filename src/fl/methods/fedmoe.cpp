@@ -37,7 +37,7 @@ class FrequencySelection final : public ExpertSelection {
   }
 
  private:
-  const FlOptions& fl_;
+  const FlOptions fl_;
 };
 
 }  // namespace

@@ -50,7 +50,7 @@ class IbSelection final : public ExpertSelection {
     for (int l = 0; l < run.L; l++)
       ib_score(model.gate_probs(l), model.token_valid(), N, run.E, fl_.lambda, fl_.beta, run.score + l * run.E);
   }
-  const FlOptions& fl_;
+  const FlOptions fl_;
 };
 
 class SparsityAwareWeights final : public AggregationWeights {
@@ -65,7 +65,7 @@ class SparsityAwareWeights final : public AggregationWeights {
   }
 
  private:
-  const FlOptions& fl_;
+  const FlOptions fl_;
 };
 
 }  // namespace

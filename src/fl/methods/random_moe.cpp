@@ -37,7 +37,7 @@ class RandomSelection final : public ExpertSelection {
   }
 
  private:
-  const FlOptions& fl_;
+  const FlOptions fl_;
 };
 
 }  // namespace
