@@ -38,3 +38,14 @@ without_columns() {  # without_columns CSV NAME...: the CSV with the named colum
     NR == 1 { for (i = 1; i <= NF; i++) keep[i] = !($i in skip) }
     { line = ""; for (i = 1; i <= NF; i++) if (keep[i]) line = line (line == "" ? "" : ",") $i; print line }' "$file"
 }
+
+rank_pid() {  # rank_pid LAUNCHER RANK: the launcher's child whose environment names that MPI rank
+  local pid
+  for pid in $(pgrep -P "$1"); do
+    # (grep without -q: an early exit would SIGPIPE tr and fail the pipeline under pipefail)
+    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -E "^(OMPI_COMM_WORLD_RANK|PMIX_RANK)=$2\$" >/dev/null; then
+      echo "$pid"
+      return
+    fi
+  done
+}

@@ -23,17 +23,7 @@ final=train_$rounds.h5
 ref=$(checksum "$tmp/ref/ckpt/$final")
 check "uninterrupted run: final checkpoint verifies ($ref)" test -n "$ref"
 
-# The server's pid: the launcher's child whose environment says it is rank 0.
-server_pid() {
-  local pid
-  for pid in $(pgrep -P "$1"); do
-    # (grep without -q: an early exit would SIGPIPE tr and fail the pipeline under pipefail)
-    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -E '^(OMPI_COMM_WORLD_RANK|PMIX_RANK)=0$' >/dev/null; then
-      echo "$pid"
-      return
-    fi
-  done
-}
+server_pid() { rank_pid "$1" 0; }  # the launcher's rank-0 child
 wait_for() {  # wait_for SECONDS COMMAND...: poll until the command succeeds
   local until=$((SECONDS + $1)); shift
   while ((SECONDS < until)); do "$@" && return 0; sleep 0.01; done

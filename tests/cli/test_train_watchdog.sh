@@ -14,23 +14,18 @@ source "$(dirname "$0")/lib.sh"
 args=(train --data.path "$tmp/spam.h5" --model.n_classes 2 --model.seq_len 32 --fl.clients_per_round 3
       --fl.budget 2 --fl.profiles "$src/jobs/profiles/default.csv" --train.local_steps 12 --run.threads 1 --run.ckpt_every 1 --out "$tmp/run")
 
-rank_pid() {  # rank_pid LAUNCHER RANK: the launcher's child whose environment names that rank
-  local pid
-  for pid in $(pgrep -P "$1"); do
-    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -E "^(OMPI_COMM_WORLD_RANK|PMIX_RANK)=$2\$" >/dev/null; then
-      echo "$pid"
-      return
-    fi
+# wait_for_line FILE PATTERN PID: until FILE holds PATTERN, PID has exited, or 120 s passed.
+wait_for_line() {
+  for _ in $(seq 1200); do
+    grep -q "$2" "$1" 2>/dev/null && return
+    kill -0 "$3" 2>/dev/null || return
+    sleep 0.1
   done
 }
 
 "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${args[@]}" --fl.rounds 400 --fl.round_timeout_s 4 >/dev/null 2>"$tmp/err" &
 launcher=$!
-for _ in $(seq 1200); do
-  grep -q '"round": 2,' "$tmp/run/metrics.jsonl" 2>/dev/null && break
-  kill -0 "$launcher" 2>/dev/null || break
-  sleep 0.1
-done
+wait_for_line "$tmp/run/metrics.jsonl" '"round": 2,' "$launcher"
 frozen=$(rank_pid "$launcher" 2)
 if [[ -z $frozen ]]; then
   echo "FAIL: no rank 2 to freeze after round 2"; sed 's/^/  stderr: /' "$tmp/err" | tail -12
@@ -61,11 +56,7 @@ verifies() { "$bin" inspect --verify "$tmp/run/ckpt/$(cat "$tmp/run/ckpt/latest"
 check "latest names a complete checkpoint" verifies
 "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${args[@]}" --fl.rounds 400 --fl.round_timeout_s 4 >/dev/null 2>"$tmp/resume.err" &
 resumed=$!
-for _ in $(seq 600); do
-  grep -q "resuming from" "$tmp/resume.err" 2>/dev/null && break
-  kill -0 "$resumed" 2>/dev/null || break
-  sleep 0.1
-done
+wait_for_line "$tmp/resume.err" "resuming from" "$resumed"
 kill -USR1 "$resumed" 2>/dev/null || true
 wait "$resumed" || true
 check "the same command resumes it" grep -q "resuming from" "$tmp/resume.err"
