@@ -34,7 +34,7 @@ set -euo pipefail
 # ---- knobs ---------------------------------------------------------------------------
 SLURM_LOCAL_DIR="${SLURM_LOCAL_DIR:-/tmp/hfedmoe-slurm-local}"   # all state of the cluster
 SLURM_LOCAL_NETNS="${SLURM_LOCAL_NETNS:-hfedmoe-slurm}"          # network namespace name
-SLURM_LOCAL_CPUS="${SLURM_LOCAL_CPUS:-$(nproc)}"                  # CPUs the node offers
+SLURM_LOCAL_CPUS="${SLURM_LOCAL_CPUS:-$(nproc)}"                  # CPUs the node offers (may exceed nproc)
 SLURM_LOCAL_WAIT_S="${SLURM_LOCAL_WAIT_S:-30}"                    # how long `up` waits for idle
 SLURM_LOCAL_STOP_GRACE_S="${SLURM_LOCAL_STOP_GRACE_S:-10}"        # TERM -> KILL grace at `down`
 # --------------------------------------------------------------------------------------
@@ -130,6 +130,9 @@ JobRequeue=1
 # Short timers so tests do not wait: finished jobs are forgotten after MinJobAge seconds.
 MinJobAge=300
 KillWait=5
+# The node offers SLURM_LOCAL_CPUS even beyond the machine's cores, so templates shaped for
+# real nodes (several tasks x several CPUs) run here as shipped.
+SlurmdParameters=config_overrides
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$SLURM_LOCAL_CPUS State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF_EOF

@@ -1,11 +1,11 @@
 #include "cli/common_options.h"
 
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 
 #include "cli/backend.h"
+#include "cli/threads.h"
 #include "mpi/gpu_pinning.h"
 #include "mpi/runtime.h"
 #include "util/log.h"
@@ -25,7 +25,7 @@ void add_run_options(Options& o, RunOptions& r, const std::vector<std::string>& 
   add("out", &r.out, "run directory (default: runs/<run.job_name>); an existing one is resumed");
   add("run.job_name", &r.job_name, "name of the job (the default run directory's name)");
   add("run.seed", &r.seed, "seed of every random draw (streams keyed by seed, round, client, step)");
-  add("run.threads", &r.threads, "OpenMP threads per rank; 0 = the node's cores divided by its ranks");
+  add("run.threads", &r.threads, "OpenMP threads per rank; 0 = from OMP_NUM_THREADS, SLURM_CPUS_PER_TASK or the affinity mask");
   add("run.log_level", &r.log_level, "error, warn, info or debug");
   add("run.ckpt_every", &r.ckpt_every, "checkpoint every N rounds (0 = only at the end)");
   add("run.ckpt_keep", &r.ckpt_keep, "how many checkpoints to keep in <out>/ckpt");
@@ -55,18 +55,9 @@ void validate_run_options(const RunOptions& r) {
 
 void apply_run_options(const RunOptions& r) {
   log_init(world_rank(), parse_log_level(r.log_level));
-  int threads = r.threads;
-  if (threads == 0) {
-    // Ranks on this node share its cores.
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    int local_size = 1;
-    MPI_Comm_size(node, &local_size);
-    MPI_Comm_free(&node);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    threads = static_cast<int>(std::max(1L, cores / local_size));
-  }
-  omp_set_num_threads(threads);
+  ThreadChoice choice = choose_threads(r.threads);
+  omp_set_num_threads(choice.threads);
+  LOG_INFO("rank %d: %d OpenMP thread(s), from %s", world_rank(), choice.threads, choice.why.c_str());
 }
 
 Backend open_backend(const RunOptions& r) {

@@ -17,7 +17,7 @@ struct RunOptions {
   std::string out;              // run directory; default runs/<job_name>
   std::string job_name = "default";
   uint64_t seed = 1;
-  int threads = 0;              // OpenMP threads per rank; 0 = cores / ranks on this node
+  int threads = 0;              // OpenMP threads per rank; 0 = from the allocation (cli/threads.h)
   std::string log_level = "info";
   int ckpt_every = 0;           // rounds (or steps) between checkpoints; 0 = only at the end
   int ckpt_keep = 2;
@@ -34,7 +34,7 @@ struct RunOptions {
 // and default per key, whichever command takes it. validate_run_options checks either.
 void add_run_options(Options& o, RunOptions& r, const std::vector<std::string>& only = {});
 void validate_run_options(const RunOptions& r);
-// Applies log level and thread count for this rank (call after parsing).
+// Applies log level and thread count for this rank (call after parsing; collective).
 void apply_run_options(const RunOptions& r);
 
 // This rank's compute backend: run.backend, on the GPU that mpi/gpu_pinning.h assigns it.

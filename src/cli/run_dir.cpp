@@ -74,7 +74,8 @@ RunDir open_run_dir(const RunOptions& run, const std::string& resolved_ini, cons
       std::string diff = config_differences(read_file(config), resolved_ini, rules.may_change);
       if (!diff.empty())
         fail("run directory " + rd.path + " holds a run with " + diff,
-             "resume with the same settings, pass --fresh to start over, or choose another --out");
+             "resume with the same settings, pass --fresh to start over, or choose another --out (runs of one "
+             "config share runs/<run.job_name>; the Slurm templates: set HFEDMOE_RUN_NAME)");
       resumed = 1;
     }
     if (!run.resume.empty()) {

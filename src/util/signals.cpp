@@ -1,6 +1,7 @@
 #include "util/signals.h"
 
 #include <mpi.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -40,6 +41,13 @@ void install_stop_handlers() {
   sa.sa_flags = SA_RESTART;  // blocking I/O and MPI calls carry on; the loop polls the flag
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
+  // A launcher may hand its mask down: hfedmoe-launch blocks SIGTERM for mpirun's sake, and a
+  // rank that inherited that would never see the stop (src/launch_main.cpp).
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGUSR1);
+  pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
 }
 
 bool stop_requested() { return g_stop != 0; }

@@ -11,7 +11,8 @@
 // checkpoint and `latest` intact; the run just resumes from an earlier checkpoint.
 //
 // Under mpirun only some ranks may see the signal (Open MPI forwards SIGUSR1 to every rank
-// but handles SIGTERM itself; srun signals every task), hence stop_agreed().
+// but handles SIGTERM itself: it kills the ranks unless started by hfedmoe-launch, see
+// src/launch_main.cpp; srun signals every task), hence stop_agreed().
 namespace hf {
 
 // Installs the handlers (idempotent). Call once per process, after MPI is started.

@@ -21,12 +21,20 @@
 #      and the final checkpoint's /model (every tensor, via h5dump) is identical to the
 #      reference run's, as are the accuracies in metrics.jsonl;
 #   5. the same in chain mode (HFEDMOE_RESUME_MODE=chain: a successor job with
-#      --dependency=afterany), and a real failure (a bad option) must end the job FAILED
-#      without a requeue.
+#      --dependency=afterany, which keeps the job's command-line --output and --time), and a
+#      real failure (a bad option) must end the job FAILED without a requeue;
+#   6. a plain `scancel` mid-round (SIGTERM to every process of the job, as at preemption or
+#      a time limit without warning), under mpirun and under srun: the ranks checkpoint within
+#      KillWait and exit 75, the script says so and does not resubmit, and submitting again
+#      resumes to the same model as an uninterrupted run (slower rounds, no periodic
+#      checkpoints: the only checkpoint is the stop's);
+#   7. one_node.sbatch as shipped (3 tasks x --cpus-per-task=2, no GPUs) completes with 2
+#      threads per rank; multi_node.sbatch on one node; allocations that do not fit are
+#      refused before launch with one line.
 # Prints "SKIP: ..." and exits 0 where it cannot run: not root, no `ip netns`, the Slurm/munge
 # packages missing (apt-get install -y --no-install-recommends slurm-wlm slurmctld slurmd
 # munge), no h5dump (hdf5-tools), or a binary without `train`.
-# Runtime: about 45-65 s on the 2-core development machine (Debian 12, slurm-wlm 22.05).
+# Runtime: about 2-3 minutes on the 2-core development machine (Debian 12, slurm-wlm 22.05).
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR (MPIEXEC/MPIEXEC_FLAGS are not used: the job
 # runs mpirun inside Slurm). HFEDMOE_E2E_MOCK=1 runs the protocol with slurm/tools/mock_hfedmoe
 # instead of the real binary (for developing the scripts).
@@ -58,7 +66,8 @@ fi
 
 tmp=$(mktemp -d /tmp/hfedmoe-slurm-e2e.XXXXXX)
 chmod 755 "$tmp"
-export SLURM_LOCAL_DIR=$tmp/cluster SLURM_LOCAL_NETNS=hfm-e2e-$$
+# 8 CPUs on the 2-core machine: the templates' shipped shapes (3 tasks x 2 CPUs) fit as on a real node.
+export SLURM_LOCAL_DIR=$tmp/cluster SLURM_LOCAL_NETNS=hfm-e2e-$$ SLURM_LOCAL_CPUS=8
 cluster=$src/scripts/slurm_local.sh
 cleanup() {
   local rc=$?
@@ -100,8 +109,10 @@ batch_size = 4
 seed = 7
 ckpt_every = 1
 ckpt_keep = 100
-threads = 1
 EOF
+  # Rounds of a few seconds, for a scancel to land mid-round; no periodic checkpoint.
+  sed -e "s/^rounds = .*/rounds = 5/" -e "s/^local_steps = .*/local_steps = 24/" -e "s/^ckpt_every = .*/ckpt_every = 0/" \
+    "$cfg" >"$tmp/slow.cfg"
 fi
 
 # ---- the cluster ---------------------------------------------------------------------------
@@ -120,6 +131,10 @@ submit() {  # submit NAME [sbatch args...]: prints the job id
   local name=$1; shift
   HFEDMOE_RUN_NAME=$name sl sbatch --parsable --overcommit --ntasks=$RANKS --chdir="$tmp" \
     --output="$tmp/$name.out" "$@" "$src/slurm/autoresume.sbatch"
+}
+submit_template() {  # submit_template NAME TEMPLATE [sbatch args...]: the template's own shape
+  local name=$1 template=$2; shift 2
+  HFEDMOE_RUN_NAME=$name sl sbatch --parsable --chdir="$tmp" --output="$tmp/$name.out" "$@" "$src/slurm/$template"
 }
 job_field() { sl scontrol show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
 failures=0
@@ -219,7 +234,7 @@ fi
 # ---- 3. chain mode: a successor job with --dependency=afterany ----------------------------
 say "interrupted run, chain mode"
 t=$SECONDS
-job=$(HFEDMOE_RESUME_MODE=chain submit chain)
+job=$(HFEDMOE_RESUME_MODE=chain submit chain --time=30)
 interrupt chain "$job"
 wait_gone "$job"
 next=$(grep -o "successor job [0-9]*" "$tmp/chain.out" | head -n1 | grep -o "[0-9]*$" || true)
@@ -229,6 +244,8 @@ say "chain done in $((SECONDS - t))s"
 check "chain: the successor depended on the first job" 'grep -q "afterany:$job" "$tmp/chain.out"'
 check "chain: the successor ended COMPLETED" '[[ -n $next && $(job_field "$next" JobState) == COMPLETED ]]'
 check "chain: final /model identical to the uninterrupted run" '[[ $(final_digest chain) == "$ref_digest" ]]'
+check "chain: the successor kept the command line's --output" '[[ -n $next && $(job_field "$next" StdOut) == "$tmp/chain.out" ]]'
+check "chain: the successor kept the command line's --time" '[[ -n $next && $(job_field "$next" TimeLimit) == 00:30:00 ]]'
 
 # ---- 4. a real failure fails the job, no requeue --------------------------------------------
 if [[ $mock == 1 ]]; then
@@ -239,6 +256,60 @@ fi
 wait_gone "$bad"
 check "a failing run ends FAILED" '[[ $(job_field "$bad" JobState) == FAILED ]]'
 check "and is not requeued" '[[ $(job_field "$bad" Restarts) == 0 ]] && ! grep -q requeueing "$tmp/bad.out"'
+
+if [[ $mock == 0 ]]; then
+  # ---- 6. plain scancel (SIGTERM) mid-round, under mpirun and under srun -----------------
+  say "slow reference (rounds of a few seconds)"
+  job=$(HFEDMOE_CONFIG=$tmp/slow.cfg submit slowref)
+  wait_gone "$job"
+  slow_digest=$(final_digest slowref)
+  launchers=(mpirun)
+  if sl srun --mpi=list 2>&1 | grep -qw pmix; then launchers+=(srun); else say "SKIP the srun part: no PMIx plugin in this Slurm"; fi
+  for launcher in "${launchers[@]}"; do
+    name=term-$launcher log=$tmp/term-$launcher.out
+    job=$(HFEDMOE_CONFIG=$tmp/slow.cfg HFEDMOE_LAUNCHER=$launcher submit "$name")
+    for ((i = 0; i < 600; i++)); do
+      [[ -s $tmp/runs/$name/metrics.jsonl ]] && break
+      [[ $(job_field "$job" JobState) =~ ^(RUNNING|PENDING|CONFIGURING)$ ]] || break
+      sleep 0.2
+    done
+    sleep 0.5   # into round 2
+    say "$launcher: round 1 done; plain scancel $job"
+    sl scancel "$job"
+    wait_gone "$job"
+    check "$launcher, scancel: the ranks checkpointed on the stop" 'grep -q "a stop signal (SIGTERM or SIGUSR1) reached a rank: checkpointing round" "$log"'
+    check "$launcher, scancel: the job step exited with code 75" 'grep -q "job step exited with code 75" "$log"'
+    check "$launcher, scancel: the script says SIGTERM stopped it and does not resubmit" \
+      'grep -q "stopped after SIGTERM" "$log" && grep -q "not resubmitting after SIGTERM" "$log" && [[ $(job_field "$job" Restarts) == 0 ]]'
+    check "$launcher, scancel: a checkpoint before the last round" \
+      '[[ -f $tmp/runs/$name/ckpt/latest && $(cat "$tmp/runs/$name/ckpt/latest") != train_5.h5 ]]'
+    job=$(HFEDMOE_CONFIG=$tmp/slow.cfg HFEDMOE_LAUNCHER=$launcher submit "$name")
+    wait_gone "$job"
+    check "$launcher, scancel: submitted again, the run resumed and completed" \
+      '[[ $(job_field "$job" JobState) == COMPLETED ]] && grep -q "resuming in" "$log" && [[ -f $tmp/runs/$name/summary.txt ]]'
+    check "$launcher, scancel: final /model identical to the uninterrupted run" '[[ $(final_digest "$name") == "$slow_digest" ]]'
+  done
+
+  # ---- 7. the templates as shipped, and allocations that do not fit --------------------------
+  say "one_node.sbatch as shipped"
+  job=$(HFEDMOE_ARGS="--fl.rounds 3" submit_template shipped one_node.sbatch)
+  wait_gone "$job"
+  log=$tmp/shipped.out
+  check "one_node.sbatch as shipped completes on a GPU-less node" '[[ $(job_field "$job" JobState) == COMPLETED ]] && grep -q "run complete" "$log"'
+  check "--cpus-per-task=2 gives every rank 2 threads" \
+    '[[ $(grep -c "[0-9]: 2 OpenMP thread(s), from SLURM_CPUS_PER_TASK" "$log") == 3 ]]'
+  job=$(HFEDMOE_ARGS="--fl.rounds 3" submit_template multi multi_node.sbatch --nodes=1)
+  wait_gone "$job"
+  check "multi_node.sbatch on one node: 1 server + 2 executors from --ntasks-per-node=3" \
+    '[[ $(job_field "$job" JobState) == COMPLETED ]] && grep -q "1 server + 2 executors on 1 nodes" "$tmp/multi.out"'
+fi
+job=$(submit_template lonely one_node.sbatch --ntasks=1)
+job2=$(HFEDMOE_EXECUTORS_PER_NODE=3 submit_template crowded multi_node.sbatch --nodes=1)
+wait_gone "$job" "$job2"
+check "--ntasks=1 is refused before launch, in one line" \
+  '[[ $(job_field "$job" JobState) == FAILED ]] && grep -q "does not fit: --ntasks=1 leaves no executor" "$tmp/lonely.out" && ! grep -q "launch:" "$tmp/lonely.out"'
+check "more executors than task slots per node is refused before launch" \
+  '[[ $(job_field "$job2" JobState) == FAILED ]] && grep -q "3 task slot(s) per node, but 3 executors per node plus the server" "$tmp/crowded.out"'
 
 say "total ${SECONDS}s"
 if ((failures)); then
