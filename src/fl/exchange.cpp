@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "mpi/chunked.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
 
@@ -19,7 +20,7 @@ Exchange::Exchange(RoundUpdate& u, int max_slots, const std::string& mode, int d
 
 RoundPlan Exchange::broadcast_plan(const RoundPlan& plan) {
   std::vector<int64_t> buf = is_server() ? plan.serialize(max_slots_) : std::vector<int64_t>(plan_words(max_slots_));
-  mpi_ok(MPI_Bcast(buf.data(), mpi_count(buf.size(), "Bcast(plan)"), MPI_INT64_T, 0, MPI_COMM_WORLD), "Bcast(plan)");
+  bcast_chunked(buf.data(), buf.size(), MPI_INT64_T, 0, MPI_COMM_WORLD, "Bcast(plan)");
   bytes_.down += executors_ * static_cast<int64_t>(buf.size() * sizeof(int64_t));
   bytes_.dense_equiv += executors_ * static_cast<int64_t>(buf.size() * sizeof(int64_t));
   return RoundPlan::deserialize(buf);
@@ -30,8 +31,7 @@ void Exchange::reduce_update(RoundUpdate& u) {
   // a. agree on the touched experts and the kept union
   std::memcpy(masks_.data(), u.touched.data(), LE);
   std::memcpy(masks_.data() + LE, u.kept.data(), LE);
-  mpi_ok(MPI_Allreduce(MPI_IN_PLACE, masks_.data(), static_cast<int>(masks_.size()), MPI_UNSIGNED_CHAR, MPI_BOR,
-                       MPI_COMM_WORLD), "Allreduce(masks)");
+  allreduce_bor_chunked(masks_.data(), masks_.size(), MPI_COMM_WORLD, "Allreduce(masks)");
   std::memcpy(u.touched.data(), masks_.data(), LE);
   std::memcpy(u.kept.data(), masks_.data() + LE, LE);
 
@@ -62,7 +62,7 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
     std::memcpy(flags.data(), ch.router.data(), u.L);
     flags[u.L] = ch.dense;
   }
-  mpi_ok(MPI_Bcast(flags.data(), u.L + 1, MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD), "Bcast(flags)");
+  bcast_chunked(flags.data(), flags.size(), MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD, "Bcast(flags)");
   // the changed ranges, in a fixed order every rank derives from (flags, touched)
   std::vector<Range>& ranges = ranges_;
   ranges.clear();
@@ -94,7 +94,7 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
 
 void Exchange::broadcast_model(float* params, size_t n) {
   if (world_size() == 1) return;
-  mpi_ok(MPI_Bcast(params, mpi_count(n, "model"), MPI_FLOAT, 0, MPI_COMM_WORLD), "Bcast(model)");
+  bcast_chunked(params, n, MPI_FLOAT, 0, MPI_COMM_WORLD, "Bcast(model)");
 }
 
 Exchange::Bytes Exchange::take_bytes() {

@@ -11,6 +11,7 @@
 #include "fl/aggregate.h"
 #include "fl/fixed_point.h"
 #include "fl/exchange.h"
+#include "mpi/chunked.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
 #ifdef HFEDMOE_HAVE_CUDA
@@ -211,6 +212,21 @@ TEST(FlExchange, NcclTransportGivesTheMpiTransportsBits) {
     GTEST_SKIP() << "NCCL transport not possible here: " << e.what();
   }
   expect_same_bits(nccl, mpi);
+  // Its MPI legs (leader <-> server) cut into calls of 7 elements (mpi/chunked.h).
+  const size_t previous = set_mpi_message_limit(7);
+  RoundResult chunked = one_round("nccl", this_rank_gpu());
+  set_mpi_message_limit(previous);
+  expect_same_bits(chunked, mpi);
+}
+
+// Every transfer of the exchange cut into calls of 7 elements (mpi/chunked.h): the same
+// aggregate, model and byte counts as whole messages.
+TEST(FlExchange, SmallMessageLimitGivesTheSameBits) {
+  RoundResult whole = one_round("mpi", -1);
+  const size_t previous = set_mpi_message_limit(7);
+  RoundResult chunked = one_round("mpi", -1);
+  set_mpi_message_limit(previous);
+  expect_same_bits(chunked, whole);
 }
 
 // auto: MPI on this machine unless it has a GPU per executor (and two or more executors).
