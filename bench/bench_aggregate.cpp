@@ -3,6 +3,13 @@
 // (fl/aggregate.h, Eq. 17-21), for a model preset over a range of touched-expert fractions.
 //
 //   bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]
+//                   [--chunk-mb M] [--max-fraction F]
+//
+// --chunk-mb is fl.exchange_chunk_mb (the packed buffer's chunks, fl/exchange.h); --max-fraction
+// stops the table at that touched fraction (a `base` round at full density needs the time and
+// memory of 8 clients' accumulate over 620M parameters). At the end every rank's peak RSS is
+// printed: the bench's own arrays (global, client and updated parameters, fp32) plus the
+// RoundUpdate's int64 sums plus the exchange's two chunks.
 //
 // --exchange picks the transport as fl.exchange does (mpi/exchange_path.h); under mpiexec with
 // one GPU per executor, `--exchange mpi` and `--exchange nccl` time the same payload both ways.
@@ -49,6 +56,7 @@
 #include "fl/update.h"
 #include "fl/exchange.h"
 #include "mpi/gpu_pinning.h"
+#include "mpi/rank_usage.h"
 #include "mpi/runtime.h"
 #include "ops/cpu_parallel.h"
 #include "util/check.h"
@@ -75,6 +83,8 @@ struct Args {
   std::string preset = "small";
   int clients = 8, reps = 3;
   std::string exchange = "mpi";
+  int chunk_mb = 64;
+  double max_fraction = 1;
 };
 
 Args parse(int argc, char** argv) {
@@ -89,9 +99,13 @@ Args parse(int argc, char** argv) {
     else if (k == "--clients") a.clients = std::atoi(value().c_str());
     else if (k == "--reps") a.reps = std::atoi(value().c_str());
     else if (k == "--exchange") a.exchange = value();
-    else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]");
+    else if (k == "--chunk-mb") a.chunk_mb = std::atoi(value().c_str());
+    else if (k == "--max-fraction") a.max_fraction = std::atof(value().c_str());
+    else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] "
+              "[--exchange auto|mpi|nccl] [--chunk-mb M] [--max-fraction F]");
   }
-  if (a.clients < 1 || a.reps < 1) fail("--clients and --reps must be positive", "e.g. --clients 8 --reps 3");
+  if (a.clients < 1 || a.reps < 1 || a.chunk_mb < 1) fail("--clients, --reps and --chunk-mb must be positive", "e.g. --clients 8 --reps 3 --chunk-mb 64");
+  if (!(a.max_fraction > 0 && a.max_fraction <= 1)) fail("--max-fraction must be in (0, 1]", "e.g. --max-fraction 0.25");
   check_choice("--exchange", a.exchange, {"auto", "mpi", "nccl"});
   return a;
 }
@@ -118,7 +132,7 @@ void run_benchmark(int argc, char** argv) {
   RoundUpdate u;
   u.init(table, Task::classify, C, 3);
   const int device = pin_this_rank(cuda_device_count(), false).device;
-  Exchange exchange(u, C, args.exchange, device);
+  Exchange exchange(u, C, args.exchange, device, static_cast<size_t>(args.chunk_mb) << 20);
   FlOptions fl;
   ServerAggregator agg(table, fl, false);
   std::vector<float> global(table.total(), 0.5f), client(table.total());
@@ -138,7 +152,7 @@ void run_benchmark(int argc, char** argv) {
       "GB/s", "bcast_s", "GB/s");
 
   for (int per_layer : {1, 2, 4, 8, 16, 32}) {
-    if (per_layer > E) break;
+    if (per_layer > E || per_layer > args.max_fraction * E) break;
     const int touched = per_layer * L;
     const double f = static_cast<double>(per_layer) / E;
     std::vector<double> t_acc, t_axpy, t_pack, t_apply, t_bcast;
@@ -224,6 +238,9 @@ void run_benchmark(int argc, char** argv) {
               dense_router, median(t_acc), C * bytes / median(t_acc) / 1e9, C, median(t_apply),
               bytes / median(t_apply) / 1e9);
   say("load average %s at the end\n", load_average().c_str());
+  const std::vector<RankUsage> ranks = gather_rank_usage({peak_rss_mb(), 0});
+  for (size_t r = 0; r < ranks.size(); r++)
+    say("peak RSS rank %zu: %.0f MB (chunks of %d MiB)\n", r, ranks[r].peak_rss_mb, args.chunk_mb);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "fl/exchange.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "mpi/chunked.h"
@@ -8,14 +9,54 @@
 
 namespace hf {
 
-Exchange::Exchange(RoundUpdate& u, int max_slots, const std::string& mode, int device)
+namespace {
+
+// A walk over the wire's sections in order, word by word across their boundaries: pack copies
+// the next k words of the sections into a chunk, unpack a chunk into the next k words.
+class SectionCursor {
+ public:
+  explicit SectionCursor(const std::vector<Exchange::Section>& sections) : sections_(sections) {}
+  void pack(int64_t* chunk, size_t k) {
+    walk(k, [&chunk](char* section, size_t bytes) {
+      std::memcpy(chunk, section, bytes);
+      chunk += bytes / sizeof(int64_t);
+    });
+  }
+  void unpack(const int64_t* chunk, size_t k) {
+    walk(k, [&chunk](char* section, size_t bytes) {
+      std::memcpy(section, chunk, bytes);
+      chunk += bytes / sizeof(int64_t);
+    });
+  }
+
+ private:
+  template <class Copy>
+  void walk(size_t k, Copy copy) {
+    while (k > 0) {
+      const Exchange::Section& s = sections_[i_];
+      const size_t take = std::min(k, s.words - at_);
+      copy(static_cast<char*>(s.data) + at_ * sizeof(int64_t), take * sizeof(int64_t));
+      k -= take;
+      at_ += take;
+      if (at_ == s.words) i_++, at_ = 0;
+    }
+  }
+  const std::vector<Exchange::Section>& sections_;
+  size_t i_ = 0, at_ = 0;  // the next word: section i_, word at_
+};
+
+}  // namespace
+
+Exchange::Exchange(RoundUpdate& u, int max_slots, const std::string& mode, int device, size_t chunk_bytes)
     : executors_(world_size() > 1 ? world_size() - 1 : 1), max_slots_(max_slots) {
-  pack_.resize(u.wire_words(max_slots, nullptr));
+  HF_CHECK(chunk_bytes >= sizeof(int64_t), "exchange chunk of %zu bytes holds no word", chunk_bytes);
+  chunk_words_ = std::min(chunk_bytes / sizeof(int64_t), u.wire_words(max_slots, nullptr));
+  for (std::vector<int64_t>& c : chunks_) c.resize(chunk_words_);
   masks_.resize(2 * static_cast<size_t>(u.L) * u.E);
   payload_.resize(u.PD + static_cast<size_t>(u.L) * (u.PR + u.E * u.PE));
   flags_.resize(u.L + 1);
   ranges_.reserve(u.dense.size() + static_cast<size_t>(u.L) * (1 + u.E));
-  transport_ = open_exchange_transport(mode, device, pack_.size(), payload_.size());
+  transport_ = open_exchange_transport(mode, device, chunk_words_, payload_.size());
 }
 
 RoundPlan Exchange::broadcast_plan(const RoundPlan& plan) {
@@ -35,23 +76,30 @@ void Exchange::reduce_update(RoundUpdate& u) {
   std::memcpy(u.touched.data(), masks_.data(), LE);
   std::memcpy(u.kept.data(), masks_.data() + LE, LE);
 
-  // b. pack the sections with the touched experts, reduce, unpack by the same list
-  const size_t n = u.wire_words(u.n_slots, u.touched.data());
-  int64_t* b = pack_.data();
-  u.for_each_section(u.n_slots, u.touched.data(), [&b](const void* src, size_t k) {
-    if (k > 0) std::memcpy(b, src, k * sizeof(int64_t));  // a round of 0 slots: data() may be null
-    b += k;
+  // b. pack the sections with the touched experts into chunks; chunk k's reduce runs while
+  //    chunk k+1 is packed, and rank 0 unpacks each chunk by the same list once it is reduced
+  sections_.clear();
+  u.for_each_section(u.n_slots, u.touched.data(), [this](void* data, size_t k) {
+    if (k > 0) sections_.push_back({data, k});  // a round of 0 slots: data() may be null
   });
-  transport_->reduce_to_server(pack_.data(), n);
+  size_t n = 0;
+  for (const Section& s : sections_) n += s.words;
+  SectionCursor packer(sections_), unpacker(sections_);
+  const size_t count = (n + chunk_words_ - 1) / chunk_words_;
+  auto length = [&](size_t k) { return std::min(chunk_words_, n - k * chunk_words_); };
+  auto finish = [&](size_t k) {
+    transport_->wait_reduce(static_cast<int>(k % 2));
+    if (is_server()) unpacker.unpack(chunks_[k % 2].data(), length(k));
+  };
+  for (size_t k = 0; k < count; k++) {
+    if (k >= 2) finish(k - 2);  // its buffer is the one chunk k packs into
+    packer.pack(chunks_[k % 2].data(), length(k));
+    transport_->start_reduce(static_cast<int>(k % 2), chunks_[k % 2].data(), length(k));
+  }
+  for (size_t k = count >= 2 ? count - 2 : 0; k < count; k++) finish(k);
   bytes_.up += executors_ * static_cast<int64_t>(masks_.size() + n * sizeof(int64_t));
   bytes_.down += executors_ * static_cast<int64_t>(masks_.size());
   bytes_.dense_equiv += executors_ * static_cast<int64_t>(2 * masks_.size() + u.wire_words(u.n_slots, nullptr) * sizeof(int64_t));
-  if (!is_server()) return;
-  const int64_t* r = pack_.data();
-  u.for_each_section(u.n_slots, u.touched.data(), [&r](void* dst, size_t k) {
-    if (k > 0) std::memcpy(dst, r, k * sizeof(int64_t));
-    r += k;
-  });
 }
 
 void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* params, const ParamTable& table) {

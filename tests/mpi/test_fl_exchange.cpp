@@ -159,12 +159,12 @@ struct RoundResult {
   Exchange::Bytes bytes;
 };
 
-RoundResult one_round(const std::string& mode, int device) {
+RoundResult one_round(const std::string& mode, int device, size_t chunk_bytes = Exchange::kDefaultChunkBytes) {
   ParamTable t(cfg());
   RoundResult r;
   r.global.assign(t.total(), 1.0f);
   r.u.init(t, Task::classify, kClients, 2);
-  Exchange ex(r.u, kClients, mode, device);
+  Exchange ex(r.u, kClients, mode, device, chunk_bytes);
   r.u.clear(kClients);
   for (int p = 0; p < kClients; p++)
     if (executor_of(p) == world_rank()) add_client(r.u, t, r.global, p);
@@ -227,6 +227,18 @@ TEST(FlExchange, SmallMessageLimitGivesTheSameBits) {
   RoundResult chunked = one_round("mpi", -1);
   set_mpi_message_limit(previous);
   expect_same_bits(chunked, whole);
+}
+
+// The packed buffer in chunks of 1 word, of 7, of one word less and more than an expert block
+// (PE = 96 words here), of three blocks: the same aggregate, model and byte counts as one chunk.
+TEST(FlExchange, AnyChunkSizeGivesTheSameBits) {
+  RoundResult whole = one_round("mpi", -1);
+  const size_t PE = whole.u.PE;
+  ASSERT_EQ(PE, 96u);
+  for (size_t words : {size_t{1}, size_t{7}, PE - 1, PE + 1, 3 * PE}) {
+    SCOPED_TRACE("chunk of " + std::to_string(words) + " words");
+    expect_same_bits(one_round("mpi", -1, words * sizeof(int64_t)), whole);
+  }
 }
 
 // auto: MPI on this machine unless it has a GPU per executor (and two or more executors).
