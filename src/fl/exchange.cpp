@@ -11,21 +11,24 @@ namespace hf {
 
 namespace {
 
-// A walk over the wire's sections in order, word by word across their boundaries: pack copies
-// the next k words of the sections into a chunk, unpack a chunk into the next k words.
+// A walk over a list of sections in order, element by element across their boundaries: pack
+// copies the next k elements of the sections into a chunk, unpack a chunk into the next k.
 class SectionCursor {
  public:
-  explicit SectionCursor(const std::vector<Exchange::Section>& sections) : sections_(sections) {}
-  void pack(int64_t* chunk, size_t k) {
-    walk(k, [&chunk](char* section, size_t bytes) {
-      std::memcpy(chunk, section, bytes);
-      chunk += bytes / sizeof(int64_t);
+  SectionCursor(const std::vector<Exchange::Section>& sections, size_t element_bytes)
+      : sections_(sections), element_bytes_(element_bytes) {}
+  void pack(void* chunk, size_t k) {
+    char* out = static_cast<char*>(chunk);
+    walk(k, [&out](char* section, size_t bytes) {
+      std::memcpy(out, section, bytes);
+      out += bytes;
     });
   }
-  void unpack(const int64_t* chunk, size_t k) {
-    walk(k, [&chunk](char* section, size_t bytes) {
-      std::memcpy(section, chunk, bytes);
-      chunk += bytes / sizeof(int64_t);
+  void unpack(const void* chunk, size_t k) {
+    const char* in = static_cast<const char*>(chunk);
+    walk(k, [&in](char* section, size_t bytes) {
+      std::memcpy(section, in, bytes);
+      in += bytes;
     });
   }
 
@@ -34,15 +37,16 @@ class SectionCursor {
   void walk(size_t k, Copy copy) {
     while (k > 0) {
       const Exchange::Section& s = sections_[i_];
-      const size_t take = std::min(k, s.words - at_);
-      copy(static_cast<char*>(s.data) + at_ * sizeof(int64_t), take * sizeof(int64_t));
+      const size_t take = std::min(k, s.count - at_);
+      copy(static_cast<char*>(s.data) + at_ * element_bytes_, take * element_bytes_);
       k -= take;
       at_ += take;
-      if (at_ == s.words) i_++, at_ = 0;
+      if (at_ == s.count) i_++, at_ = 0;
     }
   }
   const std::vector<Exchange::Section>& sections_;
-  size_t i_ = 0, at_ = 0;  // the next word: section i_, word at_
+  size_t element_bytes_;
+  size_t i_ = 0, at_ = 0;  // the next element: section i_, element at_
 };
 
 }  // namespace
@@ -53,7 +57,8 @@ Exchange::Exchange(RoundUpdate& u, int max_slots, const std::string& mode, int d
   chunk_words_ = std::min(chunk_bytes / sizeof(int64_t), u.wire_words(max_slots, nullptr));
   for (std::vector<int64_t>& c : chunks_) c.resize(chunk_words_);
   masks_.resize(2 * static_cast<size_t>(u.L) * u.E);
-  payload_.resize(u.PD + static_cast<size_t>(u.L) * (u.PR + u.E * u.PE));
+  payload_floats_ = u.PD + static_cast<size_t>(u.L) * (u.PR + u.E * u.PE);
+  payload_.resize(std::min(chunk_bytes / sizeof(float), payload_floats_));
   flags_.resize(u.L + 1);
   ranges_.reserve(u.dense.size() + static_cast<size_t>(u.L) * (1 + u.E));
   transport_ = open_exchange_transport(mode, device, chunk_words_, payload_.size());
@@ -83,8 +88,8 @@ void Exchange::reduce_update(RoundUpdate& u) {
     if (k > 0) sections_.push_back({data, k});  // a round of 0 slots: data() may be null
   });
   size_t n = 0;
-  for (const Section& s : sections_) n += s.words;
-  SectionCursor packer(sections_), unpacker(sections_);
+  for (const Section& s : sections_) n += s.count;
+  SectionCursor packer(sections_, sizeof(int64_t)), unpacker(sections_, sizeof(int64_t));
   const size_t count = (n + chunk_words_ - 1) / chunk_words_;
   auto length = [&](size_t k) { return std::min(chunk_words_, n - k * chunk_words_); };
   auto finish = [&](size_t k) {
@@ -111,7 +116,8 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
     flags[u.L] = ch.dense;
   }
   bcast_chunked(flags.data(), flags.size(), MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD, "Bcast(flags)");
-  // the changed ranges, in a fixed order every rank derives from (flags, touched)
+  // the changed ranges, in a fixed order every rank derives from (flags, touched), travel in
+  // chunks of payload_: rank 0 packs each, every rank receives it and unpacks it
   std::vector<Range>& ranges = ranges_;
   ranges.clear();
   for (int l = 0; l < u.L; l++)
@@ -121,23 +127,24 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
     for (int e = 0; e < u.E; e++)
       if (u.touched[l * u.E + e]) ranges.push_back(table.expert_block(l, e));
   size_t n = 0;
-  for (const Range& r : ranges) n += r.size();
-  if (is_server()) {
-    float* p = payload_.data();
-    for (const Range& r : ranges) p = std::copy(params + r.begin, params + r.end, p);
+  sections_.clear();
+  for (const Range& r : ranges) {
+    sections_.push_back({params + r.begin, r.size()});
+    n += r.size();
   }
-  transport_->broadcast_from_server(payload_.data(), n);
+  SectionCursor cursor(sections_, sizeof(float));
+  for (size_t at = 0; at < n; at += payload_.size()) {
+    const size_t k = std::min(payload_.size(), n - at);
+    if (is_server()) cursor.pack(payload_.data(), k);
+    transport_->broadcast_from_server(payload_.data(), k);
+    if (!is_server()) cursor.unpack(payload_.data(), k);
+  }
   if (!is_server()) {
-    const float* p = payload_.data();
-    for (const Range& r : ranges) {
-      std::copy(p, p + r.size(), params + r.begin);
-      p += r.size();
-    }
     ch.router.assign(flags.begin(), flags.begin() + u.L);
     ch.dense = flags[u.L];
   }
   bytes_.down += executors_ * static_cast<int64_t>(flags.size() + n * sizeof(float));
-  bytes_.dense_equiv += executors_ * static_cast<int64_t>(flags.size() + payload_.size() * sizeof(float));
+  bytes_.dense_equiv += executors_ * static_cast<int64_t>(flags.size() + payload_floats_ * sizeof(float));
 }
 
 void Exchange::broadcast_model(float* params, size_t n) {

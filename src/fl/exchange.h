@@ -16,7 +16,8 @@
 //       No per-client tensor crosses the wire: executors pre-aggregate their clients.
 //  3. broadcast_changes server -> all: (L+1) bytes of flags (routers, dense changed) over MPI,
 //       then the transport carries fp32 [changed routers | dense if changed | touched experts
-//       in (l, e) order] from rank 0 to every executor.
+//       in (l, e) order] from rank 0 to every executor, in chunks of the same size as the
+//       reduce's, packed on rank 0 and unpacked on arrival.
 // The transport (fl.exchange = auto | mpi | nccl; mpi/exchange_transport.h, chosen by
 // mpi/exchange_path.h) moves typed buffers and knows nothing of what they hold: MPI_Reduce / MPI_Bcast over host buffers, or NCCL among executors on
 // distinct GPUs with the server on the CPU: ncclReduce onto the leader (rank 1), leader ->
@@ -52,10 +53,11 @@ class Exchange {
 
   // Default of chunk_bytes (fl.exchange_chunk_mb).
   static constexpr size_t kDefaultChunkBytes = size_t{64} << 20;
-  // One section of the reduced buffer: words 8-byte words at data (RoundUpdate::for_each_section).
+  // One section of a transfer: count elements at data (8-byte words of RoundUpdate::for_each_section
+  // for the reduce, floats of a changed range for the broadcast).
   struct Section {
     void* data;
-    size_t words;
+    size_t count;
   };
 
   // Collective: also chooses and opens the transport (mode: fl.exchange; device: this rank's
@@ -78,9 +80,10 @@ class Exchange {
   int max_slots_;
   size_t chunk_words_;
   std::vector<int64_t> chunks_[2];  // (chunk_words_) one chunk being packed, one being reduced
-  std::vector<Section> sections_;   // this round's wire, in order
+  std::vector<Section> sections_;   // this round's wire (reduce) or changed ranges (broadcast), in order
   std::vector<uint8_t> masks_;
-  std::vector<float> payload_;
+  size_t payload_floats_;        // the broadcast's floats when everything changed
+  std::vector<float> payload_;  // (min(chunk, payload_floats_)) one chunk of the broadcast
   std::vector<uint8_t> flags_;  // (L + 1)
   std::vector<Range> ranges_;   // the changed ranges of a broadcast
   std::unique_ptr<ExchangeTransport> transport_;  // the two large transfers: MPI or NCCL

@@ -55,8 +55,9 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
            "until it does, other methods fail the client; fedavg_unbounded is exempt); report: only count it")
       .add("fl.exchange", &fl.exchange, "auto (NCCL when every executor has its own GPU, else MPI), mpi or nccl")
       .add("fl.exchange_chunk_mb", &fl.exchange_chunk_mb,
-           "MiB of the chunks the executors' int64 sums are packed and reduced in, two per rank at a time (the "
-           "reduce of one overlaps packing the next); any size gives the same bits")
+           "MiB of the chunks the executors' int64 sums are packed and reduced in (two per rank at a time: the "
+           "reduce of one overlaps packing the next) and the changed parameters broadcast in; any size gives the "
+           "same bits")
       .add("fl.round_timeout_s", &fl.round_timeout_s,
            "hang watchdog: the server stops the job, naming the silent rank, when an executor has not finished its "
            "clients this many wall seconds after the plan; auto = max(600, 10x the busiest executor's planned "
