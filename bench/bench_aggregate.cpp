@@ -3,6 +3,13 @@
 // (fl/aggregate.h, Eq. 17-21), for a model preset over a range of touched-expert fractions.
 //
 //   bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]
+//                   [--chunk-mb M] [--max-fraction F]
+//
+// --chunk-mb is fl.exchange_chunk_mb (the packed buffer's chunks, fl/exchange.h); --max-fraction
+// stops the table at that touched fraction (a `base` round at full density needs the time and
+// memory of 8 clients' accumulate over 620M parameters). At the end every rank's peak RSS is
+// printed: the bench's own arrays (global, client and updated parameters, fp32) plus the
+// RoundUpdate's int64 sums plus the exchange's two chunks.
 //
 // --exchange picks the transport as fl.exchange does (mpi/exchange_path.h); under mpiexec with
 // one GPU per executor, `--exchange mpi` and `--exchange nccl` time the same payload both ways.
@@ -11,6 +18,9 @@
 // e < f*E), so f*L*E expert blocks are touched in the round. Timed, median of --reps:
 //   accumulate  C x (for every touched expert: expert_w += q(w); sum += q(w * (E(c) - E)))
 //               = the executor-side fixed-point sum of C clients' expert blocks
+//               (fl/fixed_point_sum.h: vectorised, on the OpenMP threads)
+//   axpy        the same C passes as a plain fp32 axpy, y += w * E(c), on the same threads and
+//               chunks: what the memory streams at, measured in the same run for comparison
 //   pack        Exchange::reduce_update: mask agreement, pack of the int64 buffer (slot stats,
 //               class counts, routers, dense, touched experts) and unpack; in one process no
 //               bytes move, under mpiexec -np 1+R the MPI_Reduce(SUM) to rank 0 is included
@@ -20,10 +30,13 @@
 //               w += server_lr * delta; routers and dense weighted 0 so they are skipped)
 //   dense       the per-client accumulate and the apply of routers + dense tensors (f-independent)
 // GB/s (10^9 bytes per second) counts the fp32 bytes of the parameters reduced: for accumulate
-// C * f*L*E * PE * 4 (each client's expert blocks), for apply f*L*E * PE * 4 (the global blocks
+// and axpy C * f*L*E * PE * 4 (each client's expert blocks), for apply f*L*E * PE * 4 (the global blocks
 // updated), for dense C * (L*PR + PD) * 4 and (L*PR + PD) * 4; for pack the int64 buffer's bytes.
 // Memory traffic is larger: accumulate reads 4 + 4 bytes (client, global) and reads and writes
-// 8 (int64 sum) per element, 24 bytes per 4 counted.
+// 8 (int64 sum) per element, 24 bytes per 4 counted; axpy reads 4 + 4 and writes 4, 12 per 4
+// counted. So where both stream from memory, accumulate can reach at most half of axpy's GB/s
+// (acc/axpy = 0.5); the traffic columns (traffic = 6x and 3x the counted bytes) show how close
+// each comes to the memory's rate.
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,7 +56,9 @@
 #include "fl/update.h"
 #include "fl/exchange.h"
 #include "mpi/gpu_pinning.h"
+#include "mpi/rank_usage.h"
 #include "mpi/runtime.h"
+#include "ops/cpu_parallel.h"
 #include "util/check.h"
 #include "bench_util.h"
 
@@ -68,6 +83,8 @@ struct Args {
   std::string preset = "small";
   int clients = 8, reps = 3;
   std::string exchange = "mpi";
+  int chunk_mb = 64;
+  double max_fraction = 1;
 };
 
 Args parse(int argc, char** argv) {
@@ -82,11 +99,22 @@ Args parse(int argc, char** argv) {
     else if (k == "--clients") a.clients = std::atoi(value().c_str());
     else if (k == "--reps") a.reps = std::atoi(value().c_str());
     else if (k == "--exchange") a.exchange = value();
-    else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]");
+    else if (k == "--chunk-mb") a.chunk_mb = std::atoi(value().c_str());
+    else if (k == "--max-fraction") a.max_fraction = std::atof(value().c_str());
+    else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] "
+              "[--exchange auto|mpi|nccl] [--chunk-mb M] [--max-fraction F]");
   }
-  if (a.clients < 1 || a.reps < 1) fail("--clients and --reps must be positive", "e.g. --clients 8 --reps 3");
+  if (a.clients < 1 || a.reps < 1 || a.chunk_mb < 1) fail("--clients, --reps and --chunk-mb must be positive", "e.g. --clients 8 --reps 3 --chunk-mb 64");
+  if (!(a.max_fraction > 0 && a.max_fraction <= 1)) fail("--max-fraction must be in (0, 1]", "e.g. --max-fraction 0.25");
   check_choice("--exchange", a.exchange, {"auto", "mpi", "nccl"});
   return a;
+}
+
+// y[r] += a * x[r] on the accumulate's threads and chunks (fl/fixed_point_sum.cpp).
+void axpy(float a, const float* x, float* y, Range r) {
+  parallel_chunks(r.size(), kMinParallelWork, [&](size_t begin, size_t end) {
+    for (size_t i = r.begin + begin; i < r.begin + end; i++) y[i] += a * x[i];
+  });
 }
 
 }  // namespace
@@ -104,7 +132,7 @@ void run_benchmark(int argc, char** argv) {
   RoundUpdate u;
   u.init(table, Task::classify, C, 3);
   const int device = pin_this_rank(cuda_device_count(), false).device;
-  Exchange exchange(u, C, args.exchange, device);
+  Exchange exchange(u, C, args.exchange, device, static_cast<size_t>(args.chunk_mb) << 20);
   FlOptions fl;
   ServerAggregator agg(table, fl, false);
   std::vector<float> global(table.total(), 0.5f), client(table.total());
@@ -119,14 +147,15 @@ void run_benchmark(int argc, char** argv) {
   say("machine: %s, %d cores online, load average %s (1/5/15 min) at start\n", cpu_model().c_str(),
               static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)), load_average().c_str());
   say("GB/s = 10^9 fp32 bytes of parameters reduced per second (pack: int64 buffer bytes); see the header\n\n");
-  say("%9s %8s | %12s %9s | %12s %12s %9s | %12s %9s | %12s %9s\n", "fraction", "experts", "accumulate_s", "GB/s",
-              "pack_MB", "pack_s", "GB/s", "apply_s", "GB/s", "bcast_s", "GB/s");
+  say("%9s %8s | %12s %9s %9s %9s %9s %8s | %12s %12s %9s | %12s %9s | %12s %9s\n", "fraction", "experts",
+      "accumulate_s", "GB/s", "traffic", "axpy_GB/s", "traffic", "acc/axpy", "pack_MB", "pack_s", "GB/s", "apply_s",
+      "GB/s", "bcast_s", "GB/s");
 
   for (int per_layer : {1, 2, 4, 8, 16, 32}) {
-    if (per_layer > E) break;
+    if (per_layer > E || per_layer > args.max_fraction * E) break;
     const int touched = per_layer * L;
     const double f = static_cast<double>(per_layer) / E;
-    std::vector<double> t_acc, t_pack, t_apply, t_bcast;
+    std::vector<double> t_acc, t_axpy, t_pack, t_apply, t_bcast;
     size_t packed_bytes = 0;
     for (int rep = 0; rep < args.reps; rep++) {
       u.clear(C);
@@ -143,6 +172,14 @@ void run_benchmark(int argc, char** argv) {
         u.stats[c].status = kSlotOk;
       }
       t_acc.push_back(seconds_since(t0));
+      params = global;
+      t0 = clk::now();
+      for (int c = 0; c < C; c++) {
+        float w = 1.0f / static_cast<float>(c + 1);
+        for (int l = 0; l < L; l++)
+          for (int e = 0; e < per_layer; e++) axpy(w, client.data(), params.data(), table.expert_block(l, e));
+      }
+      t_axpy.push_back(seconds_since(t0));
       t0 = clk::now();
       exchange.reduce_update(u);
       t_pack.push_back(seconds_since(t0));
@@ -164,10 +201,11 @@ void run_benchmark(int argc, char** argv) {
     double want = global[at] + fl.server_lr * (static_cast<double>(client[at]) - global[at]);
     HF_CHECK(std::fabs(params[at] - want) < 1e-6, "apply gave %g, expected %g", params[at], want);
     double expert_bytes = static_cast<double>(touched) * PE * 4;
-    double acc = median(t_acc), pack = median(t_pack), apply = median(t_apply), bcast = median(t_bcast);
-    say("%9.4f %8d | %12.4f %9.2f | %12.1f %12.4f %9.2f | %12.4f %9.2f | %12.4f %9.2f\n", f, touched, acc,
-                C * expert_bytes / acc / 1e9, packed_bytes / 1e6, pack, packed_bytes / pack / 1e9, apply,
-                expert_bytes / apply / 1e9, bcast, expert_bytes / bcast / 1e9);
+    double acc = median(t_acc), axpy_s = median(t_axpy), pack = median(t_pack), apply = median(t_apply), bcast = median(t_bcast);
+    const double acc_gbs = C * expert_bytes / acc / 1e9, axpy_gbs = C * expert_bytes / axpy_s / 1e9;
+    say("%9.4f %8d | %12.4f %9.2f %9.2f %9.2f %9.2f %8.2f | %12.1f %12.4f %9.2f | %12.4f %9.2f | %12.4f %9.2f\n", f,
+        touched, acc, acc_gbs, 6 * acc_gbs, axpy_gbs, 3 * axpy_gbs, acc_gbs / axpy_gbs, packed_bytes / 1e6, pack,
+        packed_bytes / pack / 1e9, apply, expert_bytes / apply / 1e9, bcast, expert_bytes / bcast / 1e9);
   }
 
   // Routers + dense: the same for every fraction.
@@ -200,6 +238,9 @@ void run_benchmark(int argc, char** argv) {
               dense_router, median(t_acc), C * bytes / median(t_acc) / 1e9, C, median(t_apply),
               bytes / median(t_apply) / 1e9);
   say("load average %s at the end\n", load_average().c_str());
+  const std::vector<RankUsage> ranks = gather_rank_usage({peak_rss_mb(), 0});
+  for (size_t r = 0; r < ranks.size(); r++)
+    say("peak RSS rank %zu: %.0f MB (chunks of %d MiB)\n", r, ranks[r].peak_rss_mb, args.chunk_mb);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "mpi/chunked.h"
 #include "mpi/exchange_path.h"
 #include "mpi/runtime.h"
 #include "util/log.h"
@@ -25,13 +26,20 @@ class MpiTransport : public ExchangeTransport {
  public:
   void reduce_to_server(int64_t* buf, size_t n) override {
     if (world_size() == 1) return;  // the in-process executor's buffer is the sum already
-    const void* send = is_server() ? MPI_IN_PLACE : buf;
-    mpi_ok(MPI_Reduce(send, buf, mpi_count(n, "update"), MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD), "Reduce(update)");
+    reduce_sum_chunked(buf, n, 0, MPI_COMM_WORLD, "Reduce(update)");
   }
+  void start_reduce(int slot, int64_t* buf, size_t n) override {
+    if (world_size() == 1) return;
+    start_reduce_sum_chunked(buf, n, 0, MPI_COMM_WORLD, pending_[slot], "Ireduce(update)");
+  }
+  void wait_reduce(int slot) override { wait_all(pending_[slot], "Wait(update)"); }
   void broadcast_from_server(float* buf, size_t n) override {
     if (world_size() == 1) return;
-    mpi_ok(MPI_Bcast(buf, mpi_count(n, "params"), MPI_FLOAT, 0, MPI_COMM_WORLD), "Bcast(params)");
+    bcast_chunked(buf, n, MPI_FLOAT, 0, MPI_COMM_WORLD, "Bcast(params)");
   }
+
+ private:
+  std::vector<MPI_Request> pending_[2];  // the reduces in flight, per slot
 };
 
 #ifdef HFEDMOE_HAVE_NCCL
@@ -62,19 +70,14 @@ class NcclTransport : public ExchangeTransport {
   }
 
   void reduce_to_server(int64_t* buf, size_t n) override {
-    int count = mpi_count(n, "update");
     if (comm_) comm_->reduce_sum_i64(buf, n, kRoot);
-    if (world_rank() == kLeader)
-      mpi_ok(MPI_Send(buf, count, MPI_INT64_T, 0, kTagUpdate, MPI_COMM_WORLD), "Send(update)");
-    if (is_server())
-      mpi_ok(MPI_Recv(buf, count, MPI_INT64_T, kLeader, kTagUpdate, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "Recv(update)");
+    if (world_rank() == kLeader) send_chunked(buf, n, MPI_INT64_T, 0, kTagUpdate, MPI_COMM_WORLD, "Send(update)");
+    if (is_server()) recv_chunked(buf, n, MPI_INT64_T, kLeader, kTagUpdate, MPI_COMM_WORLD, "Recv(update)");
   }
 
   void broadcast_from_server(float* buf, size_t n) override {
-    int count = mpi_count(n, "params");
-    if (is_server()) mpi_ok(MPI_Send(buf, count, MPI_FLOAT, kLeader, kTagParams, MPI_COMM_WORLD), "Send(params)");
-    if (world_rank() == kLeader)
-      mpi_ok(MPI_Recv(buf, count, MPI_FLOAT, 0, kTagParams, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "Recv(params)");
+    if (is_server()) send_chunked(buf, n, MPI_FLOAT, kLeader, kTagParams, MPI_COMM_WORLD, "Send(params)");
+    if (world_rank() == kLeader) recv_chunked(buf, n, MPI_FLOAT, 0, kTagParams, MPI_COMM_WORLD, "Recv(params)");
     if (comm_) comm_->broadcast_f32(buf, n, kRoot);
   }
 

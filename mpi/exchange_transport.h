@@ -2,12 +2,14 @@
 // How the federated exchange's two large transfers travel (fl/exchange.h builds and reads the
 // buffers; the small messages, plan, masks and flags, always go over MPI_COMM_WORLD):
 //  - MPI: MPI_Reduce(SUM) of the int64 buffer onto rank 0 and MPI_Bcast of the fp32 payload
-//    from rank 0, over host buffers. In a single process both are no-ops.
+//    from rank 0, over host buffers, in calls of at most mpi_message_limit() elements
+//    (mpi/chunked.h). In a single process both are no-ops.
 //  - NCCL (a build with NCCL, executors on distinct GPUs; mpi/exchange_path.h decides): the
 //    server stays on the CPU and outside NCCL. Executors upload their int64 buffer, ncclReduce
 //    it onto the leader (world rank 1 = NCCL rank 0), which downloads the sum and MPI_Sends it
 //    to rank 0. The payload goes rank 0 -> leader by MPI_Send, then ncclBroadcast from the
-//    leader to every executor. The buffers are built on the host either way (cuda/nccl_comm.h
+//    leader to every executor. The MPI legs are chunked as above, the NCCL ones by the device
+//    staging buffer. The buffers are built on the host either way (cuda/nccl_comm.h
 //    stages them through the GPU).
 // Both paths sum int64 exactly, so they give the same bits. Rank 0's own int64 buffer holds no
 // client when executors exist (rank 0 trains none): MPI adds its zeros, NCCL overwrites it.
@@ -23,6 +25,12 @@ class ExchangeTransport {
   virtual ~ExchangeTransport() = default;
   // Collective: afterwards rank 0's buf (n) holds the sum of the executors' bufs.
   virtual void reduce_to_server(int64_t* buf, size_t n) = 0;
+  // reduce_to_server in two steps, so that packing the next buffer overlaps it: start_reduce
+  // begins it in `slot` (0 or 1: two may be in flight), wait_reduce(slot) completes it; buf
+  // stays untouched in between. Collective, in the same order on every rank. By default the
+  // start is the whole blocking call.
+  virtual void start_reduce(int slot, int64_t* buf, size_t n) { reduce_to_server(buf, n); }
+  virtual void wait_reduce(int slot) {}
   // Collective: afterwards every rank's buf (n) holds rank 0's.
   virtual void broadcast_from_server(float* buf, size_t n) = 0;
 };

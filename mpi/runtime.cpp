@@ -62,11 +62,6 @@ void mpi_ok(int rc, const char* what) {
   if (rc != MPI_SUCCESS) fail(strf("MPI %s failed (code %d)", what, rc), "check the MPI launch and the network", kExitRuntime);
 }
 
-int mpi_count(size_t n, const char* what) {
-  HF_CHECK(n < (1ull << 31), "%s of %zu entries exceeds one MPI message", what, n);
-  return static_cast<int>(n);
-}
-
 void print_failed_alone(const std::string& msg, int code) {
   if (g_size > 1)
     std::fprintf(stderr,

@@ -28,9 +28,6 @@ void collectively(const std::function<void()>& fn);
 
 // A failed MPI call (rc != MPI_SUCCESS) throws a runtime hf::Error naming it.
 void mpi_ok(int rc, const char* what);
-// n as an MPI count (int); 2^31 entries or more do not fit one message, which would be a bug
-// here (the exchange's buffers are far smaller), so it is a checked invariant.
-int mpi_count(size_t n, const char* what);
 
 // Prints "error: [rank N] <msg>" and, in a job of several ranks, that the job is being torn
 // down because this rank failed alone (the others then die by signal without checkpointing).

@@ -37,8 +37,8 @@ int cmd_train(int argc, char** argv) {
   eng.setup();
   eng.dir = open_run_dir(eng.run, eng.config_ini,
                          {"train", "fl.rounds",
-                          {"fl.rounds", "run.log_level", "run.threads", "run.ckpt_every", "run.ckpt_keep", "run.resume", "fl.eval_every", "fl.exchange",
-                           "fl.round_timeout_s"}});
+                          {"fl.rounds", "run.log_level", "run.threads", "run.ckpt_every", "run.ckpt_keep", "run.resume", "fl.eval_every",
+                           "fl.exchange", "fl.exchange_chunk_mb", "fl.round_timeout_s"}});
   if (is_server()) return run_server(eng);
   return run_executor(eng);
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "fl/fixed_point.h"
+#include "ops/cpu_parallel.h"
 
 namespace hf {
 
@@ -16,7 +17,15 @@ ServerAggregator::ServerAggregator(const ParamTable& table, const FlOptions& fl,
 
 // delta_i = sum_i / w (both fixed point: the scale cancels). raw_scale > 0: the target is
 // raw_scale * (w * W + sum_c w_c dW_c) instead (Eq. 21 as printed, w = sum alpha * |S|).
+// Every element is independent, so the fixed chunks spread over the threads give the same bits
+// for any thread count.
 void ServerAggregator::step(float* params, Range r, const int64_t* sum, double w, double raw_scale) {
+  parallel_chunks(r.size(), kApplyChunk, [&](size_t begin, size_t end) {
+    step_chunk(params, Range{r.begin + begin, r.begin + end}, sum + begin, w, raw_scale);
+  });
+}
+
+void ServerAggregator::step_chunk(float* params, Range r, const int64_t* sum, double w, double raw_scale) {
   const bool adam = !m.empty();
   const double lr = fl_.server_lr, b1 = 0.9, b2 = 0.99, eps = 1e-3;
   for (size_t i = r.begin; i < r.end; i++) {

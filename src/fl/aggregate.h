@@ -34,6 +34,8 @@ class ServerAggregator {
 
  private:
   void step(float* params, Range r, const int64_t* sum, double w, double raw_scale);
+  void step_chunk(float* params, Range r, const int64_t* sum, double w, double raw_scale);  // one thread's part
+  static constexpr size_t kApplyChunk = size_t{1} << 15;  // elements per thread's part: fixed
   const ParamTable& table_;
   const FlOptions& fl_;
   bool raw_gate_sum_;

@@ -75,7 +75,7 @@ void Engine::setup() {
   for (int r = 1; r < world_size(); r++) executors.push_back(r);
   if (executors.empty()) executors.push_back(0);
   update.init(table, data.task, max_slots, static_cast<int>(clients.profiles.size()));
-  exchange = std::make_unique<Exchange>(update, max_slots, fl.exchange, device);
+  exchange = std::make_unique<Exchange>(update, max_slots, fl.exchange, device, static_cast<size_t>(fl.exchange_chunk_mb) << 20);
   if (!is_server() || world_size() == 1) {
     trainer = std::make_unique<LocalTrainer>(*model, *ops, method, fl, train, data, clients, run.seed);
     // What this executor's device really holds, once, for all its virtual clients (their

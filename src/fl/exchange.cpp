@@ -1,25 +1,72 @@
 #include "fl/exchange.h"
 
+#include <algorithm>
 #include <cstring>
 
+#include "mpi/chunked.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
 
 namespace hf {
 
-Exchange::Exchange(RoundUpdate& u, int max_slots, const std::string& mode, int device)
+namespace {
+
+// A walk over a list of sections in order, element by element across their boundaries: pack
+// copies the next k elements of the sections into a chunk, unpack a chunk into the next k.
+class SectionCursor {
+ public:
+  SectionCursor(const std::vector<Exchange::Section>& sections, size_t element_bytes)
+      : sections_(sections), element_bytes_(element_bytes) {}
+  void pack(void* chunk, size_t k) {
+    char* out = static_cast<char*>(chunk);
+    walk(k, [&out](char* section, size_t bytes) {
+      std::memcpy(out, section, bytes);
+      out += bytes;
+    });
+  }
+  void unpack(const void* chunk, size_t k) {
+    const char* in = static_cast<const char*>(chunk);
+    walk(k, [&in](char* section, size_t bytes) {
+      std::memcpy(section, in, bytes);
+      in += bytes;
+    });
+  }
+
+ private:
+  template <class Copy>
+  void walk(size_t k, Copy copy) {
+    while (k > 0) {
+      const Exchange::Section& s = sections_[i_];
+      const size_t take = std::min(k, s.count - at_);
+      copy(static_cast<char*>(s.data) + at_ * element_bytes_, take * element_bytes_);
+      k -= take;
+      at_ += take;
+      if (at_ == s.count) i_++, at_ = 0;
+    }
+  }
+  const std::vector<Exchange::Section>& sections_;
+  size_t element_bytes_;
+  size_t i_ = 0, at_ = 0;  // the next element: section i_, element at_
+};
+
+}  // namespace
+
+Exchange::Exchange(RoundUpdate& u, int max_slots, const std::string& mode, int device, size_t chunk_bytes)
     : executors_(world_size() > 1 ? world_size() - 1 : 1), max_slots_(max_slots) {
-  pack_.resize(u.wire_words(max_slots, nullptr));
+  HF_CHECK(chunk_bytes >= sizeof(int64_t), "exchange chunk of %zu bytes holds no word", chunk_bytes);
+  chunk_words_ = std::min(chunk_bytes / sizeof(int64_t), u.wire_words(max_slots, nullptr));
+  for (std::vector<int64_t>& c : chunks_) c.resize(chunk_words_);
   masks_.resize(2 * static_cast<size_t>(u.L) * u.E);
-  payload_.resize(u.PD + static_cast<size_t>(u.L) * (u.PR + u.E * u.PE));
+  payload_floats_ = u.PD + static_cast<size_t>(u.L) * (u.PR + u.E * u.PE);
+  payload_.resize(std::min(chunk_bytes / sizeof(float), payload_floats_));
   flags_.resize(u.L + 1);
   ranges_.reserve(u.dense.size() + static_cast<size_t>(u.L) * (1 + u.E));
-  transport_ = open_exchange_transport(mode, device, pack_.size(), payload_.size());
+  transport_ = open_exchange_transport(mode, device, chunk_words_, payload_.size());
 }
 
 RoundPlan Exchange::broadcast_plan(const RoundPlan& plan) {
   std::vector<int64_t> buf = is_server() ? plan.serialize(max_slots_) : std::vector<int64_t>(plan_words(max_slots_));
-  mpi_ok(MPI_Bcast(buf.data(), mpi_count(buf.size(), "Bcast(plan)"), MPI_INT64_T, 0, MPI_COMM_WORLD), "Bcast(plan)");
+  bcast_chunked(buf.data(), buf.size(), MPI_INT64_T, 0, MPI_COMM_WORLD, "Bcast(plan)");
   bytes_.down += executors_ * static_cast<int64_t>(buf.size() * sizeof(int64_t));
   bytes_.dense_equiv += executors_ * static_cast<int64_t>(buf.size() * sizeof(int64_t));
   return RoundPlan::deserialize(buf);
@@ -30,28 +77,34 @@ void Exchange::reduce_update(RoundUpdate& u) {
   // a. agree on the touched experts and the kept union
   std::memcpy(masks_.data(), u.touched.data(), LE);
   std::memcpy(masks_.data() + LE, u.kept.data(), LE);
-  mpi_ok(MPI_Allreduce(MPI_IN_PLACE, masks_.data(), static_cast<int>(masks_.size()), MPI_UNSIGNED_CHAR, MPI_BOR,
-                       MPI_COMM_WORLD), "Allreduce(masks)");
+  allreduce_bor_chunked(masks_.data(), masks_.size(), MPI_COMM_WORLD, "Allreduce(masks)");
   std::memcpy(u.touched.data(), masks_.data(), LE);
   std::memcpy(u.kept.data(), masks_.data() + LE, LE);
 
-  // b. pack the sections with the touched experts, reduce, unpack by the same list
-  const size_t n = u.wire_words(u.n_slots, u.touched.data());
-  int64_t* b = pack_.data();
-  u.for_each_section(u.n_slots, u.touched.data(), [&b](const void* src, size_t k) {
-    if (k > 0) std::memcpy(b, src, k * sizeof(int64_t));  // a round of 0 slots: data() may be null
-    b += k;
+  // b. pack the sections with the touched experts into chunks; chunk k's reduce runs while
+  //    chunk k+1 is packed, and rank 0 unpacks each chunk by the same list once it is reduced
+  sections_.clear();
+  u.for_each_section(u.n_slots, u.touched.data(), [this](void* data, size_t k) {
+    if (k > 0) sections_.push_back({data, k});  // a round of 0 slots: data() may be null
   });
-  transport_->reduce_to_server(pack_.data(), n);
+  size_t n = 0;
+  for (const Section& s : sections_) n += s.count;
+  SectionCursor packer(sections_, sizeof(int64_t)), unpacker(sections_, sizeof(int64_t));
+  const size_t count = (n + chunk_words_ - 1) / chunk_words_;
+  auto length = [&](size_t k) { return std::min(chunk_words_, n - k * chunk_words_); };
+  auto finish = [&](size_t k) {
+    transport_->wait_reduce(static_cast<int>(k % 2));
+    if (is_server()) unpacker.unpack(chunks_[k % 2].data(), length(k));
+  };
+  for (size_t k = 0; k < count; k++) {
+    if (k >= 2) finish(k - 2);  // its buffer is the one chunk k packs into
+    packer.pack(chunks_[k % 2].data(), length(k));
+    transport_->start_reduce(static_cast<int>(k % 2), chunks_[k % 2].data(), length(k));
+  }
+  for (size_t k = count >= 2 ? count - 2 : 0; k < count; k++) finish(k);
   bytes_.up += executors_ * static_cast<int64_t>(masks_.size() + n * sizeof(int64_t));
   bytes_.down += executors_ * static_cast<int64_t>(masks_.size());
   bytes_.dense_equiv += executors_ * static_cast<int64_t>(2 * masks_.size() + u.wire_words(u.n_slots, nullptr) * sizeof(int64_t));
-  if (!is_server()) return;
-  const int64_t* r = pack_.data();
-  u.for_each_section(u.n_slots, u.touched.data(), [&r](void* dst, size_t k) {
-    if (k > 0) std::memcpy(dst, r, k * sizeof(int64_t));
-    r += k;
-  });
 }
 
 void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* params, const ParamTable& table) {
@@ -62,8 +115,9 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
     std::memcpy(flags.data(), ch.router.data(), u.L);
     flags[u.L] = ch.dense;
   }
-  mpi_ok(MPI_Bcast(flags.data(), u.L + 1, MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD), "Bcast(flags)");
-  // the changed ranges, in a fixed order every rank derives from (flags, touched)
+  bcast_chunked(flags.data(), flags.size(), MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD, "Bcast(flags)");
+  // the changed ranges, in a fixed order every rank derives from (flags, touched), travel in
+  // chunks of payload_: rank 0 packs each, every rank receives it and unpacks it
   std::vector<Range>& ranges = ranges_;
   ranges.clear();
   for (int l = 0; l < u.L; l++)
@@ -73,28 +127,29 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
     for (int e = 0; e < u.E; e++)
       if (u.touched[l * u.E + e]) ranges.push_back(table.expert_block(l, e));
   size_t n = 0;
-  for (const Range& r : ranges) n += r.size();
-  if (is_server()) {
-    float* p = payload_.data();
-    for (const Range& r : ranges) p = std::copy(params + r.begin, params + r.end, p);
+  sections_.clear();
+  for (const Range& r : ranges) {
+    sections_.push_back({params + r.begin, r.size()});
+    n += r.size();
   }
-  transport_->broadcast_from_server(payload_.data(), n);
+  SectionCursor cursor(sections_, sizeof(float));
+  for (size_t at = 0; at < n; at += payload_.size()) {
+    const size_t k = std::min(payload_.size(), n - at);
+    if (is_server()) cursor.pack(payload_.data(), k);
+    transport_->broadcast_from_server(payload_.data(), k);
+    if (!is_server()) cursor.unpack(payload_.data(), k);
+  }
   if (!is_server()) {
-    const float* p = payload_.data();
-    for (const Range& r : ranges) {
-      std::copy(p, p + r.size(), params + r.begin);
-      p += r.size();
-    }
     ch.router.assign(flags.begin(), flags.begin() + u.L);
     ch.dense = flags[u.L];
   }
   bytes_.down += executors_ * static_cast<int64_t>(flags.size() + n * sizeof(float));
-  bytes_.dense_equiv += executors_ * static_cast<int64_t>(flags.size() + payload_.size() * sizeof(float));
+  bytes_.dense_equiv += executors_ * static_cast<int64_t>(flags.size() + payload_floats_ * sizeof(float));
 }
 
 void Exchange::broadcast_model(float* params, size_t n) {
   if (world_size() == 1) return;
-  mpi_ok(MPI_Bcast(params, mpi_count(n, "model"), MPI_FLOAT, 0, MPI_COMM_WORLD), "Bcast(model)");
+  bcast_chunked(params, n, MPI_FLOAT, 0, MPI_COMM_WORLD, "Bcast(model)");
 }
 
 Exchange::Bytes Exchange::take_bytes() {

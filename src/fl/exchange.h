@@ -9,12 +9,15 @@
 //       a. MPI_Allreduce(BOR) of two (L*E) byte masks: touched (some client reported the
 //          expert) and kept (u_c(e) >= tau somewhere: the union S of Eq. 18-21)
 //       b. each rank packs the int64 sections of RoundUpdate::for_each_section (fl/update.h)
-//          with the touched experts only, and the transport sums the executors' buffers onto
-//          rank 0, which unpacks them by the same list.
+//          with the touched experts only, in chunks of fl.exchange_chunk_mb, and the transport
+//          sums the executors' chunks onto rank 0, which unpacks them by the same list: the
+//          reduce of chunk k (non-blocking, MPI_Ireduce) runs while chunk k+1 is packed, so a
+//          rank holds two chunks, not a copy of every sum.
 //       No per-client tensor crosses the wire: executors pre-aggregate their clients.
 //  3. broadcast_changes server -> all: (L+1) bytes of flags (routers, dense changed) over MPI,
 //       then the transport carries fp32 [changed routers | dense if changed | touched experts
-//       in (l, e) order] from rank 0 to every executor.
+//       in (l, e) order] from rank 0 to every executor, in chunks of the same size as the
+//       reduce's, packed on rank 0 and unpacked on arrival.
 // The transport (fl.exchange = auto | mpi | nccl; mpi/exchange_transport.h, chosen by
 // mpi/exchange_path.h) moves typed buffers and knows nothing of what they hold: MPI_Reduce / MPI_Bcast over host buffers, or NCCL among executors on
 // distinct GPUs with the server on the CPU: ncclReduce onto the leader (rank 1), leader ->
@@ -48,9 +51,20 @@ class Exchange {
     int64_t up = 0, down = 0, dense_equiv = 0;
   };
 
+  // Default of chunk_bytes (fl.exchange_chunk_mb).
+  static constexpr size_t kDefaultChunkBytes = size_t{64} << 20;
+  // One section of a transfer: count elements at data (8-byte words of RoundUpdate::for_each_section
+  // for the reduce, floats of a changed range for the broadcast).
+  struct Section {
+    void* data;
+    size_t count;
+  };
+
   // Collective: also chooses and opens the transport (mode: fl.exchange; device: this rank's
-  // CUDA ordinal or -1 for the CPU) and logs the choice on rank 0.
-  Exchange(RoundUpdate& shape, int max_slots, const std::string& mode, int device);
+  // CUDA ordinal or -1 for the CPU) and logs the choice on rank 0. chunk_bytes: the packed
+  // buffer travels in chunks of this many bytes (at least one word); any size gives the same bits.
+  Exchange(RoundUpdate& shape, int max_slots, const std::string& mode, int device,
+           size_t chunk_bytes = kDefaultChunkBytes);
 
   RoundPlan broadcast_plan(const RoundPlan& plan);  // plan: read on rank 0 only
   void reduce_update(RoundUpdate& u);
@@ -64,9 +78,12 @@ class Exchange {
  private:
   int executors_;  // R, or 1 for the in-process executor
   int max_slots_;
-  std::vector<int64_t> pack_;  // sized for every expert touched
+  size_t chunk_words_;
+  std::vector<int64_t> chunks_[2];  // (chunk_words_) one chunk being packed, one being reduced
+  std::vector<Section> sections_;   // this round's wire (reduce) or changed ranges (broadcast), in order
   std::vector<uint8_t> masks_;
-  std::vector<float> payload_;
+  size_t payload_floats_;        // the broadcast's floats when everything changed
+  std::vector<float> payload_;  // (min(chunk, payload_floats_)) one chunk of the broadcast
   std::vector<uint8_t> flags_;  // (L + 1)
   std::vector<Range> ranges_;   // the changed ranges of a broadcast
   std::unique_ptr<ExchangeTransport> transport_;  // the two large transfers: MPI or NCCL

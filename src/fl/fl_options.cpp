@@ -54,6 +54,10 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
            "enforce: a step must fit the profile's memory_gb (hfedmoe and random_moe drop experts by their own order "
            "until it does, other methods fail the client; fedavg_unbounded is exempt); report: only count it")
       .add("fl.exchange", &fl.exchange, "auto (NCCL when every executor has its own GPU, else MPI), mpi or nccl")
+      .add("fl.exchange_chunk_mb", &fl.exchange_chunk_mb,
+           "MiB of the chunks the executors' int64 sums are packed and reduced in (two per rank at a time: the "
+           "reduce of one overlaps packing the next) and the changed parameters broadcast in; any size gives the "
+           "same bits")
       .add("fl.round_timeout_s", &fl.round_timeout_s,
            "hang watchdog: the server stops the job, naming the silent rank, when an executor has not finished its "
            "clients this many wall seconds after the plan; auto = max(600, 10x the busiest executor's planned "
@@ -95,6 +99,7 @@ void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOpti
   fl.throttle_v = parse_choice<Throttle>("fl.throttle", fl.throttle, {{"none", Throttle::none}, {"sleep", Throttle::sleep}});
   fl.memory_check_v = parse_choice<MemoryCheck>("fl.memory_check", fl.memory_check, {{"enforce", MemoryCheck::enforce}, {"report", MemoryCheck::report}});
   check_choice("fl.exchange", fl.exchange, {"auto", "mpi", "nccl"});
+  check_range("fl.exchange_chunk_mb", fl.exchange_chunk_mb, 1, 1 << 20);
   for (const MethodInfo& m : method_registry())
     if (m.check_options) m.check_options(fl);
   if (data.path.empty()) fail("data.path is not set", "pass --data.path FILE (a dataset written by `hfedmoe prepare`)");

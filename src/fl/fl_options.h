@@ -43,6 +43,7 @@ struct FlOptions {
   std::string throttle = "none";    // none | sleep: sleep so a step lasts as long as on the profile
   std::string memory_check = "enforce";
   std::string exchange = "auto";    // auto | mpi | nccl: how the round's sums and parameters travel (mpi/exchange_path.h)
+  int exchange_chunk_mb = 64;       // MiB of the chunks the sums are reduced and parameters broadcast in (fl/exchange.h)
   std::string round_timeout_s = "auto";  // hang watchdog (mpi/watchdog.h): auto, seconds, or 0 = off
 
   // The methods' own options, declared and checked by their files (fl/methods/, method_registry).

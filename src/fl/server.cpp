@@ -1,7 +1,8 @@
 // The server, rank 0. One round, top to bottom:
 //   plan (sample, availability, deadline, assign) -> broadcast the plan -> [single process:
 //   train in-process] -> reduce the executors' exact sums -> apply (Eq. 17-21, server
-//   optimizer) -> broadcast what changed -> evaluate -> metrics row -> checkpoint
+//   optimizer) -> broadcast what changed -> gather every rank's usage -> evaluate -> metrics
+//   row -> checkpoint
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "io/fs.h"
 #include "io/metrics.h"
 #include "model/evaluate.h"
+#include "mpi/rank_usage.h"
 #include "mpi/runtime.h"
 #include "mpi/watchdog.h"
 #include "util/human.h"
@@ -92,11 +94,21 @@ std::string summary(const Engine& eng, const std::vector<MetricsRow>& rows) {
   return s;
 }
 
+// Rank 0's waits for its executors since the last metrics row: wall and CPU seconds, so the
+// metrics show that the server waits without spinning.
+struct WaitTally {
+  double wall_s = 0, cpu_s = 0;
+};
+
 // The hang watchdog (mpi/watchdog.h): waits for every executor to arrive at the protocol's
 // next step; one silent past the deadline (0: none) stops the job with one line naming it.
-void await_executors(int64_t step, double deadline, int64_t round, const char* doing) {
+void await_executors(int64_t step, double deadline, int64_t round, const char* doing, WaitTally& waits) {
   if (world_size() == 1) return;
+  const double cpu_before = process_cpu_s();
+  const auto t0 = std::chrono::steady_clock::now();
   std::vector<int> silent = await_arrivals(step, deadline);
+  waits.wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  waits.cpu_s += process_cpu_s() - cpu_before;
   if (silent.empty()) return;
   std::string ranks;
   for (int r : silent) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
@@ -104,6 +116,26 @@ void await_executors(int64_t step, double deadline, int64_t round, const char* d
                  "far slower than planned; check that rank's node, or raise fl.round_timeout_s (0 = no watchdog)",
                  ranks.c_str(), doing, static_cast<long long>(round), deadline),
             kExitRuntime);
+}
+
+// The usage columns of a metrics row from every rank's report (index = rank; rank 0 is the
+// server). Executors' idle time is NaN in a single process, which has no executor ranks.
+MetricsRow usage_columns(const std::vector<RankUsage>& ranks, double server_cpu_s, const WaitTally& waits) {
+  double peak = 0, idle_sum = 0, idle_max = 0;
+  for (const RankUsage& r : ranks) peak = std::max(peak, r.peak_rss_mb);
+  for (size_t r = 1; r < ranks.size(); r++) {
+    idle_sum += ranks[r].idle_s;
+    idle_max = std::max(idle_max, ranks[r].idle_s);
+  }
+  const double executors = static_cast<double>(ranks.size()) - 1;
+  return {
+      {"server_cpu_s", server_cpu_s},
+      {"server_wait_s", waits.wall_s},
+      {"server_wait_cpu_s", waits.cpu_s},
+      {"executor_idle_s_mean", executors > 0 ? idle_sum / executors : NAN},
+      {"executor_idle_s_max", executors > 0 ? idle_max : NAN},
+      {"rank_peak_rss_mb", peak},
+  };
 }
 
 // Runs collectives that every executor has arrived at under a CollectiveWatch (mpi/watchdog.h).
@@ -162,17 +194,20 @@ int run_server(Engine& eng) {
   int64_t round = start;
   int64_t arrival = 0;  // the watchdog's step count, in the executors' order (fl/executor.cpp)
   double deadline = 0;  // the watchdog's, for this round's plan
+  WaitTally waits;      // since the last metrics row
+  double cpu_at_row = process_cpu_s();
+  std::vector<RankUsage> usage;
   while (round < eng.fl.rounds && !stopped) {
     round++;
     // 1. plan
     RoundPlan plan = make_plan(round, eng.run.seed, eng.fl, eng.train, eng.clients, *eng.cost, eng.method, eng.executors);
     deadline = round_timeout_s(eng.fl, plan, *eng.cost);
-    await_executors(arrival++, deadline, round, "come back for the plan");
+    await_executors(arrival++, deadline, round, "come back for the plan", waits);
     watched(deadline, round, "the plan's broadcast", [&] { eng.exchange->broadcast_plan(plan); });
     // 2. train (in-process executor when there are no executor ranks); the watchdog waits for
     //    every executor's report with a deadline before the blocking collectives
     eng.update.clear(static_cast<int>(plan.slots.size()));
-    await_executors(arrival++, deadline, round, "finished its clients");
+    await_executors(arrival++, deadline, round, "finished its clients", waits);
     watched(deadline, round, "the exchange", [&] {
       collectively([&] {
         if (world_size() == 1) eng.train_assigned(plan);
@@ -181,6 +216,7 @@ int run_server(Engine& eng) {
       eng.exchange->reduce_update(eng.update);
       agg.apply(eng.update, eng.global.data(), changes);
       eng.exchange->broadcast_changes(eng.update, changes, eng.global.data(), table);
+      usage = gather_rank_usage({peak_rss_mb(), 0});
     });
     Exchange::Bytes bytes = eng.exchange->take_bytes();
 
@@ -253,6 +289,10 @@ int run_server(Engine& eng) {
         {"client_mem_peak_gb", mem_peak / kBytesPerGB},
         {"clients_over_memory", static_cast<int64_t>(over_memory)},
     };
+    const double cpu_now = process_cpu_s();
+    for (auto& column : usage_columns(usage, cpu_now - cpu_at_row, waits)) row.push_back(column);
+    cpu_at_row = cpu_now;
+    waits = WaitTally{};
     metrics.append(row);
     experts_csv.append(round, eng.update, eng.clients.profiles);
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -264,7 +304,7 @@ int run_server(Engine& eng) {
              human_bytes(static_cast<double>(bytes.up)).c_str());
 
     // 6. checkpoint (on schedule, at the end, or when a stop signal arrived on any rank)
-    await_executors(arrival++, deadline, round, "come back from the exchange");
+    await_executors(arrival++, deadline, round, "come back from the exchange", waits);
     watched(deadline, round, "the stop vote", [&] { stopped = stop_agreed(); });
     if (stopped && round < eng.fl.rounds)
       LOG_WARN("a stop signal (SIGTERM or SIGUSR1) reached a rank: checkpointing round %lld, then exit %d",
@@ -274,7 +314,7 @@ int run_server(Engine& eng) {
   }
   RoundPlan done;
   done.stop = true;
-  await_executors(arrival++, deadline, round, "come back for the plan");
+  await_executors(arrival++, deadline, round, "come back for the plan", waits);
   eng.exchange->broadcast_plan(done);
   log_peak_rss();
   if (stopped && round < eng.fl.rounds) {

@@ -1,6 +1,6 @@
 #include "fl/update.h"
 
-#include "fl/fixed_point.h"
+#include "fl/fixed_point_sum.h"
 
 namespace hf {
 
@@ -64,13 +64,7 @@ size_t RoundUpdate::wire_words(int n, const uint8_t* sent) {
 }
 
 bool RoundUpdate::add_weighted_delta(int64_t* sum, double w, const float* params, const float* global, Range r) {
-  bool ok = true;
-  for (size_t i = r.begin; i < r.end; i++) {
-    double v = w * (static_cast<double>(params[i]) - static_cast<double>(global[i]));
-    ok &= fixed_in_range(v);
-    sum[i - r.begin] += to_fixed(v);
-  }
-  return ok;
+  return accumulate_fixed(sum, w, params + r.begin, global + r.begin, r.size());
 }
 
 }  // namespace hf

@@ -63,8 +63,9 @@ struct RoundUpdate {
   // Zeroes the sums for a round with n_slots slots.
   void clear(int n_slots);
 
-  // Adds w * (params - global) over [r.begin, r.end) to sum (fixed point). Returns false when a
-  // value is out of the fixed-point range (fixed_point.h) or not finite.
+  // Adds w * (params - global) over [r.begin, r.end) to sum (fixed point; fl/fixed_point_sum.h,
+  // vectorised and threaded). Returns false when a value is out of the fixed-point range
+  // (fixed_point.h) or not finite.
   static bool add_weighted_delta(int64_t* sum, double w, const float* params, const float* global, Range r);
 
   int64_t* expert(int l, int e) { return expert_sum.data() + (static_cast<size_t>(l) * E + e) * PE; }

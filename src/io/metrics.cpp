@@ -49,7 +49,16 @@ std::string to_json(const MetricsRow& row) {
   return out + "}";
 }
 
+// True when row has the columns in order and more after them.
+static bool extends(const MetricsRow& row, const std::vector<std::string>& columns) {
+  if (row.size() <= columns.size()) return false;
+  for (size_t c = 0; c < columns.size(); c++)
+    if (row[c].first != columns[c]) return false;
+  return true;
+}
+
 void MetricsLog::open(const std::string& run_dir, const std::vector<MetricsRow>& rows) {
+  run_dir_ = run_dir;
   jsonl_ = run_dir + "/metrics.jsonl";
   csv_ = run_dir + "/metrics.csv";
   for (const auto& path : {jsonl_, csv_})
@@ -68,6 +77,14 @@ void MetricsLog::append(const MetricsRow& row) {
       columns_.push_back(kv.first);
     }
     append_text(csv_, header + "\n");
+  }
+  if (!rows_.empty() && extends(row, columns_)) {
+    // A run resumed from a checkpoint of an older build, whose rows lack the newer columns
+    // (appended at the end): those read NaN in the older rounds.
+    std::vector<MetricsRow> older = rows_;
+    for (MetricsRow& r : older)
+      for (size_t c = r.size(); c < row.size(); c++) r.emplace_back(row[c].first, NAN);
+    open(run_dir_, older);
   }
   HF_CHECK(row.size() == columns_.size(), "metrics row has %zu columns, the table %zu", row.size(), columns_.size());
   write_row(row);

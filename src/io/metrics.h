@@ -19,12 +19,13 @@ class MetricsLog {
   // Rewrites both files with `rows` (the table so far: empty for a new run, the
   // checkpoint's table on resume, so rows past the checkpoint disappear).
   void open(const std::string& run_dir, const std::vector<MetricsRow>& rows);
+  // A row with more columns than the table, the table's first, pads the older rows with NaN.
   void append(const MetricsRow& row);
   const std::vector<MetricsRow>& rows() const { return rows_; }
 
  private:
   void write_row(const MetricsRow& row);
-  std::string jsonl_, csv_;
+  std::string run_dir_, jsonl_, csv_;
   std::vector<std::string> columns_;
   std::vector<MetricsRow> rows_;
 };

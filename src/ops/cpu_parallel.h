@@ -20,16 +20,16 @@ constexpr size_t kMinParallelWork = size_t{1} << 15;
 inline bool worth_threads(size_t work) { return work >= kMinParallelWork; }
 
 // fn(begin, end) on the fixed chunks [0, chunk), [chunk, 2 chunk), ... of [0, n), spread over
-// the OpenMP threads.
-template <typename Fn>
-void parallel_chunks(int n, int chunk, Fn fn) {
-  const int count = (n + chunk - 1) / chunk;
+// the OpenMP threads. Index: int for rows, size_t for arena ranges.
+template <typename Index, typename Fn>
+void parallel_chunks(Index n, Index chunk, Fn fn) {
+  const Index count = (n + chunk - 1) / chunk;
   if (count <= 1) {
-    if (n > 0) fn(0, n);
+    if (n > 0) fn(Index{0}, n);
     return;
   }
 #pragma omp parallel for schedule(static)
-  for (int c = 0; c < count; c++) fn(c * chunk, std::min(n, (c + 1) * chunk));
+  for (Index c = 0; c < count; c++) fn(c * chunk, std::min(n, (c + 1) * chunk));
 }
 
 }  // namespace hf

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034  # bin, src, mpi_flags, mpiexec, tmp are read by the scripts that source this
+# shellcheck disable=SC2034  # bin, src, mpi_flags, mpiexec, tmp, machine_columns are read by the scripts that source this
 # Common preamble of the CLI tests, sourced (not a test: tests/CMakeLists.txt registers only
 # tests/cli/test_*.sh):  source "$(dirname "$0")/lib.sh"
 # Needs HFEDMOE_BIN and HFEDMOE_SOURCE_DIR (ctest sets them, with MPIEXEC and MPIEXEC_FLAGS).
 # Sets bin, src, mpi_flags (MPIEXEC_FLAGS split into an array), mpiexec, tmp (a temporary
-# folder removed on exit) and failures=0, and defines check, refused and without_columns.
+# folder removed on exit) and failures=0, and defines check, refused, without_columns and
+# machine_columns.
 bin=${HFEDMOE_BIN:?set HFEDMOE_BIN to the hfedmoe binary}
 src=${HFEDMOE_SOURCE_DIR:?set HFEDMOE_SOURCE_DIR to the source tree}
 read -r -a mpi_flags <<<"${MPIEXEC_FLAGS:-}"
@@ -32,6 +33,9 @@ refused() {  # refused PATTERN -- COMMAND...: exit 2 with exactly one "error:" l
   fi
 }
 
+# The metrics columns that measure the machine rather than the run (wall and CPU time, idle
+# time, memory): they differ between any two runs, so comparisons of runs leave them out.
+machine_columns="wall_time_s server_cpu_s server_wait_s server_wait_cpu_s executor_idle_s_mean executor_idle_s_max rank_peak_rss_mb"
 without_columns() {  # without_columns CSV NAME...: the CSV with the named columns removed
   local file=$1; shift
   awk -F, -v drop="$*" 'BEGIN { n = split(drop, d, " "); for (i = 1; i <= n; i++) skip[d[i]] = 1 }

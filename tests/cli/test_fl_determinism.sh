@@ -44,9 +44,11 @@ for variant in "${variants[@]}"; do
       --out "$tmp/$name-np$np" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
     same "$tmp/$name-np1/ckpt/train_3.h5" "$tmp/$name-np$np/ckpt/train_3.h5" \
       "$name: in-process == $((np - 1)) executor rank(s)"
-    # metrics agree too, except wall time and the MPI byte counts, which depend on R
-    if diff <(without_columns "$tmp/$name-np1/metrics.csv" wall_time_s bytes_up bytes_down dense_bytes_equiv) \
-      <(without_columns "$tmp/$name-np$np/metrics.csv" wall_time_s bytes_up bytes_down dense_bytes_equiv) >/dev/null; then
+    # metrics agree too, except the machine's (wall time, CPU, memory) and the MPI byte counts,
+    # which depend on R
+    # shellcheck disable=SC2086
+    if diff <(without_columns "$tmp/$name-np1/metrics.csv" $machine_columns bytes_up bytes_down dense_bytes_equiv) \
+      <(without_columns "$tmp/$name-np$np/metrics.csv" $machine_columns bytes_up bytes_down dense_bytes_equiv) >/dev/null; then
       echo "ok: $name metrics (accuracy, losses, virtual time) equal at np=$np"
     else
       echo "FAIL: $name metrics differ at np=$np"
@@ -54,6 +56,19 @@ for variant in "${variants[@]}"; do
     fi
   done
 done
+
+# the machine's columns: every rank's peak memory, the executors' idle time (none in one process)
+usage_ok() {  # usage_ok CSV EXECUTORS: rank_peak_rss_mb > 0; idle mean <= max, both >= 0, or null without executors
+  awk -F, -v executors="$2" 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { rss = $col["rank_peak_rss_mb"]; mean = $col["executor_idle_s_mean"]; max = $col["executor_idle_s_max"]
+      if (!(rss > 0)) bad = 1
+      if (executors == 0 && (mean != "null" || max != "null")) bad = 1
+      if (executors > 0 && !(mean >= 0 && mean <= max)) bad = 1
+      rows++ }
+    END { exit !(rows > 0 && !bad) }' "$1"
+}
+check "usage columns in one process" usage_ok "$tmp/hfedmoe-np1/metrics.csv" 0
+check "usage columns with 2 executors" usage_ok "$tmp/hfedmoe-np3/metrics.csv" 2
 
 # run twice, the second time with 2 threads per rank: same bits
 "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job_threads_any[@]}" --run.threads 2 --fl.rounds 3 --out "$tmp/again" >/dev/null 2>&1
@@ -66,8 +81,10 @@ for variant in "hfedmoe:" "hfedmoe-batch:--fl.reselect batch" "random-batch-mode
   "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job[@]}" "${extra[@]}" --fl.rounds 2 --out "$tmp/resumed-$name" >/dev/null 2>&1
   "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${job_threads_any[@]}" --run.threads 2 "${extra[@]}" --fl.rounds 3 --out "$tmp/resumed-$name" >/dev/null 2>&1
   same "$tmp/$name-np3/ckpt/train_3.h5" "$tmp/resumed-$name/ckpt/train_3.h5" "$name: resumed after round 2 (with 2 threads) == uninterrupted"
-  if diff <(without_columns "$tmp/$name-np3/metrics.csv" wall_time_s) <(without_columns "$tmp/resumed-$name/metrics.csv" wall_time_s) >/dev/null; then
-    echo "ok: $name: resumed metrics rows equal the uninterrupted run's (except wall time)"
+  # shellcheck disable=SC2086
+  if diff <(without_columns "$tmp/$name-np3/metrics.csv" $machine_columns) \
+    <(without_columns "$tmp/resumed-$name/metrics.csv" $machine_columns) >/dev/null; then
+    echo "ok: $name: resumed metrics rows equal the uninterrupted run's (except the machine's columns)"
   else
     echo "FAIL: $name: resumed metrics differ"
     failures=$((failures + 1))

@@ -11,6 +11,7 @@
 #include "fl/aggregate.h"
 #include "fl/fixed_point.h"
 #include "fl/exchange.h"
+#include "mpi/chunked.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
 #ifdef HFEDMOE_HAVE_CUDA
@@ -158,12 +159,12 @@ struct RoundResult {
   Exchange::Bytes bytes;
 };
 
-RoundResult one_round(const std::string& mode, int device) {
+RoundResult one_round(const std::string& mode, int device, size_t chunk_bytes = Exchange::kDefaultChunkBytes) {
   ParamTable t(cfg());
   RoundResult r;
   r.global.assign(t.total(), 1.0f);
   r.u.init(t, Task::classify, kClients, 2);
-  Exchange ex(r.u, kClients, mode, device);
+  Exchange ex(r.u, kClients, mode, device, chunk_bytes);
   r.u.clear(kClients);
   for (int p = 0; p < kClients; p++)
     if (executor_of(p) == world_rank()) add_client(r.u, t, r.global, p);
@@ -211,6 +212,33 @@ TEST(FlExchange, NcclTransportGivesTheMpiTransportsBits) {
     GTEST_SKIP() << "NCCL transport not possible here: " << e.what();
   }
   expect_same_bits(nccl, mpi);
+  // Its MPI legs (leader <-> server) cut into calls of 7 elements (mpi/chunked.h).
+  const size_t previous = set_mpi_message_limit(7);
+  RoundResult chunked = one_round("nccl", this_rank_gpu());
+  set_mpi_message_limit(previous);
+  expect_same_bits(chunked, mpi);
+}
+
+// Every transfer of the exchange cut into calls of 7 elements (mpi/chunked.h): the same
+// aggregate, model and byte counts as whole messages.
+TEST(FlExchange, SmallMessageLimitGivesTheSameBits) {
+  RoundResult whole = one_round("mpi", -1);
+  const size_t previous = set_mpi_message_limit(7);
+  RoundResult chunked = one_round("mpi", -1);
+  set_mpi_message_limit(previous);
+  expect_same_bits(chunked, whole);
+}
+
+// The packed buffer in chunks of 1 word, of 7, of one word less and more than an expert block
+// (PE = 96 words here), of three blocks: the same aggregate, model and byte counts as one chunk.
+TEST(FlExchange, AnyChunkSizeGivesTheSameBits) {
+  RoundResult whole = one_round("mpi", -1);
+  const size_t PE = whole.u.PE;
+  ASSERT_EQ(PE, 96u);
+  for (size_t words : {size_t{1}, size_t{7}, PE - 1, PE + 1, 3 * PE}) {
+    SCOPED_TRACE("chunk of " + std::to_string(words) + " words");
+    expect_same_bits(one_round("mpi", -1, words * sizeof(int64_t)), whole);
+  }
 }
 
 // auto: MPI on this machine unless it has a GPU per executor (and two or more executors).
