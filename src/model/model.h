@@ -68,8 +68,18 @@ class Model {
   void load_params(const float* host);  // (P) host -> arena
 
   // Deterministic initialisation from seed: normal(0, 0.02) for matrices (residual output
-  // projections wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases.
+  // projections wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. With
+  // LoRA: the base and the tensors trained in full as the model without adapters gets them from
+  // the same seed, A as PEFT draws it (model/lora_init.h), B zero.
   void init_weights(uint64_t seed);
+
+  // LoRA only. full_table(): the model without adapters (table() itself otherwise), which lays
+  // out the weights load_base() takes: full_host (full_table().total()) fp32; its linear kinds
+  // become the frozen base at model.lora.base_dtype, its other tensors are copied into the arena
+  // by name, the adapters are left as they are.
+  const ParamTable& full_table() const;
+  void load_base(const float* full_host);
+  size_t frozen_base_bytes() const;  // the frozen base's codes and scales in backend memory (0 without LoRA)
 
   // Forward pass; keeps what backward needs. Returns the loss and accuracy counts.
   ForwardResult forward(const Batch& batch, const ExpertControl& control = {});
