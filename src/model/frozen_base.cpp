@@ -71,6 +71,14 @@ const FrozenWeight& FrozenBase::get(ParamKind kind, int layer, int expert) const
   return weights_[static_cast<size_t>(&p - full_.tensors().data())];
 }
 
+size_t FrozenBase::bytes_for(const ParamTable& full, BaseDtype dtype) {
+  size_t total = 0;
+  for (const ParamInfo& p : full.tensors())
+    if (is_adaptable(p.kind))
+      total += frozen_bytes(dtype, p.numel(), block_of(dtype, static_cast<int>(p.shape[1])), double_quantised(dtype));
+  return total;
+}
+
 size_t FrozenBase::bytes() const {
   size_t total = 0;
   for (const FrozenWeight& w : weights_)

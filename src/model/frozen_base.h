@@ -27,6 +27,8 @@ class FrozenBase {
   const FrozenWeight& get(ParamKind kind, int layer, int expert = -1) const;
   BaseDtype dtype() const { return dtype_; }
   size_t bytes() const;  // what the stored codes and scales occupy
+  // The same without building the base: the seven linear kinds of `full` stored as dtype.
+  static size_t bytes_for(const ParamTable& full, BaseDtype dtype);
 
  private:
   Ops& ops_;

@@ -751,7 +751,7 @@ const float* Model::logits() const {
 }
 int Model::last_B() const { return impl_->B; }
 int Model::last_T() const { return impl_->T; }
-size_t Model::backend_bytes() const { return impl_->owned_bytes; }
+size_t Model::backend_bytes() const { return impl_->owned_bytes + frozen_base_bytes(); }
 double Model::last_step_flops() const { return impl_->fwd_flops + impl_->bwd_flops; }
 
 }  // namespace hf

@@ -104,7 +104,8 @@ class Model {
   const float* logits() const;
   int last_B() const;
   int last_T() const;
-  // Backend memory the model holds: parameters, gradients and the workspace for max_B x max_T.
+  // Backend memory the model holds: parameters, gradients and the workspace for max_B x max_T
+  // (and the frozen base, with LoRA).
   size_t backend_bytes() const;
   // FLOPs of the last forward+backward actually executed (for the virtual clock).
   double last_step_flops() const;

@@ -56,6 +56,10 @@ inline constexpr float kNf4Code[16] = {
     1.0f,
 };
 
+// Bytes of one weight of numel elements stored as dtype: the codes, then the scales (fp32 each,
+// or double-quantised: an int8 code each, an fp32 scale per group of kScaleGroup, the offset).
+size_t frozen_bytes(BaseDtype dtype, size_t numel, int block, bool double_quant);
+
 struct FrozenWeight {
   BaseDtype dtype = BaseDtype::fp32;
   int OC = 0, IC = 0;
