@@ -151,6 +151,27 @@ class TimedOps final : public hf::Ops {
   void swiglu_backward(float* da, float* db, const float* d, const float* a, const float* b, int M, int F) override {
     HF_TIMED("swiglu", in_.swiglu_backward(da, db, d, a, b, M, F));
   }
+  void frozen_dequantize(float* o, const hf::FrozenWeight& w, int row0, int rows) override {
+    HF_TIMED("frozen_dequant", in_.frozen_dequantize(o, w, row0, rows));
+  }
+  void frozen_matmul_forward(float* o, const float* i, const hf::FrozenWeight& w, float* s, int N, bool acc) override {
+    HF_TIMED("frozen_gemm_fwd", in_.frozen_matmul_forward(o, i, w, s, N, acc));
+    flops["frozen_gemm_fwd"] += 2.0 * N * w.IC * w.OC;
+  }
+  void frozen_matmul_backward(float* di, const float* d, const hf::FrozenWeight& w, float* s, int N) override {
+    HF_TIMED("frozen_gemm_bwd", in_.frozen_matmul_backward(di, d, w, s, N));
+    flops["frozen_gemm_bwd"] += 2.0 * N * w.IC * w.OC;
+  }
+  void lora_forward(float* o, float* ax, const float* i, const float* a, const float* b, int N, int IC, int OC, int r,
+                    float sc) override {
+    HF_TIMED("lora_fwd", in_.lora_forward(o, ax, i, a, b, N, IC, OC, r, sc));
+    flops["lora_fwd"] += 2.0 * N * r * (IC + OC);
+  }
+  void lora_backward(float* di, float* da, float* db, float* dax, const float* d, const float* i, const float* ax,
+                     const float* a, const float* b, int N, int IC, int OC, int r, float sc) override {
+    HF_TIMED("lora_bwd", in_.lora_backward(di, da, db, dax, d, i, ax, a, b, N, IC, OC, r, sc));
+    flops["lora_bwd"] += 2.0 * N * r * (OC + (db != nullptr) * OC + (da != nullptr) * IC + (di != nullptr) * IC);
+  }
   void crossentropy_forward(float* l, int32_t* c, const float* z, const int32_t* t, int N, int V) override {
     HF_TIMED("crossentropy", in_.crossentropy_forward(l, c, z, t, N, V));
   }

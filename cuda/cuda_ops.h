@@ -5,7 +5,8 @@
 // need no synchronisation between them; the host waits only where an op returns host data
 // (download, moe_dispatch's offsets, router_stats, sum_squares). Split by topic like the CPU
 // backend: cuda_ops.cu (memory, dense, norms, losses, optimizer), cuda_attention.cu (RoPE,
-// attention), cuda_moe.cu (router, dispatch, grouped GEMM, SwiGLU). Precision, determinism
+// attention), cuda_moe.cu (router, dispatch, grouped GEMM, SwiGLU), cuda_lora.cu (the frozen
+// base and LoRA adapters). Precision, determinism
 // and host syncs: cuda/README.md.
 //
 // This header includes no CUDA header, so host code (cli/backend.cpp, tests) builds with the
@@ -82,6 +83,16 @@ class CudaOps : public Ops {
   void swiglu_forward(float* out, const float* h1, const float* h3, int M, int F) override;
   void swiglu_backward(float* dh1, float* dh3, const float* dout, const float* h1, const float* h3, int M,
                        int F) override;
+
+  void frozen_dequantize(float* out, const FrozenWeight& w, int row0, int rows) override;
+  void frozen_matmul_forward(float* out, const float* inp, const FrozenWeight& w, float* scratch, int N,
+                             bool accumulate) override;
+  void frozen_matmul_backward(float* dinp, const float* dout, const FrozenWeight& w, float* scratch, int N) override;
+  void lora_forward(float* out, float* ax, const float* inp, const float* a, const float* b, int N, int IC, int OC,
+                    int r, float scale) override;
+  void lora_backward(float* dinp, float* da, float* db, float* dax, const float* dout, const float* inp,
+                     const float* ax, const float* a, const float* b, int N, int IC, int OC, int r,
+                     float scale) override;
 
   void crossentropy_forward(float* losses, int32_t* correct, const float* logits, const int32_t* targets, int N,
                             int V) override;

@@ -23,6 +23,8 @@ int cmd_train(int argc, char** argv) {
     validate_run_options(eng.run);
     validate_fl_options(eng.fl, eng.data_opt, eng.train);
     eng.model_cfg = model_opt.resolve(o);
+    eng.model_cfg.lora = lora_options(o, eng.train);
+    eng.model_cfg.validate();
     eng.config_ini = o.resolved_ini();
   });
   if (!go) return kExitOk;

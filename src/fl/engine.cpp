@@ -52,7 +52,28 @@ void Engine::setup() {
   model = std::make_unique<Model>(model_cfg, data.task, *ops, train.batch_size, data.seq_len);
   const ParamTable& table = model->table();
   global.resize(table.total());
-  if (is_server()) {
+  if (model_cfg.lora.enabled()) {
+    // The frozen base never travels: every rank derives the same bits from run.seed and
+    // train.init (the model without adapters). The arena (adapters, and the tensors trained in
+    // full from the same sources) then starts the global model as in a run without adapters.
+    collectively([&] {
+      model->init_weights(run.seed);
+      if (!train.init.empty()) {
+        const ParamTable& full_table = model->full_table();
+        std::vector<float> full(full_table.total());  // (the model without adapters)
+        const float* arena = model->params_on_host();
+        for (const ParamInfo& p : table.tensors())  // what the file may lack (a fresh head) as the seed gave it
+          if (const ParamInfo* f = full_table.find(p.name))
+            std::copy(arena + p.offset, arena + p.offset + p.numel(), full.begin() + f->offset);
+        load_model_weights(train.init, full_table, full.data(), /*keep_absent_head=*/true);
+        model->load_base(full.data());
+        if (is_server()) LOG_INFO("frozen base (%s) and initial model from %s", base_dtype_name(model_cfg.lora.base_dtype),
+                                  train.init.c_str());
+      }
+      const float* init = model->params_on_host();
+      std::copy(init, init + table.total(), global.begin());
+    });
+  } else if (is_server()) {
     collectively([&] {
       // A fresh model; train.init then replaces every tensor but a classification head that
       // an LM checkpoint lacks, which so starts exactly as in a run without train.init.

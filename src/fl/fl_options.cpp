@@ -69,7 +69,13 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("train.lr", &train.lr, "client AdamW learning rate")
       .add("train.weight_decay", &train.weight_decay, "client AdamW weight decay")
       .add("train.grad_clip", &train.grad_clip, "global-norm gradient clip over the trained parameters (0 = off)")
-      .add("train.init", &train.init, "checkpoint whose model starts the run (e.g. a pretrain checkpoint)");
+      .add("train.init", &train.init, "checkpoint whose model starts the run (e.g. a pretrain checkpoint)")
+      .add("train.adapter", &train.adapter, "none (train every weight) or lora (adapters over a frozen base)")
+      .add("train.lora_rank", &train.lora_rank, "rank r of each LoRA adapter")
+      .add("train.lora_alpha", &train.lora_alpha, "LoRA alpha: the adapter's branch is scaled by alpha / r")
+      .add("train.lora_targets", &train.lora_targets,
+           "linear layers that get adapters: any of w1,w2,w3 (experts), wq,wk,wv,wo (attention)")
+      .add("train.base_dtype", &train.base_dtype, "storage of the frozen base with adapters: fp32, bf16, int8 or nf4");
   for (const MethodInfo& m : method_registry())
     if (m.add_options) m.add_options(o, fl);
 }
@@ -109,6 +115,28 @@ void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOpti
   check_range("train.lr", train.lr, 0.0f, 10.0f);
   check_range("train.weight_decay", train.weight_decay, 0.0f, 10.0f);
   check_range("train.grad_clip", train.grad_clip, 0.0f, 1e6f);
+  check_choice("train.adapter", train.adapter, {"none", "lora"});
+  check_choice("train.base_dtype", train.base_dtype, {"fp32", "bf16", "int8", "nf4"});
+}
+
+LoraConfig lora_options(const Options& o, const TrainOptions& train) {
+  LoraConfig lora;
+  if (train.adapter != "lora") {
+    for (const char* key : {"train.lora_rank", "train.lora_alpha", "train.lora_targets", "train.base_dtype"})
+      if (o.was_set(key))
+        fail(strf("%s is set but train.adapter=%s", key, train.adapter.c_str()),
+             strf("set train.adapter=lora, or drop %s", key));
+    return lora;
+  }
+  if (train.lora_rank <= 0)
+    fail(strf("train.lora_rank=%d must be positive", train.lora_rank), "use a rank of 1 or more, e.g. 8");
+  lora.rank = train.lora_rank;
+  lora.alpha = train.lora_alpha;
+  lora.targets = parse_lora_targets(train.lora_targets);
+  lora.base_dtype = parse_choice<BaseDtype>("train.base_dtype", train.base_dtype,
+                                            {{"fp32", BaseDtype::fp32}, {"bf16", BaseDtype::bf16},
+                                             {"int8", BaseDtype::int8}, {"nf4", BaseDtype::nf4}});
+  return lora;
 }
 
 }  // namespace hf

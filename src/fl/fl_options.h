@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/options.h"
+#include "model/config.h"
 
 namespace hf {
 
@@ -76,11 +77,20 @@ struct TrainOptions {
   float weight_decay = 0.0f;
   float grad_clip = 1.0f;  // global-norm clip over the trained parameters; 0 = off
   std::string init;        // a checkpoint (pretrain or train) whose /model starts the run
+  // Parameter-efficient fine-tuning (model/config.h LoraConfig): adapters over a frozen base.
+  std::string adapter = "none";  // none | lora
+  int lora_rank = 8;
+  float lora_alpha = 16.0f;
+  std::string lora_targets = "w1,w2,w3,wq,wk,wv,wo";
+  std::string base_dtype = "fp32";  // fp32 | bf16 | int8 | nf4
 };
 
 void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& train);
 // Checks every value and parses the choices into the *_v enums.
 void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOptions& train);
+// The adapter options as the model's LoraConfig (rank 0 with train.adapter=none); an adapter
+// option given without train.adapter=lora is a one-line usage error. o: what was set.
+LoraConfig lora_options(const Options& o, const TrainOptions& train);
 
 // The enum of a choice option; a bad value is check_choice's one-line usage error.
 template <class Enum>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/frozen_base.h"
 #include "model/params.h"
 #include "util/check.h"
 
@@ -13,6 +14,11 @@ MemoryModel::MemoryModel(const ModelConfig& m, Task task) : m_(m), task_(task) {
   all_params_ = static_cast<double>(table.total());
   block_ = static_cast<double>(table.expert_block_size());
   shared_params_ = all_params_ - static_cast<double>(m.n_layers) * m.n_experts * block_;
+  if (m.lora.enabled()) {
+    ModelConfig full = m;
+    full.lora = LoraConfig{};
+    base_bytes_ = static_cast<double>(FrozenBase::bytes_for(ParamTable(full), m.lora.base_dtype));
+  }
 }
 
 double MemoryModel::full_routed_rows(int rows, int T) const {
@@ -39,9 +45,19 @@ double MemoryModel::fixed_bytes(int rows, int T, double routed_rows) const {
   const double once_token = 2 * C + 5.25 + E + backward_token + (task_ == Task::lm ? 2 * V : 0);
   const double per_row = task_ == Task::classify ? 2 * C + 2 * NC : 0;
   const double routed_row = 3 * F + 2 * C;
-  const double activation_floats =
+  double activation_floats =
       tokens * (L * per_layer_token + once_token) + rows * per_row + routed_rows * routed_row + routed_rows / L * routed_row;
-  return 4 * all_params_ + 16 * shared_params_ + 4 * activation_floats;
+  if (m_.lora.enabled()) {
+    // Each adapter keeps A x (r floats a row) for its backward; one (A, r) scratch for dA and
+    // one dequantised tile of the base.
+    const LoraConfig& lora = m_.lora;
+    const double r = lora.rank, QC = NH * HS;
+    const double attention_adapters = __builtin_popcount(lora.targets & kLoraAttention);
+    const double expert_adapters = __builtin_popcount(lora.targets & kLoraExperts);
+    activation_floats += tokens * L * r * attention_adapters + routed_rows * r * expert_adapters + routed_rows / L * r +
+                         kFrozenTileRows * std::max({C, F, QC});
+  }
+  return base_bytes_ + 4 * all_params_ + 16 * shared_params_ + 4 * activation_floats;
 }
 
 BudgetDerivation derive_budget(const DeviceProfile& p, const ModelConfig& m, Task task, int batch, int seq_len) {

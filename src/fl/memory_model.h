@@ -13,6 +13,10 @@
 //                       + (3F + 2C) * routed rows of every expert, trained or frozen,
 //                       + the backward's one-layer workspace)
 //
+// With LoRA adapters (model.lora) P counts the arena, i.e. what is trained: adapters,
+// embeddings, norms, routers, heads, and PE is one expert's adapters; the frozen base adds its
+// bytes at storage precision (no gradient, no moments), and each adapter keeps r floats a row.
+//
 // P = all parameters, PE = expert_block_size() (3FC), P_shared = P - L*E*PE. The activation
 // terms count exactly the buffers the model keeps for its backward (model/model.cpp): every
 // routed row keeps its gathered input, w1 and w3 outputs, SwiGLU product and output, because
@@ -49,6 +53,7 @@ class MemoryModel {
   ModelConfig m_;
   Task task_;
   double all_params_ = 0, shared_params_ = 0, block_ = 0;
+  double base_bytes_ = 0;  // the frozen base at its storage precision (LoRA only)
 };
 
 struct BudgetDerivation {

@@ -216,6 +216,25 @@ float half_to_float(uint16_t h) {
 
 }  // namespace
 
+namespace {
+// PEFT's name of an adapter tensor: its base layer's HF name with ".weight" replaced by
+// ".lora_A.weight" or ".lora_B.weight", under "base_model.model.".
+std::string peft_adapter_name(const ParamInfo& p) {
+  static const ParamKind bases[] = {ParamKind::wq, ParamKind::wk, ParamKind::wv, ParamKind::wo,
+                                    ParamKind::w1, ParamKind::w3, ParamKind::w2};
+  for (ParamKind base : bases) {
+    if (p.kind != lora_a_kind(base) && p.kind != lora_b_kind(base)) continue;
+    ParamInfo b = p;
+    b.kind = base;
+    std::string name = hf_tensor_name(b);
+    name.resize(name.size() - std::string(".weight").size());
+    return "base_model.model." + name + (p.kind == lora_a_kind(base) ? ".lora_A.weight" : ".lora_B.weight");
+  }
+  HF_CHECK(false, "%s is not an adapter tensor", p.name.c_str());
+  __builtin_unreachable();
+}
+}  // namespace
+
 std::string hf_tensor_name(const ParamInfo& p) {
   std::string layer = "model.layers." + std::to_string(p.layer) + ".";
   switch (p.kind) {
@@ -235,6 +254,11 @@ std::string hf_tensor_name(const ParamInfo& p) {
     case ParamKind::lm_head: return "lm_head.weight";
     case ParamKind::cls_w: return "score.weight";
     case ParamKind::cls_b: return "score.bias";
+    case ParamKind::wq_lora_a: case ParamKind::wq_lora_b: case ParamKind::wk_lora_a: case ParamKind::wk_lora_b:
+    case ParamKind::wv_lora_a: case ParamKind::wv_lora_b: case ParamKind::wo_lora_a: case ParamKind::wo_lora_b:
+    case ParamKind::w1_lora_a: case ParamKind::w1_lora_b: case ParamKind::w3_lora_a: case ParamKind::w3_lora_b:
+    case ParamKind::w2_lora_a: case ParamKind::w2_lora_b:
+      return peft_adapter_name(p);
   }
   HF_CHECK(false, "unknown parameter kind %d", static_cast<int>(p.kind));
   __builtin_unreachable();

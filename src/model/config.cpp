@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <algorithm>
+
 #include "util/check.h"
 
 namespace hf {
@@ -20,6 +22,30 @@ ModelConfig model_preset(const std::string& name) {
     fail("model preset '" + name + "' is unknown", "use tiny, small or base");
   }
   return c;
+}
+
+uint32_t parse_lora_targets(const std::string& list) {
+  uint32_t bits = 0;
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    size_t end = list.find(',', begin);
+    if (end == std::string::npos) end = list.size();
+    const std::string name = list.substr(begin, end - begin);
+    if (name == "wq") bits |= kLoraWq;
+    else if (name == "wk") bits |= kLoraWk;
+    else if (name == "wv") bits |= kLoraWv;
+    else if (name == "wo") bits |= kLoraWo;
+    else if (name == "w1") bits |= kLoraW1;
+    else if (name == "w3") bits |= kLoraW3;
+    else if (name == "w2") bits |= kLoraW2;
+    else if (name == "attention") bits |= kLoraAttention;
+    else if (name == "experts") bits |= kLoraExperts;
+    else
+      fail("train.lora_targets entry '" + name + "' is unknown",
+           "list any of w1, w2, w3, wq, wk, wv, wo (or attention, experts), separated by commas");
+    begin = end + 1;
+  }
+  return bits;
 }
 
 void ModelConfig::validate() const {
@@ -50,6 +76,36 @@ void ModelConfig::validate() const {
   if (!(rope_theta > 0)) fail("model.rope_theta must be positive", "use e.g. 10000");
   if (aux_loss_coef < 0) fail("model.aux_loss_coef is negative", "use 0 or a small positive weight like 0.01");
   if (capacity_factor < 0) fail("model.capacity_factor is negative", "use 0 (dropless) or a factor >= 1");
+  validate_lora();
+}
+
+void ModelConfig::validate_lora() const {
+  if (lora.rank < 0) fail(strf("train.lora_rank=%d is negative", lora.rank), "use a rank of 1 or more, e.g. 8");
+  if (!lora.enabled()) {
+    if (lora.targets != 0)
+      fail("train.lora_targets is set without adapters", "set train.adapter=lora and train.lora_rank, or drop the targets");
+    if (lora.base_dtype != BaseDtype::fp32)
+      fail(strf("train.base_dtype=%s needs adapters to train", base_dtype_name(lora.base_dtype)),
+           "set train.adapter=lora, or keep train.base_dtype=fp32 for full fine-tuning");
+    return;
+  }
+  if (lora.targets == 0) fail("train.adapter=lora has no train.lora_targets", "list e.g. w1,w2,w3,wq,wk,wv,wo");
+  if (!(lora.alpha > 0)) fail("train.lora_alpha must be positive", "use e.g. 16 (PEFT's default) or 2 x the rank");
+  // An adapter's rank is at most the smaller side of the tensor it adapts (else B A is not low-rank).
+  const int QC = n_heads * head_size(), KVC = n_kv_heads * head_size();
+  struct Side {
+    uint32_t bit;
+    const char* name;
+    int smaller;
+  };
+  const Side sides[] = {{kLoraWq, "wq", std::min(QC, d_model)}, {kLoraWk, "wk", std::min(KVC, d_model)},
+                        {kLoraWv, "wv", std::min(KVC, d_model)}, {kLoraWo, "wo", std::min(QC, d_model)},
+                        {kLoraW1, "w1", std::min(d_ff, d_model)}, {kLoraW3, "w3", std::min(d_ff, d_model)},
+                        {kLoraW2, "w2", std::min(d_ff, d_model)}};
+  for (const Side& s : sides)
+    if ((lora.targets & s.bit) && lora.rank > s.smaller)
+      fail(strf("train.lora_rank=%d exceeds the smaller dimension (%d) of %s", lora.rank, s.smaller, s.name),
+           strf("use a rank of at most %d, or leave %s out of train.lora_targets", s.smaller, s.name));
 }
 
 }  // namespace hf

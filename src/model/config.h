@@ -6,7 +6,35 @@
 #include <cstdint>
 #include <string>
 
+#include "ops/frozen_weight.h"
+
 namespace hf {
+
+// The linear layers a LoRA adapter can sit on, as bits of LoraConfig::targets.
+enum LoraTarget : uint32_t {
+  kLoraWq = 1u << 0, kLoraWk = 1u << 1, kLoraWv = 1u << 2, kLoraWo = 1u << 3,
+  kLoraW1 = 1u << 4, kLoraW3 = 1u << 5, kLoraW2 = 1u << 6,
+};
+constexpr uint32_t kLoraAttention = kLoraWq | kLoraWk | kLoraWv | kLoraWo;
+constexpr uint32_t kLoraExperts = kLoraW1 | kLoraW3 | kLoraW2;
+
+// Parameter-efficient fine-tuning (train.adapter=lora): the seven linear kinds (attention's
+// wq, wk, wv, wo and every expert's w1, w3, w2) become a frozen base stored at base_dtype, and
+// the targeted ones get an adapter, y = W x + (alpha / rank) B (A x). Embeddings, norms,
+// routers and heads stay trained in full (they are small). rank 0: no adapters, every weight
+// trained (the default, and the only mode the federated engine runs so far).
+struct LoraConfig {
+  int rank = 0;
+  float alpha = 16.0f;
+  uint32_t targets = 0;  // LoraTarget bits
+  BaseDtype base_dtype = BaseDtype::fp32;
+  bool enabled() const { return rank > 0; }
+  float scale() const { return alpha / rank; }
+};
+
+// "w1,w2,w3,wq,wk,wv,wo" (any subset, comma-separated; "experts" and "attention" name the
+// groups) -> LoraTarget bits; a usage error naming an unknown entry.
+uint32_t parse_lora_targets(const std::string& list);
 
 struct ModelConfig {
   std::string preset = "tiny";
@@ -25,10 +53,12 @@ struct ModelConfig {
   int n_classes = 0;          // NC; > 0 adds the sequence-classification head
   float aux_loss_coef = 0.0f; // Switch/Mixtral load-balancing loss weight
   float capacity_factor = 0;  // 0: dropless; else each expert takes <= ceil(cf * N * K / E) tokens
+  LoraConfig lora;            // adapters over a frozen base; rank 0 = none
 
   int head_size() const { return d_model / n_heads; }
   // Throws a usage error naming the field when the shape is inconsistent.
   void validate() const;
+  void validate_lora() const;  // the adapter options alone (part of validate())
 };
 
 // Returns the named preset ("tiny", "small", "base"); a usage error for any other name.

@@ -16,11 +16,19 @@
 // HF's Mixtral concatenates all layers' logits and computes one E * sum f P over them; the
 // per-layer mean differs from it by how f and P pair up across layers. We keep the per-layer
 // form on purpose: each layer's router is balanced against its own assignments.
+//
+// LoRA (cfg.lora.enabled()): every linear W of the kinds wq wk wv wo w1 w3 w2 is read from the
+// frozen base (model/frozen_base.h) and, where targeted, adds its adapter's branch:
+// W x + (alpha / r) B (A x). The base gets no gradient; its input gradient flows as before.
+// The arena then holds the adapters, embeddings, norms, routers and heads (model/params.h).
 #include "model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "model/frozen_base.h"
+#include "model/lora_init.h"
 #include "model/tokenizer.h"
 #include "ops/ops.h"
 #include "util/check.h"
@@ -91,6 +99,13 @@ struct Model::Impl {
   float* dlogits;   // (N, V) or (B, NC)
   float* dpooled;   // (B, C)
 
+  // LoRA only (null otherwise): the frozen base, each adapter's A x kept for backward, and scratch.
+  std::unique_ptr<ParamTable> full_table;  // the model without adapters: the layout load_base() reads
+  std::unique_ptr<FrozenBase> base;
+  float* lora_ax[kParamKinds] = {};  // by base kind: (L, N, r) for wq wk wv wo, (L, A, r) for w1 w3 w2
+  float* lora_dax = nullptr;         // (A, r) backward scratch
+  float* frozen_scratch = nullptr;   // (kFrozenTileRows, max(C, F, NH * HS)) one dequantised tile
+
   // Host mirrors for a device backend (empty on a host backend), filled on demand.
   std::vector<float> params_mirror, grads_mirror;  // (P)
   std::vector<float> probs_mirror;                 // (L, N, E)
@@ -131,6 +146,35 @@ struct Model::Impl {
   float* G(ParamKind kind, int layer = -1, int expert = -1) { return grads + table.get(kind, layer, expert).offset; }
   float* head_w() { return cfg.tie_embeddings ? P(ParamKind::tok_emb) : P(ParamKind::lm_head); }
   float* head_g() { return cfg.tie_embeddings ? G(ParamKind::tok_emb) : G(ParamKind::lm_head); }
+  bool adapted(ParamKind kind) const { return cfg.lora.enabled() && (cfg.lora.targets & lora_target_bit(kind)); }
+  // A x of kind's adapter in layer l (rows of the layer's N or A, r wide).
+  float* ax_of(ParamKind kind, int l) {
+    const bool expert = kind == ParamKind::w1 || kind == ParamKind::w3 || kind == ParamKind::w2;
+    return lora_ax[static_cast<int>(kind)] + static_cast<size_t>(l) * (expert ? maxA : maxN) * cfg.lora.rank;
+  }
+  // The dense linear `kind` of layer l: out (rows, OC) = inp (rows, IC) · W^T ("+=" when
+  // accumulate), plus its adapter's branch; backward gives dinp and the trained weights' gradients.
+  void dense_forward(ParamKind kind, int l, float* out, const float* inp, int rows, int IC, int OC, bool accumulate);
+  void dense_backward(ParamKind kind, int l, float* dinp, const float* dout, const float* inp, int rows, int IC,
+                      int OC);
+  // The same for every expert's `kind` over its rows [off[e], off[e+1]) of the sorted buffer;
+  // frozen experts (train_l[e] == 0) get no weight or adapter gradient.
+  void experts_forward(ParamKind kind, int l, float* out, const float* inp, const int32_t* off, int IC, int OC);
+  void experts_backward(ParamKind kind, int l, float* dinp, const float* dout, const float* inp, const int32_t* off,
+                        const uint8_t* train_l, int IC, int OC);
+  // Forward FLOPs of one layer's adapters over N token rows and M expert rows: 2 r (IC + OC) a row.
+  double adapter_flops(int N, int M) const {
+    const double r = cfg.lora.rank, C = cfg.d_model, F = cfg.d_ff, QC = cfg.n_heads * cfg.head_size();
+    const double KVC = cfg.n_kv_heads * cfg.head_size();
+    double f = 0;
+    if (adapted(ParamKind::wq)) f += 2 * r * N * (C + QC);
+    if (adapted(ParamKind::wk)) f += 2 * r * N * (C + KVC);
+    if (adapted(ParamKind::wv)) f += 2 * r * N * (C + KVC);
+    if (adapted(ParamKind::wo)) f += 2 * r * N * (QC + C);
+    for (ParamKind k : {ParamKind::w1, ParamKind::w3, ParamKind::w2})
+      if (adapted(k)) f += 2 * r * M * (C + F);
+    return f;
+  }
 
   void forward_block(int l);
   void backward_block(int l);
@@ -209,6 +253,20 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   m.dys = m.alloc<float>(A * C);
   m.dlogits = m.alloc<float>(logit_rows * logit_cols);
   m.dpooled = m.alloc<float>(max_B * C);
+  if (cfg.lora.enabled()) {
+    ModelConfig full = cfg;
+    full.lora = LoraConfig{};
+    m.full_table = std::make_unique<ParamTable>(full);
+    m.base = std::make_unique<FrozenBase>(ops, *m.full_table, cfg.lora.base_dtype);
+    const size_t r = cfg.lora.rank;
+    for (ParamKind kind : {ParamKind::wq, ParamKind::wk, ParamKind::wv, ParamKind::wo, ParamKind::w1, ParamKind::w3,
+                           ParamKind::w2})
+      if (m.adapted(kind))
+        m.lora_ax[static_cast<int>(kind)] =
+            m.alloc<float>(L * (kind == ParamKind::w1 || kind == ParamKind::w3 || kind == ParamKind::w2 ? A : N) * r);
+    m.lora_dax = m.alloc<float>(A * r);
+    m.frozen_scratch = m.alloc<float>(static_cast<size_t>(kFrozenTileRows) * std::max({C, F, QC}));
+  }
   m.offsets.assign(L * (E + 1), 0);
   m.valid_host.assign(N, 0);
   m.aux_f.assign(L * E, 0);
@@ -244,11 +302,14 @@ void Model::load_params(const float* host) {
   if (host != m.params) m.ops.upload(m.params, host, table_.total() * sizeof(float));
 }
 
-void Model::init_weights(uint64_t seed) {
-  Impl& m = *impl_;
-  const float resid_scale = 1.0f / std::sqrt(2.0f * config().n_layers);
-  std::vector<float> host(table_.total());
-  const auto& tensors = table_.tensors();
+namespace {
+// The weights of the model without adapters, laid out by `full`: normal(0, 0.02) for matrices
+// (wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. One stream per
+// tensor, so a tensor's values do not depend on the others' sizes.
+std::vector<float> initial_weights(const ParamTable& full, uint64_t seed) {
+  const float resid_scale = 1.0f / std::sqrt(2.0f * full.config().n_layers);
+  std::vector<float> host(full.total());
+  const auto& tensors = full.tensors();
   for (size_t i = 0; i < tensors.size(); i++) {
     const ParamInfo& p = tensors[i];
     float* w = host.data() + p.offset;
@@ -263,14 +324,116 @@ void Model::init_weights(uint64_t seed) {
         std::fill(w, w + n, 0.0f);
         break;
       default: {
-        // One stream per tensor, so a tensor's values do not depend on the others' sizes.
         Rng rng(seed, Purpose::init, i);
         float std = 0.02f * ((p.kind == ParamKind::wo || p.kind == ParamKind::w2) ? resid_scale : 1.0f);
         for (size_t j = 0; j < n; j++) w[j] = static_cast<float>(rng.normal()) * std;
       }
     }
   }
-  m.ops.upload(m.params, host.data(), host.size() * sizeof(float));
+  return host;
+}
+}  // namespace
+
+void Model::init_weights(uint64_t seed) {
+  Impl& m = *impl_;
+  if (!config().lora.enabled()) {
+    std::vector<float> host = initial_weights(table_, seed);
+    m.ops.upload(m.params, host.data(), host.size() * sizeof(float));
+    return;
+  }
+  // The base is the model without adapters from the same seed; A as PEFT draws it, B zero.
+  load_base(initial_weights(*m.full_table, seed).data());
+  std::vector<float> host(params_on_host(), params_on_host() + table_.total());
+  for (size_t i = 0; i < table_.tensors().size(); i++) {
+    const ParamInfo& p = table_.tensors()[i];
+    if (is_lora_a(p.kind))
+      init_lora_a(host.data() + p.offset, static_cast<int>(p.shape[0]), static_cast<int>(p.shape[1]), seed, i);
+    if (is_lora_b(p.kind)) std::fill(host.begin() + p.offset, host.begin() + p.offset + p.numel(), 0.0f);
+  }
+  load_params(host.data());
+}
+
+const ParamTable& Model::full_table() const { return impl_->full_table ? *impl_->full_table : table_; }
+
+void Model::load_base(const float* full_host) {
+  Impl& m = *impl_;
+  HF_CHECK(m.base, "load_base() is for a model with LoRA adapters");
+  m.base->load(full_host);
+  // The tensors trained in full (embeddings, norms, routers, heads) move into the arena by name.
+  std::vector<float> host(params_on_host(), params_on_host() + table_.total());
+  for (const ParamInfo& p : table_.tensors()) {
+    const ParamInfo* src = m.full_table->find(p.name);
+    if (src) std::copy(full_host + src->offset, full_host + src->offset + p.numel(), host.begin() + p.offset);
+  }
+  load_params(host.data());
+}
+
+size_t Model::frozen_base_bytes() const { return impl_->base ? impl_->base->bytes() : 0; }
+
+void Model::Impl::dense_forward(ParamKind kind, int l, float* out, const float* inp, int rows, int IC, int OC,
+                                bool accumulate) {
+  if (!cfg.lora.enabled()) {
+    ops.matmul_forward(out, inp, P(kind, l), nullptr, rows, IC, OC, accumulate);
+    return;
+  }
+  ops.frozen_matmul_forward(out, inp, base->get(kind, l), frozen_scratch, rows, accumulate);
+  if (adapted(kind))
+    ops.lora_forward(out, ax_of(kind, l), inp, P(lora_a_kind(kind), l), P(lora_b_kind(kind), l), rows, IC, OC,
+                     cfg.lora.rank, cfg.lora.scale());
+}
+
+void Model::Impl::dense_backward(ParamKind kind, int l, float* dinp, const float* dout, const float* inp, int rows,
+                                 int IC, int OC) {
+  if (!cfg.lora.enabled()) {
+    ops.matmul_backward(dinp, G(kind, l), nullptr, dout, inp, P(kind, l), rows, IC, OC);
+    return;
+  }
+  ops.frozen_matmul_backward(dinp, dout, base->get(kind, l), frozen_scratch, rows);
+  if (adapted(kind)) {
+    const ParamKind a = lora_a_kind(kind), b = lora_b_kind(kind);
+    ops.lora_backward(dinp, G(a, l), G(b, l), lora_dax, dout, inp, ax_of(kind, l), P(a, l), P(b, l), rows, IC, OC,
+                      cfg.lora.rank, cfg.lora.scale());
+  }
+}
+
+void Model::Impl::experts_forward(ParamKind kind, int l, float* out, const float* inp, const int32_t* off, int IC,
+                                  int OC) {
+  const int E = cfg.n_experts, r = cfg.lora.rank;
+  if (!cfg.lora.enabled()) {
+    ops.grouped_matmul_forward(out, inp, P(kind, l, 0), table.expert_block_size(), off, E, IC, OC);
+    return;
+  }
+  for (int e = 0; e < E; e++) {
+    const int rows = off[e + 1] - off[e];
+    if (rows == 0) continue;
+    const size_t r0 = off[e];
+    ops.frozen_matmul_forward(out + r0 * OC, inp + r0 * IC, base->get(kind, l, e), frozen_scratch, rows, false);
+    if (adapted(kind))
+      ops.lora_forward(out + r0 * OC, ax_of(kind, l) + r0 * r, inp + r0 * IC, P(lora_a_kind(kind), l, e),
+                       P(lora_b_kind(kind), l, e), rows, IC, OC, r, cfg.lora.scale());
+  }
+}
+
+void Model::Impl::experts_backward(ParamKind kind, int l, float* dinp, const float* dout, const float* inp,
+                                   const int32_t* off, const uint8_t* train_l, int IC, int OC) {
+  const int E = cfg.n_experts, r = cfg.lora.rank;
+  if (!cfg.lora.enabled()) {
+    ops.grouped_matmul_backward(dinp, G(kind, l, 0), dout, inp, P(kind, l, 0), table.expert_block_size(), off,
+                                train_l, E, IC, OC);
+    return;
+  }
+  for (int e = 0; e < E; e++) {
+    const int rows = off[e + 1] - off[e];
+    if (rows == 0) continue;
+    const size_t r0 = off[e];
+    ops.frozen_matmul_backward(dinp + r0 * IC, dout + r0 * OC, base->get(kind, l, e), frozen_scratch, rows);
+    if (!adapted(kind)) continue;
+    const ParamKind a = lora_a_kind(kind), b = lora_b_kind(kind);
+    const bool train = !train_l || train_l[e];
+    ops.lora_backward(dinp + r0 * IC, train ? G(a, l, e) : nullptr, train ? G(b, l, e) : nullptr, lora_dax,
+                      dout + r0 * OC, inp + r0 * IC, ax_of(kind, l) + r0 * r, P(a, l, e), P(b, l, e), rows, IC, OC, r,
+                      cfg.lora.scale());
+  }
 }
 
 void Model::Impl::forward_block(int l) {
@@ -300,14 +463,14 @@ void Model::Impl::forward_block(int l) {
   float* out = resid + (l + 1) * nc;            // (N, C)
 
   ops.rmsnorm_forward(ln1_l, rstd1 + l * maxN, x, P(ParamKind::attn_norm, l), N, C, cfg.rms_eps);
-  ops.matmul_forward(q_l, ln1_l, P(ParamKind::wq, l), nullptr, N, C, QC, false);
-  ops.matmul_forward(k_l, ln1_l, P(ParamKind::wk, l), nullptr, N, C, KVC, false);
-  ops.matmul_forward(v_l, ln1_l, P(ParamKind::wv, l), nullptr, N, C, KVC, false);
+  dense_forward(ParamKind::wq, l, q_l, ln1_l, N, C, QC, false);
+  dense_forward(ParamKind::wk, l, k_l, ln1_l, N, C, KVC, false);
+  dense_forward(ParamKind::wv, l, v_l, ln1_l, N, C, KVC, false);
   ops.rope_forward(q_l, B, T, NH, HS, cfg.rope_theta);
   ops.rope_forward(k_l, B, T, NKV, HS, cfg.rope_theta);
   ops.attention_forward(atty_l, att_l, q_l, k_l, v_l, B, T, NH, NKV, HS);
   ops.copy(h_l, x, static_cast<size_t>(N) * C * sizeof(float));
-  ops.matmul_forward(h_l, atty_l, P(ParamKind::wo, l), nullptr, N, QC, C, true);
+  dense_forward(ParamKind::wo, l, h_l, atty_l, N, QC, C, true);
 
   ops.rmsnorm_forward(ln2_l, rstd2 + l * maxN, h_l, P(ParamKind::ffn_norm, l), N, C, cfg.rms_eps);
   ops.matmul_forward(rlogits, ln2_l, P(ParamKind::router, l), nullptr, N, C, E, false);
@@ -319,12 +482,11 @@ void Model::Impl::forward_block(int l) {
     capacity = static_cast<int>(std::ceil(static_cast<double>(cfg.capacity_factor) * N * K / E));
   ops.moe_dispatch(off_l, perm_l, pos_l, topk_l, N, K, E, capacity);
   const int M = off_l[E];
-  const size_t stride = table.expert_block_size();
   ops.moe_gather(xs_l, ln2_l, perm_l, M, K, C);
-  ops.grouped_matmul_forward(h1_l, xs_l, P(ParamKind::w1, l, 0), stride, off_l, E, C, F);
-  ops.grouped_matmul_forward(h3_l, xs_l, P(ParamKind::w3, l, 0), stride, off_l, E, C, F);
+  experts_forward(ParamKind::w1, l, h1_l, xs_l, off_l, C, F);
+  experts_forward(ParamKind::w3, l, h3_l, xs_l, off_l, C, F);
   ops.swiglu_forward(act_l, h1_l, h3_l, M, F);
-  ops.grouped_matmul_forward(ys_l, act_l, P(ParamKind::w2, l, 0), stride, off_l, E, F, C);
+  experts_forward(ParamKind::w2, l, ys_l, act_l, off_l, F, C);
   ops.copy(out, h_l, static_cast<size_t>(N) * C * sizeof(float));
   ops.moe_scatter(out, ys_l, topkw_l, pos_l, N, K, C);
 
@@ -332,6 +494,7 @@ void Model::Impl::forward_block(int l) {
   fwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * n * C * E;
   fwd_flops += 4.0 * B * NH * T * T * HS;  // scores and weighted values, full T x T
   fwd_flops += 6.0 * M * C * F;            // w1, w3, w2
+  if (cfg.lora.enabled()) fwd_flops += adapter_flops(N, M);
 }
 
 ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
@@ -436,7 +599,6 @@ void Model::Impl::backward_block(int l) {
   const size_t nc = maxN * C, ac = maxA * C, af = maxA * F;
   const int32_t* off_l = offsets.data() + l * (E + 1);  // (E + 1) host
   const int M = off_l[E];
-  const size_t stride = table.expert_block_size();
   const uint8_t* train_l = trainable.empty() ? nullptr : trainable.data() + l * E;  // (E) host
   const int32_t* pos_l = pos + l * maxA;           // (A)
   const float* topkw_l = topk_w + l * maxN * K;    // (N, K)
@@ -452,16 +614,13 @@ void Model::Impl::backward_block(int l) {
   ops.zero(dtopk_w, static_cast<size_t>(N) * K * fsz);
   ops.moe_scatter_backward(dys, dtopk_w, dres, ys_l, topkw_l, pos_l, N, K, C);
   ops.zero(dact, static_cast<size_t>(M) * F * fsz);
-  ops.grouped_matmul_backward(dact, G(ParamKind::w2, l, 0), dys, act_l, P(ParamKind::w2, l, 0), stride, off_l,
-                              train_l, E, F, C);
+  experts_backward(ParamKind::w2, l, dact, dys, act_l, off_l, train_l, F, C);
   ops.zero(dh1, static_cast<size_t>(M) * F * fsz);
   ops.zero(dh3, static_cast<size_t>(M) * F * fsz);
   ops.swiglu_backward(dh1, dh3, dact, h1 + l * af, h3 + l * af, M, F);
   ops.zero(dxs, static_cast<size_t>(M) * C * fsz);
-  ops.grouped_matmul_backward(dxs, G(ParamKind::w1, l, 0), dh1, xs_l, P(ParamKind::w1, l, 0), stride, off_l,
-                              train_l, E, C, F);
-  ops.grouped_matmul_backward(dxs, G(ParamKind::w3, l, 0), dh3, xs_l, P(ParamKind::w3, l, 0), stride, off_l,
-                              train_l, E, C, F);
+  experts_backward(ParamKind::w1, l, dxs, dh1, xs_l, off_l, train_l, C, F);
+  experts_backward(ParamKind::w3, l, dxs, dh3, xs_l, off_l, train_l, C, F);
   ops.zero(dln, static_cast<size_t>(N) * C * fsz);
   ops.moe_gather_backward(dln, dxs, pos_l, N, K, C);
   ops.zero(drlogits, static_cast<size_t>(N) * E * fsz);
@@ -473,8 +632,7 @@ void Model::Impl::backward_block(int l) {
 
   // Attention branch: h = x + wo · attn(..); dres now holds d/dh.
   ops.zero(datty, static_cast<size_t>(N) * QC * fsz);
-  ops.matmul_backward(datty, G(ParamKind::wo, l), nullptr, dres, atty + l * maxN * QC, P(ParamKind::wo, l), N,
-                      QC, C);
+  dense_backward(ParamKind::wo, l, datty, dres, atty + l * maxN * QC, N, QC, C);
   ops.zero(dq, static_cast<size_t>(N) * QC * fsz);
   ops.zero(dk, static_cast<size_t>(N) * KVC * fsz);
   ops.zero(dv, static_cast<size_t>(N) * KVC * fsz);
@@ -483,15 +641,21 @@ void Model::Impl::backward_block(int l) {
   ops.rope_backward(dq, B, T, NH, HS, cfg.rope_theta);
   ops.rope_backward(dk, B, T, NKV, HS, cfg.rope_theta);
   ops.zero(dln, static_cast<size_t>(N) * C * fsz);
-  ops.matmul_backward(dln, G(ParamKind::wq, l), nullptr, dq, ln1_l, P(ParamKind::wq, l), N, C, QC);
-  ops.matmul_backward(dln, G(ParamKind::wk, l), nullptr, dk, ln1_l, P(ParamKind::wk, l), N, C, KVC);
-  ops.matmul_backward(dln, G(ParamKind::wv, l), nullptr, dv, ln1_l, P(ParamKind::wv, l), N, C, KVC);
+  dense_backward(ParamKind::wq, l, dln, dq, ln1_l, N, C, QC);
+  dense_backward(ParamKind::wk, l, dln, dk, ln1_l, N, C, KVC);
+  dense_backward(ParamKind::wv, l, dln, dv, ln1_l, N, C, KVC);
   ops.rmsnorm_backward(dres, G(ParamKind::attn_norm, l), dln, resid + l * nc, P(ParamKind::attn_norm, l),
                        rstd1 + l * maxN, N, C);
 
   // Every dense GEMM runs twice in backward (input and weight gradients); frozen experts
   // skip their weight GEMMs; attention runs four T x T x HS products per head.
   const double n = N;
+  if (cfg.lora.enabled()) {
+    // The frozen base's input gradients only; adapters (frozen experts' too: dax and dinp) as below.
+    bwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * (2 * n * C * E) + 8.0 * B * NH * T * T * HS;
+    bwd_flops += 6.0 * M * C * F + 2 * adapter_flops(N, M);
+    return;
+  }
   bwd_flops += 2 * (2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * n * C * E);
   bwd_flops += 8.0 * B * NH * T * T * HS;
   for (int e = 0; e < E; e++) {
@@ -587,7 +751,7 @@ const float* Model::logits() const {
 }
 int Model::last_B() const { return impl_->B; }
 int Model::last_T() const { return impl_->T; }
-size_t Model::backend_bytes() const { return impl_->owned_bytes; }
+size_t Model::backend_bytes() const { return impl_->owned_bytes + frozen_base_bytes(); }
 double Model::last_step_flops() const { return impl_->fwd_flops + impl_->bwd_flops; }
 
 }  // namespace hf

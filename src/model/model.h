@@ -68,8 +68,18 @@ class Model {
   void load_params(const float* host);  // (P) host -> arena
 
   // Deterministic initialisation from seed: normal(0, 0.02) for matrices (residual output
-  // projections wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases.
+  // projections wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. With
+  // LoRA: the base and the tensors trained in full as the model without adapters gets them from
+  // the same seed, A as PEFT draws it (model/lora_init.h), B zero.
   void init_weights(uint64_t seed);
+
+  // LoRA only. full_table(): the model without adapters (table() itself otherwise), which lays
+  // out the weights load_base() takes: full_host (full_table().total()) fp32; its linear kinds
+  // become the frozen base at model.lora.base_dtype, its other tensors are copied into the arena
+  // by name, the adapters are left as they are.
+  const ParamTable& full_table() const;
+  void load_base(const float* full_host);
+  size_t frozen_base_bytes() const;  // the frozen base's codes and scales in backend memory (0 without LoRA)
 
   // Forward pass; keeps what backward needs. Returns the loss and accuracy counts.
   ForwardResult forward(const Batch& batch, const ExpertControl& control = {});
@@ -94,7 +104,8 @@ class Model {
   const float* logits() const;
   int last_B() const;
   int last_T() const;
-  // Backend memory the model holds: parameters, gradients and the workspace for max_B x max_T.
+  // Backend memory the model holds: parameters, gradients and the workspace for max_B x max_T
+  // (and the frozen base, with LoRA).
   size_t backend_bytes() const;
   // FLOPs of the last forward+backward actually executed (for the virtual clock).
   double last_step_flops() const;

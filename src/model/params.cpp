@@ -5,9 +5,55 @@
 namespace hf {
 
 const char* param_kind_name(ParamKind k) {
-  static const char* names[] = {"tok_emb", "attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "router",
-                                "w1", "w3", "w2", "final_norm", "lm_head", "cls_w", "cls_b"};
+  static const char* names[] = {"tok_emb",   "attn_norm", "wq",        "wk",        "wv",        "wo",
+                                "ffn_norm",  "router",    "w1",        "w3",        "w2",        "final_norm",
+                                "lm_head",   "cls_w",     "cls_b",     "wq_lora_a", "wq_lora_b", "wk_lora_a",
+                                "wk_lora_b", "wv_lora_a", "wv_lora_b", "wo_lora_a", "wo_lora_b", "w1_lora_a",
+                                "w1_lora_b", "w3_lora_a", "w3_lora_b", "w2_lora_a", "w2_lora_b"};
+  static_assert(sizeof(names) / sizeof(names[0]) == kParamKinds, "a name for every kind");
   return names[static_cast<int>(k)];
+}
+
+namespace {
+struct Adaptable {
+  ParamKind base;
+  uint32_t bit;
+  ParamKind a, b;
+};
+constexpr Adaptable kAdaptable[] = {
+    {ParamKind::wq, kLoraWq, ParamKind::wq_lora_a, ParamKind::wq_lora_b},
+    {ParamKind::wk, kLoraWk, ParamKind::wk_lora_a, ParamKind::wk_lora_b},
+    {ParamKind::wv, kLoraWv, ParamKind::wv_lora_a, ParamKind::wv_lora_b},
+    {ParamKind::wo, kLoraWo, ParamKind::wo_lora_a, ParamKind::wo_lora_b},
+    {ParamKind::w1, kLoraW1, ParamKind::w1_lora_a, ParamKind::w1_lora_b},
+    {ParamKind::w3, kLoraW3, ParamKind::w3_lora_a, ParamKind::w3_lora_b},
+    {ParamKind::w2, kLoraW2, ParamKind::w2_lora_a, ParamKind::w2_lora_b},
+};
+const Adaptable& adaptable(ParamKind base) {
+  for (const Adaptable& a : kAdaptable)
+    if (a.base == base) return a;
+  HF_CHECK(false, "%s is not a linear kind LoRA adapts", param_kind_name(base));
+  __builtin_unreachable();
+}
+}  // namespace
+
+bool is_adaptable(ParamKind k) {
+  for (const Adaptable& a : kAdaptable)
+    if (a.base == k) return true;
+  return false;
+}
+uint32_t lora_target_bit(ParamKind base) { return adaptable(base).bit; }
+ParamKind lora_a_kind(ParamKind base) { return adaptable(base).a; }
+ParamKind lora_b_kind(ParamKind base) { return adaptable(base).b; }
+bool is_lora_a(ParamKind k) {
+  for (const Adaptable& a : kAdaptable)
+    if (a.a == k) return true;
+  return false;
+}
+bool is_lora_b(ParamKind k) {
+  for (const Adaptable& a : kAdaptable)
+    if (a.b == k) return true;
+  return false;
 }
 
 size_t ParamInfo::numel() const {
@@ -25,23 +71,35 @@ ParamTable::ParamTable(const ModelConfig& cfg) : cfg_(cfg) {
     total_ += p.numel();
     tensors_.push_back(std::move(p));
   };
+  // A linear layer W (OC, IC): itself, or with adapters its A and B when targeted, or nothing
+  // (the frozen base holds it).
+  const LoraConfig& lora = cfg.lora;
+  auto linear = [&](const std::string& name, ParamKind kind, int layer, int expert, int64_t OC, int64_t IC) {
+    if (!lora.enabled()) {
+      add(name, kind, layer, expert, {OC, IC});
+    } else if (lora.targets & lora_target_bit(kind)) {
+      add(name + "_lora_A", lora_a_kind(kind), layer, expert, {lora.rank, IC});
+      add(name + "_lora_B", lora_b_kind(kind), layer, expert, {OC, lora.rank});
+    }
+  };
   add("tok_emb", ParamKind::tok_emb, -1, -1, {V, C});
   expert_offset_.resize(static_cast<size_t>(cfg.n_layers) * E);
   for (int l = 0; l < cfg.n_layers; l++) {
     std::string pre = strf("layer_%d/", l);
     add(pre + "attn_norm", ParamKind::attn_norm, l, -1, {C});
-    add(pre + "wq", ParamKind::wq, l, -1, {NH * HS, C});
-    add(pre + "wk", ParamKind::wk, l, -1, {NKV * HS, C});
-    add(pre + "wv", ParamKind::wv, l, -1, {NKV * HS, C});
-    add(pre + "wo", ParamKind::wo, l, -1, {C, NH * HS});
+    linear(pre + "wq", ParamKind::wq, l, -1, NH * HS, C);
+    linear(pre + "wk", ParamKind::wk, l, -1, NKV * HS, C);
+    linear(pre + "wv", ParamKind::wv, l, -1, NKV * HS, C);
+    linear(pre + "wo", ParamKind::wo, l, -1, C, NH * HS);
     add(pre + "ffn_norm", ParamKind::ffn_norm, l, -1, {C});
     add(pre + "router", ParamKind::router, l, -1, {E, C});
     for (int e = 0; e < E; e++) {
       std::string ex = pre + strf("expert_%d/", e);
       expert_offset_[static_cast<size_t>(l) * E + e] = total_;
-      add(ex + "w1", ParamKind::w1, l, e, {F, C});
-      add(ex + "w3", ParamKind::w3, l, e, {F, C});
-      add(ex + "w2", ParamKind::w2, l, e, {C, F});
+      linear(ex + "w1", ParamKind::w1, l, e, F, C);
+      linear(ex + "w3", ParamKind::w3, l, e, F, C);
+      linear(ex + "w2", ParamKind::w2, l, e, C, F);
+      expert_block_size_ = total_ - expert_offset_[static_cast<size_t>(l) * E + e];
     }
   }
   add("final_norm", ParamKind::final_norm, -1, -1, {C});

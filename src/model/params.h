@@ -12,6 +12,13 @@
 //   final_norm (C), lm_head (V, C) unless tied, cls_w (NC, C) and cls_b (NC) when NC > 0
 // HDF5 names (checkpoint /model group): tok_emb, layer_<l>/attn_norm, ..., layer_<l>/router,
 // layer_<l>/expert_<e>/w1, final_norm, lm_head, cls_head/w, cls_head/b.
+//
+// With LoRA adapters (cfg.lora.enabled()) the arena holds what is trained: the seven linear
+// kinds (wq wk wv wo w1 w3 w2) leave it for the frozen base (model/frozen_base.h), and each
+// targeted one is replaced, in its place, by its adapter A (r, IC) then B (OC, r), named
+// "<name>_lora_A" / "<name>_lora_B". An expert's block is then its adapters, still one
+// contiguous range (empty when no expert kind is targeted):
+//   per expert e: w1_lora_A (r, C), w1_lora_B (F, r), w3_lora_A, w3_lora_B, w2_lora_A (r, F), w2_lora_B (C, r)
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -23,8 +30,19 @@ namespace hf {
 
 enum class ParamKind {
   tok_emb, attn_norm, wq, wk, wv, wo, ffn_norm, router, w1, w3, w2, final_norm, lm_head, cls_w, cls_b,
+  wq_lora_a, wq_lora_b, wk_lora_a, wk_lora_b, wv_lora_a, wv_lora_b, wo_lora_a, wo_lora_b,
+  w1_lora_a, w1_lora_b, w3_lora_a, w3_lora_b, w2_lora_a, w2_lora_b,
 };
+constexpr int kParamKinds = static_cast<int>(ParamKind::w2_lora_b) + 1;
 const char* param_kind_name(ParamKind k);
+// The seven linear kinds a LoRA run freezes (wq wk wv wo w1 w3 w2), their LoraTarget bit and
+// their adapters' kinds.
+bool is_adaptable(ParamKind k);
+uint32_t lora_target_bit(ParamKind base);
+ParamKind lora_a_kind(ParamKind base);
+ParamKind lora_b_kind(ParamKind base);
+bool is_lora_a(ParamKind k);
+bool is_lora_b(ParamKind k);
 
 struct Range {
   size_t begin = 0, end = 0;
@@ -51,8 +69,8 @@ class ParamTable {
   // The tensor of this kind (layer/expert -1 where not applicable); a check failure if absent.
   const ParamInfo& get(ParamKind kind, int layer = -1, int expert = -1) const;
   const ParamInfo* find(const std::string& name) const;  // nullptr if absent
-  Range expert_block(int layer, int expert) const;       // w1, w3, w2 of one expert
-  size_t expert_block_size() const { return 3ull * cfg_.d_ff * cfg_.d_model; }
+  Range expert_block(int layer, int expert) const;       // w1, w3, w2 (or their adapters) of one expert
+  size_t expert_block_size() const { return expert_block_size_; }
   Range router(int layer) const;
   // Every range that is neither an expert block nor a router: embeddings, attention, norms, heads.
   std::vector<Range> dense_ranges() const;
@@ -63,6 +81,7 @@ class ParamTable {
   std::vector<ParamInfo> tensors_;
   std::vector<size_t> expert_offset_;  // (L, E) offset of w1
   size_t total_ = 0;
+  size_t expert_block_size_ = 0;
 };
 
 }  // namespace hf

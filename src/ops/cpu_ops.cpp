@@ -60,12 +60,6 @@ void CpuOps::zero(void* p, size_t bytes) {
 
 // ---- dense layers ------------------------------------------------------------------------------
 
-namespace {
-// Rows per GEMM call when a product is split across threads: large enough that re-packing the
-// weight for each chunk costs a few percent, small enough to give every thread work.
-constexpr int kRowChunk = 256;
-}  // namespace
-
 void CpuOps::matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC,
                             int OC, bool accumulate) {
   // out (N, OC), inp (N, IC), w (OC, IC), bias (OC); row chunks across threads.

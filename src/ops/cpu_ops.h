@@ -2,7 +2,8 @@
 // The CPU reference backend: OpenBLAS sgemm for every matrix product (dense layers, per-expert
 // GEMMs, attention per (batch, head)), plain loops with OpenMP elsewhere. fp32 throughout.
 // Split by topic: cpu_ops.cpp (memory, dense, norms, losses, optimizer), cpu_attention.cpp
-// (RoPE, attention), cpu_moe.cpp (router, dispatch, grouped GEMM, SwiGLU).
+// (RoPE, attention), cpu_moe.cpp (router, dispatch, grouped GEMM, SwiGLU), cpu_lora.cpp (the
+// frozen base and LoRA adapters).
 #include "ops/ops.h"
 
 namespace hf {
@@ -65,6 +66,16 @@ class CpuOps final : public Ops {
   void swiglu_forward(float* out, const float* h1, const float* h3, int M, int F) override;
   void swiglu_backward(float* dh1, float* dh3, const float* dout, const float* h1, const float* h3, int M,
                        int F) override;
+
+  void frozen_dequantize(float* out, const FrozenWeight& w, int row0, int rows) override;
+  void frozen_matmul_forward(float* out, const float* inp, const FrozenWeight& w, float* scratch, int N,
+                             bool accumulate) override;
+  void frozen_matmul_backward(float* dinp, const float* dout, const FrozenWeight& w, float* scratch, int N) override;
+  void lora_forward(float* out, float* ax, const float* inp, const float* a, const float* b, int N, int IC, int OC,
+                    int r, float scale) override;
+  void lora_backward(float* dinp, float* da, float* db, float* dax, const float* dout, const float* inp,
+                     const float* ax, const float* a, const float* b, int N, int IC, int OC, int r,
+                     float scale) override;
 
   void crossentropy_forward(float* losses, int32_t* correct, const float* logits, const int32_t* targets, int N,
                             int V) override;

@@ -19,6 +19,10 @@ namespace hf {
 constexpr size_t kMinParallelWork = size_t{1} << 15;
 inline bool worth_threads(size_t work) { return work >= kMinParallelWork; }
 
+// Rows per GEMM call when a product is split across threads: large enough that re-packing the
+// weight for each chunk costs a few percent, small enough to give every thread work.
+constexpr int kRowChunk = 256;
+
 // fn(begin, end) on the fixed chunks [0, chunk), [chunk, 2 chunk), ... of [0, n), spread over
 // the OpenMP threads. Index: int for rows, size_t for arena ranges.
 template <typename Index, typename Fn>

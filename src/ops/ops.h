@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ops/frozen_weight.h"
+
 namespace hf {
 
 class Ops {
@@ -125,6 +127,31 @@ class Ops {
   virtual void swiglu_forward(float* out, const float* h1, const float* h3, int M, int F) = 0;
   virtual void swiglu_backward(float* dh1, float* dh3, const float* dout, const float* h1, const float* h3,
                                int M, int F) = 0;
+
+  // ---- frozen base and LoRA adapters -----------------------------------------------------------
+  // A frozen linear layer W (OC, IC) at its storage precision (ops/frozen_weight.h). Only input
+  // gradients flow through it: the base is never trained, so no op computes its gradient.
+  // out (rows, IC) = rows [row0, row0 + rows) of W in fp32 (ops/quantize.h's reference bits).
+  virtual void frozen_dequantize(float* out, const FrozenWeight& w, int row0, int rows) = 0;
+  // out (N, OC) = inp (N, IC) · W^T ("+=" when accumulate). W is dequantised kFrozenTileRows rows
+  // at a time into scratch (kFrozenTileRows, IC); an fp32 W is read in place (matmul_forward).
+  virtual void frozen_matmul_forward(float* out, const float* inp, const FrozenWeight& w, float* scratch, int N,
+                                     bool accumulate) = 0;
+  // dinp (N, IC) += dout (N, OC) · W, tile by tile in row order (scratch as above).
+  virtual void frozen_matmul_backward(float* dinp, const float* dout, const FrozenWeight& w, float* scratch,
+                                      int N) = 0;
+
+  // The LoRA branch of a linear layer, y = W x + scale · B (A x) with scale = alpha / r, without
+  // forming W + scale · B A: ax (N, r) = inp (N, IC) · a (r, IC)^T, kept for backward;
+  // out (N, OC) += scale · ax · b (OC, r)^T.
+  virtual void lora_forward(float* out, float* ax, const float* inp, const float* a, const float* b, int N, int IC,
+                            int OC, int r, float scale) = 0;
+  // db (OC, r) += scale · dout^T · ax; dax (N, r) = scale · dout · b (scratch, overwritten);
+  // da (r, IC) += dax^T · inp; dinp (N, IC) += dax · a. da and db are nullptr for a frozen
+  // adapter (its input gradient still flows).
+  virtual void lora_backward(float* dinp, float* da, float* db, float* dax, const float* dout, const float* inp,
+                             const float* ax, const float* a, const float* b, int N, int IC, int OC, int r,
+                             float scale) = 0;
 
   // ---- heads and losses ------------------------------------------------------------------------
   // Per row of logits (N, V): losses (N) = -log softmax[target], correct (N) = 1 when the

@@ -18,7 +18,7 @@ inline uint64_t splitmix64(uint64_t x) {
 // What a stream is for, so two uses with the same coordinates never share draws.
 enum class Purpose : uint64_t {
   init = 1, sample_clients, client_data, dropout, random_moe, partition, profile, pretrain, eval, validation,
-  memory_shrink,
+  memory_shrink, adapter_init,
 };
 
 // xoshiro256** seeded by hashing the key. Small, fast, and good enough for ML sampling.

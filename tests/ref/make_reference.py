@@ -1,6 +1,9 @@
 """Writes the reference tensors that tests/unit/test_model_parity.cpp checks the C++ model against.
 
-    /usr/bin/python3 tests/ref/make_reference.py      (Debian's python3-torch and python3-h5py)
+    /usr/bin/python3 tests/ref/make_reference.py [case ...]   (Debian's python3-torch and python3-h5py)
+
+Without arguments every case is written; with case names only those (so adding a case leaves
+the others' files as they are).
 
 One HDF5 file per case in tests/data/ref/<case>.h5:
   attributes on /: the model config (vocab_size ... aux_loss_coef), task ("lm"/"classify"),
@@ -10,7 +13,9 @@ One HDF5 file per case in tests/data/ref/<case>.h5:
   /tokens (B, T) int32 right-padded with 256; /targets (B, T) int32, -1 = ignore (LM);
   /labels (B) int32 (classify); /trainable, /routable (L, E) uint8 when the case uses them
   /logits (B, T, V) or (B, NC); /loss, /task_loss (1) float64; /correct, /counted (1) int64
-  /grad/<name>         float32 d(loss)/d(param) (frozen experts: zero)
+  /grad/<name>         float32 d(loss)/d(param) of every trained tensor (frozen experts: zero;
+      with LoRA the frozen base has none); lora_rank, lora_alpha, lora_targets ("wq,w1,...")
+      attributes on / when the case has adapters
   /gate_probs/layer_<l> (B*T, E) float32; /topk/layer_<l> (B*T, K) int32, descending
   /adamw (one case): losses (10) float64 of 10 torch.optim.AdamW steps on the same batch,
       attributes lr, beta1, beta2, eps, weight_decay; /adamw/model/<name> the final weights.
@@ -25,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mixtral_ref import PAD_TOKEN, Config, MixtralRef, param_shapes  # noqa: E402
+from mixtral_ref import PAD_TOKEN, Config, MixtralRef, adapter_shapes, param_shapes  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "ref")
 
@@ -41,6 +46,10 @@ CASES = [
     # layer 1 allows exactly K experts: every token must get {1, 3}
     dict(name="lm_routable", cfg={}, lengths=[12, 12], seed=14, routable=[[1, 0, 1, 1], [0, 1, 0, 1]]),
     dict(name="lm_frozen", cfg={}, lengths=[12, 10], seed=15, trainable=[[1, 0, 1, 1], [0, 1, 1, 0]]),
+    # adapters on every linear over a frozen fp32 base: GQA, experts, padding, frozen experts
+    dict(name="lm_lora", cfg=dict(lora_rank=4, lora_alpha=8.0,
+                                  lora_targets=("wq", "wk", "wv", "wo", "w1", "w3", "w2")),
+         lengths=[12, 9], seed=16, trainable=[[1, 1, 0, 1], [1, 0, 1, 1]]),
 ]
 ADAMW = dict(lr=3e-3, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1)
 ADAMW_STEPS = 10
@@ -61,6 +70,12 @@ def init_weights(cfg, rng):
             a = 0.1 * rng.standard_normal(shape)
         else:  # (out, in) matrices: fan-in scaling
             a = rng.standard_normal(shape) / np.sqrt(shape[1])
+        w[name] = a.astype(np.float32)
+    for name, shape in adapter_shapes(cfg):
+        if name.endswith("_lora_A"):  # PEFT's kaiming_uniform_(a=sqrt(5)): U(-1/sqrt(IC), 1/sqrt(IC))
+            a = rng.uniform(-1, 1, shape) / np.sqrt(shape[1])
+        else:  # B not zero, as after some training, so that every gradient term is exercised
+            a = 0.3 * rng.standard_normal(shape) / np.sqrt(shape[1])
         w[name] = a.astype(np.float32)
     return w
 
@@ -84,7 +99,8 @@ def run(cfg, weights, batch, case, dtype):
     out.loss.backward()
     if "trainable" in case:
         model.zero_frozen_grads(np.array(case["trainable"], bool))
-    grads = {n: (t.grad if t.grad is not None else torch.zeros_like(t)).numpy() for n, t in model.p.items()}
+    grads = {n: (t.grad if t.grad is not None else torch.zeros_like(t)).numpy()
+             for n, t in model.p.items() if t.requires_grad}
     return model, out, grads
 
 
@@ -155,7 +171,9 @@ def make_case(case):
     path = os.path.join(OUT_DIR, case["name"] + ".h5")
     with h5py.File(path, "w") as f:
         for k, v in vars(cfg).items():
-            f.attrs[k] = int(v) if isinstance(v, bool) else v
+            if k.startswith("lora_") and cfg.lora_rank == 0:
+                continue  # the files of cases without adapters stay as they were
+            f.attrs[k] = int(v) if isinstance(v, bool) else ",".join(v) if isinstance(v, tuple) else v
         f.attrs["task"] = "classify" if cfg.n_classes > 0 else "lm"
         f.attrs["B"], f.attrs["T"], f.attrs["seed"] = B, T, case["seed"]
         tokens, targets, labels = batch
@@ -199,8 +217,12 @@ def make_case(case):
 
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
+    wanted = set(sys.argv[1:])
+    unknown = wanted - {c["name"] for c in CASES}
+    assert not unknown, f"unknown cases {sorted(unknown)}"
     for case in CASES:
-        make_case(case)
+        if not wanted or case["name"] in wanted:
+            make_case(case)
 
 
 if __name__ == "__main__":

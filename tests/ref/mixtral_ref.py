@@ -6,6 +6,10 @@ Mixtral semantics, written plainly so that every line can be checked against the
 Parameters are named exactly like the C++ ParamTable's HDF5 names (src/model/params.h) and
 use nn.Linear's (out, in) layout, so a tensor copies across by name with no transposes.
 
+LoRA (lora_rank > 0): each linear named in lora_targets (wq wk wv wo w1 w3 w2) gets adapters
+"<name>_lora_A" (r, IC) and "<name>_lora_B" (OC, r) and computes x W^T + (alpha/r) (x A^T) B^T;
+the seven linear kinds are then frozen (no gradient), as the C++ model's frozen base is.
+
 Dimension letters (as in src/model/config.h): B batch, T time, C d_model, NH query heads,
 NKV key/value heads, HS head size, E experts, K top-k, F expert d_ff, V vocab, NC classes,
 L layers; N = B*T tokens.
@@ -34,6 +38,9 @@ class Config:
     tie_embeddings: bool = False
     n_classes: int = 0
     aux_loss_coef: float = 0.0
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_targets: tuple = ()
 
     @property
     def head_size(self):
@@ -61,6 +68,29 @@ def param_shapes(cfg):
     return out
 
 
+LINEAR_KINDS = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
+
+
+def adapter_shapes(cfg):
+    """[(name, shape)] of the LoRA adapters, each targeted linear's A then B."""
+    if cfg.lora_rank == 0:
+        return []
+    out = []
+    for name, shape in param_shapes(cfg):
+        if name.split("/")[-1] in cfg.lora_targets:
+            OC, IC = shape
+            out += [(name + "_lora_A", (cfg.lora_rank, IC)), (name + "_lora_B", (OC, cfg.lora_rank))]
+    return out
+
+
+def linear(x, p, name, cfg):
+    """x W^T, plus the LoRA branch (alpha/r) (x A^T) B^T when `name` has an adapter."""
+    y = F.linear(x, p[name])
+    if name + "_lora_A" in p:
+        y = y + (cfg.lora_alpha / cfg.lora_rank) * F.linear(F.linear(x, p[name + "_lora_A"]), p[name + "_lora_B"])
+    return y
+
+
 def rms_norm(x, w, eps):
     # x (..., C) * 1/sqrt(mean(x^2) + eps) * w (C)
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
@@ -80,9 +110,9 @@ def attention(x, p, pre, cfg):
     # x (B, T, C) already normed -> (B, T, C). Causal, grouped-query, scale 1/sqrt(HS).
     B, T, _ = x.shape
     NH, NKV, HS = cfg.n_heads, cfg.n_kv_heads, cfg.head_size
-    q = F.linear(x, p[pre + "wq"]).view(B, T, NH, HS).transpose(1, 2)    # (B, NH, T, HS)
-    k = F.linear(x, p[pre + "wk"]).view(B, T, NKV, HS).transpose(1, 2)   # (B, NKV, T, HS)
-    v = F.linear(x, p[pre + "wv"]).view(B, T, NKV, HS).transpose(1, 2)
+    q = linear(x, p, pre + "wq", cfg).view(B, T, NH, HS).transpose(1, 2)    # (B, NH, T, HS)
+    k = linear(x, p, pre + "wk", cfg).view(B, T, NKV, HS).transpose(1, 2)   # (B, NKV, T, HS)
+    v = linear(x, p, pre + "wv", cfg).view(B, T, NKV, HS).transpose(1, 2)
     q, k = rope(q, cfg.rope_theta), rope(k, cfg.rope_theta)
     # query head h reads kv head h // (NH/NKV): repeat each kv head NH/NKV times, in order
     k = k.repeat_interleave(NH // NKV, dim=1)                              # (B, NH, T, HS)
@@ -91,7 +121,7 @@ def attention(x, p, pre, cfg):
     future = torch.ones(T, T, dtype=torch.bool).triu(1)
     att = att.masked_fill(future, float("-inf")).softmax(-1)
     y = (att @ v).transpose(1, 2).reshape(B, T, NH * HS)
-    return F.linear(y, p[pre + "wo"])
+    return linear(y, p, pre + "wo", cfg)
 
 
 def route(x, w_router, K, routable):
@@ -117,7 +147,7 @@ def moe(x, p, pre, cfg, idx, w):
             continue
         ex = pre + f"expert_{e}/"
         xe = x.index_select(0, rows)                                        # (n_e, C)
-        ye = F.linear(F.silu(F.linear(xe, p[ex + "w1"])) * F.linear(xe, p[ex + "w3"]), p[ex + "w2"])
+        ye = linear(F.silu(linear(xe, p, ex + "w1", cfg)) * linear(xe, p, ex + "w3", cfg), p, ex + "w2", cfg)
         out.index_add_(0, rows, ye * w[rows, slot, None])
     return out
 
@@ -148,8 +178,11 @@ class MixtralRef(torch.nn.Module):
     def __init__(self, cfg, dtype=torch.float64):
         super().__init__()
         self.cfg = cfg
+        frozen = cfg.lora_rank > 0
         self.p = torch.nn.ParameterDict(
-            {n: torch.nn.Parameter(torch.zeros(s, dtype=dtype)) for n, s in param_shapes(cfg)})
+            {n: torch.nn.Parameter(torch.zeros(s, dtype=dtype),
+                                   requires_grad=not (frozen and n.split("/")[-1] in LINEAR_KINDS))
+             for n, s in param_shapes(cfg) + adapter_shapes(cfg)})
 
     def load(self, weights):
         """weights: {name: numpy array}, every parameter present."""
@@ -195,11 +228,10 @@ class MixtralRef(torch.nn.Module):
         return Output(loss, task, logits, correct, counted, probs_all, idx_all)
 
     def zero_frozen_grads(self, trainable):
-        """trainable (L, E) bool: frozen experts keep zero weight gradients."""
+        """trainable (L, E) bool: frozen experts keep zero weight (or adapter) gradients."""
         for l in range(self.cfg.n_layers):
             for e in range(self.cfg.n_experts):
                 if not trainable[l, e]:
-                    for w in ("w1", "w3", "w2"):
-                        g = self.p[f"layer_{l}/expert_{e}/{w}"].grad
-                        if g is not None:  # None: no token reached the expert
-                            g.zero_()
+                    for n, t in self.p.items():
+                        if n.startswith(f"layer_{l}/expert_{e}/") and t.grad is not None:  # None: no token came
+                            t.grad.zero_()

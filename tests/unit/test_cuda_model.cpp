@@ -1,8 +1,8 @@
 // The whole model on the CUDA backend against the CPU reference (tiny preset): loss, accuracy
 // counts and every parameter gradient, for a language-model batch with padding, a variant with
 // GQA, tied embeddings, the load-balancing loss, a capacity limit and expert control (frozen
-// and unroutable experts), and the classification head. Plus: two CUDA steps give bitwise
-// equal gradients (no atomics anywhere).
+// and unroutable experts), the classification head, and LoRA adapters over an nf4 base. Plus:
+// two CUDA steps give bitwise equal gradients (no atomics anywhere).
 //
 // Tolerance: per tensor, ||g_cuda - g_cpu|| / ||g_cpu|| <= 1e-4. Each op agrees to ~1e-6
 // (test_cuda_ops.cpp, test_cuda_moe.cpp); two layers of forward and backward chain a few dozen
@@ -65,6 +65,16 @@ void expect_model_parity(const ModelConfig& cfg, Task task, bool control) {
   const size_t P = mg.table().total();
   mc.init_weights(11);
   mg.init_weights(11);
+  if (cfg.lora.enabled()) {  // B as after some training (it starts at zero), the same on both
+    std::vector<float> host(mc.params(), mc.params() + P);
+    for (const ParamInfo& t : mc.table().tensors())
+      if (is_lora_b(t.kind)) {
+        std::vector<float> b = randn(t.numel(), 7 + t.offset, 0.05f);
+        std::copy(b.begin(), b.end(), host.begin() + t.offset);
+      }
+    mc.load_params(host.data());
+    mg.load_params(host.data());
+  }
   const float* g_params = mg.params_on_host();
   expect_equal("initial params", std::vector<float>(g_params, g_params + P), std::vector<float>(mc.params(), mc.params() + P));
 
@@ -137,6 +147,16 @@ TEST_F(CudaModel, GqaTiedAuxCapacityAndExpertControlMatchCpu) {
   cfg.tie_embeddings = true;
   cfg.aux_loss_coef = 0.01f;
   cfg.capacity_factor = 1.0f;
+  expect_model_parity(cfg, Task::lm, true);
+}
+
+TEST_F(CudaModel, LoraOverAnNf4BaseWithExpertControlMatchesCpu) {
+  ModelConfig cfg = model_preset("tiny");
+  cfg.n_kv_heads = 2;
+  cfg.lora.rank = 4;
+  cfg.lora.alpha = 8;
+  cfg.lora.targets = kLoraAttention | kLoraExperts;
+  cfg.lora.base_dtype = BaseDtype::nf4;
   expect_model_parity(cfg, Task::lm, true);
 }
 

@@ -109,6 +109,28 @@ TEST(MemoryModel, MatchesTheBytesTheCpuBackendHoldsForOneStep) {
   }
 }
 
+// The same with LoRA adapters over an nf4 base: the arena (adapters and the tensors trained in
+// full) with its gradients and moments, the base at 4.1 bits a weight, the adapters' A x.
+TEST(MemoryModel, WithAdaptersMatchesTheBytesTheCpuBackendHolds) {
+  CpuOps ops(1);
+  ModelConfig cfg = demo_model(0);
+  cfg.lora.rank = 8;
+  cfg.lora.targets = kLoraAttention | kLoraExperts;
+  cfg.lora.base_dtype = BaseDtype::nf4;
+  Model model(cfg, Task::lm, ops, 8, 128);
+  const double P = static_cast<double>(model.table().total());
+  const double real = static_cast<double>(model.backend_bytes()) + 2 * 4 * P + 4 * P;
+  MemoryModel mem(cfg, Task::lm);
+  const double modeled = mem.step_bytes(8, 128, mem.full_routed_rows(8, 128), cfg.n_layers * cfg.n_experts, 0);
+  EXPECT_NEAR(modeled / real, 1.0, 0.10) << "modeled " << modeled << " vs real " << real;
+  EXPECT_GT(model.frozen_base_bytes(), 0u);
+  // An expert's training state is its adapters': 16 bytes for each of r (C + F) * 3 floats.
+  EXPECT_EQ(mem.trained_expert_bytes(), 16.0 * 8 * (64 + 64) * 3);
+  // against the full expert's 3 F C floats: 4x smaller at r = 8, C = F = 64
+  MemoryModel full(demo_model(0), Task::lm);
+  EXPECT_EQ(mem.trained_expert_bytes() * 4, full.trained_expert_bytes());
+}
+
 // The budgets promised in the comment lines of the shipped files.
 void expect_budgets(const std::string& file, const ModelConfig& m, Task task, int seq, const std::vector<int>& want) {
   auto ps = load_profiles(std::string(HFEDMOE_SOURCE_DIR) + "/" + file);

@@ -1,4 +1,5 @@
-// Parity of the C++ model (CPU backend) with the PyTorch reference, tests/ref/mixtral_ref.py.
+// Parity of the C++ model (CPU backend) with the PyTorch reference, tests/ref/mixtral_ref.py
+// (lm_lora: LoRA adapters on every linear over a frozen base, with GQA, padding, frozen experts).
 // Each tests/data/ref/<case>.h5 holds float32 weights, a batch, the ExpertControl masks and what
 // PyTorch autograd computed from them in float64 (loss, every gradient, gate probabilities,
 // top-k choices; for lm_gqa also 10 AdamW steps). Regenerate after a deliberate semantic change:
@@ -58,6 +59,11 @@ struct RefCase {
     cfg.tie_embeddings = f.attr_int("/", "tie_embeddings") != 0;
     cfg.n_classes = static_cast<int>(f.attr_int("/", "n_classes"));
     cfg.aux_loss_coef = static_cast<float>(f.attr_double("/", "aux_loss_coef"));
+    if (f.has_attr("/", "lora_rank")) {  // adapters over a frozen fp32 base
+      cfg.lora.rank = static_cast<int>(f.attr_int("/", "lora_rank"));
+      cfg.lora.alpha = static_cast<float>(f.attr_double("/", "lora_alpha"));
+      cfg.lora.targets = parse_lora_targets(f.attr_string("/", "lora_targets"));
+    }
     task = f.attr_string("/", "task") == "classify" ? Task::classify : Task::lm;
     B = static_cast<int>(f.attr_int("/", "B"));
     T = static_cast<int>(f.attr_int("/", "T"));
@@ -99,15 +105,23 @@ void list_datasets(const h5::File& f, const std::string& group, const std::strin
 }
 
 // Copies group/<name> into the arena by name; every tensor of the table must be in the file.
+// With LoRA the file also holds the frozen base, which goes in through load_base().
 void load_params(Model& model, const h5::File& f, const std::string& group) {
   std::vector<std::string> names;
   list_datasets(f, group, "", names);
+  const bool lora = model.config().lora.enabled();
+  std::vector<float> full(lora ? model.full_table().total() : 0);  // (model without adapters)
+  size_t trained = 0;
   for (const std::string& n : names) {
     const ParamInfo* p = model.table().find(n);
-    ASSERT_NE(p, nullptr) << f.path() << ": " << group << n << " is not a tensor of this model";
-    f.read(group + n, model.params() + p->offset, p->numel());
+    const ParamInfo* b = lora ? model.full_table().find(n) : nullptr;
+    ASSERT_TRUE(p || b) << f.path() << ": " << group << n << " is not a tensor of this model";
+    if (b) f.read(group + n, full.data() + b->offset, b->numel());
+    if (p) f.read(group + n, model.params() + p->offset, p->numel());
+    trained += p != nullptr;
   }
-  ASSERT_EQ(names.size(), model.table().tensors().size()) << f.path() << ": " << group << " lacks tensors";
+  ASSERT_EQ(trained, model.table().tensors().size()) << f.path() << ": " << group << " lacks tensors";
+  if (lora) model.load_base(full.data());
 }
 
 // ||a - ref|| / ||ref||, accumulated in double; ||a|| when ref is zero.
@@ -219,7 +233,7 @@ TEST(ModelParityAdamW, TenStepsMatchPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ModelParity,
-                         ::testing::Values("lm_gqa", "lm_tied_aux", "cls_pad", "lm_routable", "lm_frozen"),
+                         ::testing::Values("lm_gqa", "lm_tied_aux", "cls_pad", "lm_routable", "lm_frozen", "lm_lora"),
                          [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
 }  // namespace
