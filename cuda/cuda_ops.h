@@ -17,12 +17,19 @@ struct cublasContext;
 
 namespace hf {
 
+// Which attention kernels CudaOps runs. fused: one flash-style kernel forward and two backward
+// (cuda/flash_attention.cu), no T x T matrix, for head sizes up to 128 (larger ones take the
+// reference path). reference: per-head cuBLAS products around a softmax kernel over the full
+// T x T probabilities (cuda_attention.cu), the CPU twin's algorithm, which the fused kernels are
+// tested against.
+enum class CudaAttention { fused, reference };
+
 class CudaOps : public Ops {
  public:
   // device: CUDA ordinal. tf32: let cuBLAS round GEMM inputs to TF32 on tensor cores (several
   // times faster, ~1e-3 relative error per product); false keeps full fp32 products, the
-  // precision of the CPU reference, and is what the parity tests use.
-  explicit CudaOps(int device, bool tf32 = false);
+  // precision of the CPU reference, and is what the parity tests use. attention: see above.
+  explicit CudaOps(int device, bool tf32 = false, CudaAttention attention = CudaAttention::fused);
   ~CudaOps() override;
   CudaOps(const CudaOps&) = delete;
   CudaOps& operator=(const CudaOps&) = delete;
@@ -30,6 +37,10 @@ class CudaOps : public Ops {
   int device() const { return device_; }
   // Waits for every op enqueued so far (benchmarks time with it; errors inside kernels surface).
   void synchronize();
+  // Whether attention with head size HS runs the fused kernels. What `att` holds between
+  // attention_forward and attention_backward follows from it: the log-sum-exp of each score row
+  // (B, NH, T) in its first B * NH * T floats when fused, the probabilities (B, NH, T, T) when not.
+  bool fused_attention(int HS) const;
 
   void* alloc(size_t bytes) override;
   void free(void* p) override;
@@ -107,6 +118,7 @@ class CudaOps : public Ops {
                     long long stride_c, int batch);
 
   int device_;
+  CudaAttention attention_;
   CUstream_st* stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
   // Fixed scratch, allocated here once (ops never allocate):
