@@ -95,9 +95,9 @@ __global__ void flash_forward_kernel(float* out, float* lse, const float* q, con
     const int keys = min(kTile, last + 1 - j0);  // tile rows any of the block's queries sees
     const int j = j0 + lane;
     for (int r = 0; r < kRowsPerWarp; r++) {
-      // A row past T (the last block's tail) stands in for row T - 1, so that every row sees key
-      // 0 in its first tile and keeps a finite max; it is never written.
-      const int i = min(first_row + r, T - 1);
+      // Every row sees key 0 in its first tile, so m is finite from then on (rows past T, the
+      // last block's tail, see zero-padded keys and are not written).
+      const int i = first_row + r;
       const float x = j <= i ? s[r] * scale : -INFINITY;
       const float m_new = fmaxf(m[r], warp_max(x));
       const float alpha = expf(m[r] - m_new), p = expf(x - m_new);
