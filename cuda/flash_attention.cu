@@ -7,8 +7,9 @@
 // Work split. A block is kFlashWarps warps and owns kOwnedRows rows (kRowsPerWarp per warp):
 // query rows in the forward and the dQ kernel, key rows in the dK/dV kernel. It streams the
 // other side in tiles of kTile = 32 rows, one per lane: lane j scores its tile row against the
-// warp's owned rows, and for the weighted sums each lane owns head dims lane, lane + 32, ..
-// and takes the tile's weights one by one from a warp broadcast (__shfl_sync).
+// warp's owned rows; the lanes post their weights to shared memory, and for the weighted sums
+// each lane owns head dims lane, lane + 32, .. and reads the tile's weights from there (one
+// barrier per tile rather than a shuffle per weight, which also keeps the CPU emulation fast).
 //
 // Backward in two kernels and no atomics: dQ per query block (a first pass over its key tiles
 // sums D_i = sum_j P_ij dP_ij, the softmax backward's row term, a second adds dQ), then dK/dV
@@ -18,7 +19,8 @@
 // interface's backward does not receive the output O; passing it would save the first pass.
 //
 // Shared memory (static, under the 48 KiB limit without opt-in): forward 8 x 128 query rows +
-// 32 x 129 keys + 32 x 128 values = 37 KiB; backward 2 x 8 x 128 + 2 x 32 x 129 = 41 KiB.
+// 32 x 129 keys + 32 x 128 values + 8 x 32 weights = 38 KiB; backward 2 x 8 x 128 + 2 x 32 x 129
+// + 8 x 32 (dQ) or 2 x 8 x 32 (dK/dV) weights = 42 or 43 KiB.
 // Tiles read a row per lane have a 129-float stride so the 32 lanes hit 32 banks.
 #include <cmath>
 
@@ -35,7 +37,6 @@ constexpr int kTile = kWarp;
 constexpr int kDimsPerLane = kMaxFlashHead / kWarp;  // head dims d = lane + c * 32, c < 4
 constexpr int kStride = kMaxFlashHead;               // row stride of tiles read by broadcast
 constexpr int kPadded = kMaxFlashHead + 1;           // row stride of tiles read a row per lane
-constexpr unsigned kFullWarp = 0xffffffffu;
 
 // tile (rows, HS) with row stride `stride` <- rows [row0, row0 + rows) of one head, x pointing
 // at that head's row 0 with row stride ld; rows at or past T become zeros. The whole block
@@ -47,13 +48,13 @@ __device__ void load_rows(float* tile, int stride, const float* x, size_t ld, in
   }
 }
 
-// acc[c] += sum over the tile's first `rows` rows jj of w(lane jj) * tile[jj][lane + 32c]: the
-// weighted sum of tile rows by the weights the lanes hold, into the dims this lane owns.
-__device__ void add_weighted_rows(float (&acc)[kDimsPerLane], float w, const float* tile, int stride, int rows,
+// acc[c] += sum over the tile's first `rows` rows jj of w[jj] * tile[jj][lane + 32c]: the
+// weighted sum of tile rows, w (32) in shared memory, into the head dims this lane owns.
+__device__ void add_weighted_rows(float (&acc)[kDimsPerLane], const float* w, const float* tile, int stride, int rows,
                                   int HS) {
   const int lane = threadIdx.x % kWarp;
   for (int jj = 0; jj < rows; jj++) {
-    const float wj = __shfl_sync(kFullWarp, w, jj);
+    const float wj = w[jj];
     for (int c = 0; c < kDimsPerLane; c++) {
       const int d = lane + c * kWarp;
       if (d < HS) acc[c] += wj * tile[jj * stride + d];
@@ -68,12 +69,14 @@ __global__ void flash_forward_kernel(float* out, float* lse, const float* q, con
   __shared__ float qs[kOwnedRows * kStride];  // (8, HS) the block's query rows
   __shared__ float ks[kTile * kPadded];       // (32, HS) keys, row j read by lane j
   __shared__ float vs[kTile * kStride];       // (32, HS) values
+  __shared__ float ps[kOwnedRows * kTile];    // (8, 32) each owned row's weights for the tile
   const int bh = blockIdx.x, b = bh / NH, h = bh % NH, g = h / (NH / NKV);
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int i0 = blockIdx.y * kOwnedRows, first_row = i0 + warp * kRowsPerWarp;
   const size_t ldq = size_t(NH) * HS, ldk = size_t(NKV) * HS;
   const float* kh = k + size_t(b) * T * ldk + g * HS;  // (T, HS) rows ldk apart
   const float* vh = v + size_t(b) * T * ldk + g * HS;  // (T, HS) rows ldk apart
+  float* pw = ps + warp * kRowsPerWarp * kTile;        // (4, 32) this warp's rows
   load_rows(qs, kStride, q + size_t(b) * T * ldq + h * HS, ldq, i0, kOwnedRows, T, HS);
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kDimsPerLane];
   for (int r = 0; r < kRowsPerWarp; r++) {
@@ -83,7 +86,7 @@ __global__ void flash_forward_kernel(float* out, float* lse, const float* q, con
   }
   const int last = min(i0 + kOwnedRows, T) - 1;  // the block's last query row
   for (int j0 = 0; j0 <= last; j0 += kTile) {
-    __syncthreads();  // every warp is done with the previous tile (and qs is loaded)
+    __syncthreads();  // every warp is done with the previous tile and its weights (and qs is loaded)
     load_rows(ks, kPadded, kh, ldk, j0, kTile, T, HS);
     load_rows(vs, kStride, vh, ldk, j0, kTile, T, HS);
     __syncthreads();
@@ -104,8 +107,10 @@ __global__ void flash_forward_kernel(float* out, float* lse, const float* q, con
       l[r] = l[r] * alpha + warp_sum(p);
       m[r] = m_new;
       for (int c = 0; c < kDimsPerLane; c++) o[r][c] *= alpha;
-      add_weighted_rows(o[r], p, vs, kStride, keys, HS);
+      pw[r * kTile + lane] = p;
     }
+    __syncthreads();  // the weights are posted
+    for (int r = 0; r < kRowsPerWarp; r++) add_weighted_rows(o[r], pw + r * kTile, vs, kStride, keys, HS);
   }
   for (int r = 0; r < kRowsPerWarp; r++) {
     const int i = first_row + r;
@@ -129,12 +134,14 @@ __global__ void flash_backward_dq_kernel(float* dq, float* dsum, const float* do
   __shared__ float dos[kOwnedRows * kStride];  // (8, HS) their output gradients
   __shared__ float ks[kTile * kPadded];        // (32, HS) keys, row j read by lane j
   __shared__ float vs[kTile * kPadded];        // (32, HS) values, row j read by lane j
+  __shared__ float dss[kOwnedRows * kTile];    // (8, 32) each owned row's dS for the tile
   const int bh = blockIdx.x, b = bh / NH, h = bh % NH, g = h / (NH / NKV);
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int i0 = blockIdx.y * kOwnedRows, first_row = i0 + warp * kRowsPerWarp;
   const size_t ldq = size_t(NH) * HS, ldk = size_t(NKV) * HS;
   const float* kh = k + size_t(b) * T * ldk + g * HS;  // (T, HS) rows ldk apart
   const float* vh = v + size_t(b) * T * ldk + g * HS;  // (T, HS) rows ldk apart
+  float* dsw = dss + warp * kRowsPerWarp * kTile;      // (4, 32) this warp's rows
   load_rows(qs, kStride, q + size_t(b) * T * ldq + h * HS, ldq, i0, kOwnedRows, T, HS);
   load_rows(dos, kStride, dout + size_t(b) * T * ldq + h * HS, ldq, i0, kOwnedRows, T, HS);
   float row_lse[kRowsPerWarp], D[kRowsPerWarp] = {}, acc[kRowsPerWarp][kDimsPerLane] = {};
@@ -159,11 +166,14 @@ __global__ void flash_backward_dq_kernel(float* dq, float* dsum, const float* do
       for (int r = 0; r < kRowsPerWarp; r++) {
         const int i = first_row + r;
         const float p = j <= i && i < T ? expf(s[r] * scale - row_lse[r]) : 0.0f;
-        if (pass == 0) {
+        if (pass == 0)
           D[r] += p * dp[r];
-        } else {
-          add_weighted_rows(acc[r], scale * p * (dp[r] - D[r]), ks, kPadded, keys, HS);
-        }
+        else
+          dsw[r * kTile + lane] = scale * p * (dp[r] - D[r]);
+      }
+      if (pass == 1) {
+        __syncthreads();  // dS is posted
+        for (int r = 0; r < kRowsPerWarp; r++) add_weighted_rows(acc[r], dsw + r * kTile, ks, kPadded, keys, HS);
       }
     }
     if (pass == 0)
@@ -192,10 +202,14 @@ __global__ void flash_backward_dkdv_kernel(float* dk, float* dv, const float* do
   __shared__ float vs[kOwnedRows * kStride];  // (8, HS) their values
   __shared__ float qs[kTile * kPadded];       // (32, HS) query rows, row i read by lane i
   __shared__ float dos[kTile * kPadded];      // (32, HS) their output gradients
+  __shared__ float ps[kOwnedRows * kTile];    // (8, 32) each owned key's P for the tile's queries
+  __shared__ float dss[kOwnedRows * kTile];   // (8, 32) and its dS
   const int bg = blockIdx.x, b = bg / NKV, g = bg % NKV, group = NH / NKV;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int j0 = blockIdx.y * kOwnedRows, first_key = j0 + warp * kRowsPerWarp;
   const size_t ldq = size_t(NH) * HS, ldk = size_t(NKV) * HS;
+  float* pw = ps + warp * kRowsPerWarp * kTile;    // (4, 32) this warp's keys
+  float* dsw = dss + warp * kRowsPerWarp * kTile;  // (4, 32)
   load_rows(ks, kStride, k + size_t(b) * T * ldk + g * HS, ldk, j0, kOwnedRows, T, HS);
   load_rows(vs, kStride, v + size_t(b) * T * ldk + g * HS, ldk, j0, kOwnedRows, T, HS);
   float dk_acc[kRowsPerWarp][kDimsPerLane] = {}, dv_acc[kRowsPerWarp][kDimsPerLane] = {};
@@ -223,8 +237,13 @@ __global__ void flash_backward_dkdv_kernel(float* dk, float* dv, const float* do
       for (int r = 0; r < kRowsPerWarp; r++) {
         const int j = first_key + r;
         const float p = j <= i && i < T ? expf(s[r] * scale - lse_i) : 0.0f;
-        add_weighted_rows(dv_acc[r], p, dos, kPadded, rows, HS);
-        add_weighted_rows(dk_acc[r], scale * p * (dp[r] - D_i), qs, kPadded, rows, HS);
+        pw[r * kTile + lane] = p;
+        dsw[r * kTile + lane] = scale * p * (dp[r] - D_i);
+      }
+      __syncthreads();  // P and dS are posted
+      for (int r = 0; r < kRowsPerWarp; r++) {
+        add_weighted_rows(dv_acc[r], pw + r * kTile, dos, kPadded, rows, HS);
+        add_weighted_rows(dk_acc[r], dsw + r * kTile, qs, kPadded, rows, HS);
       }
     }
   }

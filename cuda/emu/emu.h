@@ -115,25 +115,16 @@ inline unsigned __ballot_sync(unsigned mask, int pred) {
   return bits;
 }
 
-// Every lane of the warp posts v and reads the value of lane source(lane) of the same warp.
-template <typename T, typename Source>
-T emu_shfl(unsigned mask, T v, Source source, T emu::Slot::*field) {
+template <typename T>
+T emu_shfl_xor(unsigned mask, T v, int lane_mask, T emu::Slot::*field) {
   if (mask != 0xffffffffu) emu::die("partial warp masks are not emulated");
-  const int t = emu::current->linear, base = t / 32 * 32;
+  const int t = emu::current->linear;
   emu::slots[t].*field = v;
   emu::warp_barrier();
-  T r = emu::slots[base + source(t - base)].*field;
+  T r = emu::slots[t ^ lane_mask].*field;
   emu::warp_barrier();
   return r;
 }
-inline float __shfl_xor_sync(unsigned mask, float v, int o) {
-  return emu_shfl(mask, v, [o](int lane) { return lane ^ o; }, &emu::Slot::f);
-}
-inline double __shfl_xor_sync(unsigned mask, double v, int o) {
-  return emu_shfl(mask, v, [o](int lane) { return lane ^ o; }, &emu::Slot::d);
-}
-// Broadcast from lane src; as on a GPU (width 32), src is taken modulo 32.
-inline float __shfl_sync(unsigned mask, float v, int src) {
-  return emu_shfl(mask, v, [src](int) { return src & 31; }, &emu::Slot::f);
-}
+inline float __shfl_xor_sync(unsigned mask, float v, int o) { return emu_shfl_xor(mask, v, o, &emu::Slot::f); }
+inline double __shfl_xor_sync(unsigned mask, double v, int o) { return emu_shfl_xor(mask, v, o, &emu::Slot::d); }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }

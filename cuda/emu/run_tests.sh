@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the CUDA backend's kernels and its tests (tests/unit/test_cuda_*.cpp, and the
-# emulation's own, cuda/emu/test_emu.cc) against the CPU emulation in cuda/emu/ and runs them
-# twice (threads in order, then in reverse): no GPU and no nvcc needed.
+# Builds the CUDA backend's kernels and its tests (tests/unit/test_cuda_*.cpp) against the CPU
+# emulation in cuda/emu/ and runs them twice (threads in order, then in reverse): no GPU and
+# no nvcc needed.
 #   cuda/emu/run_tests.sh BUILD_DIR [--asan] [gtest arguments]
 # BUILD_DIR is any built configuration of this repository (with or without CUDA): its
 # libhfedmoe_core.a provides the CPU reference and the model. The binary goes to
@@ -34,9 +34,8 @@ for cu in "$root"/cuda/*.cu; do
   objs+=("$out/$name.o")
 done
 compile "$root/cuda/emu/emu_runtime.cc" "$out/emu_runtime.o" "$san"
-compile "$root/cuda/emu/test_emu.cc" "$out/test_emu.o" "$san"  # the emulation's own intrinsics
 compile "$root/src/cli/backend.cpp" "$out/backend.o" ""  # with the CUDA branch, whatever BUILD_DIR has
-objs+=("$out/emu_runtime.o" "$out/test_emu.o" "$out/backend.o")
+objs+=("$out/emu_runtime.o" "$out/backend.o")
 for t in "$root"/tests/unit/test_cuda_*.cpp; do
   compile "$t" "$out/$(basename "$t" .cpp).o" ""
   objs+=("$out/$(basename "$t" .cpp).o")
