@@ -48,16 +48,22 @@ __device__ void load_rows(float* tile, int stride, const float* x, size_t ld, in
   }
 }
 
-// acc[c] += sum over the tile's first `rows` rows jj of w[jj] * tile[jj][lane + 32c]: the
-// weighted sum of tile rows, w (32) in shared memory, into the head dims this lane owns.
-__device__ void add_weighted_rows(float (&acc)[kDimsPerLane], const float* w, const float* tile, int stride, int rows,
-                                  int HS) {
+// acc[r][c] += sum over the tile's first `rows` rows jj of w[r][jj] * tile[jj][lane + 32c]: for
+// each of the warp's rows r, the tile rows weighted by w (4, 32) (shared memory), into the head
+// dims this lane owns. Each tile value is read once for the 4 rows; dims past HS add zeros to
+// accumulators that are never written.
+__device__ void add_weighted_rows(float (&acc)[kRowsPerWarp][kDimsPerLane], const float* w, const float* tile,
+                                  int stride, int rows, int HS) {
   const int lane = threadIdx.x % kWarp;
   for (int jj = 0; jj < rows; jj++) {
-    const float wj = w[jj];
+    float t[kDimsPerLane];
     for (int c = 0; c < kDimsPerLane; c++) {
       const int d = lane + c * kWarp;
-      if (d < HS) acc[c] += wj * tile[jj * stride + d];
+      t[c] = d < HS ? tile[jj * stride + d] : 0.0f;
+    }
+    for (int r = 0; r < kRowsPerWarp; r++) {
+      const float wj = w[r * kTile + jj];
+      for (int c = 0; c < kDimsPerLane; c++) acc[r][c] += wj * t[c];
     }
   }
 }
@@ -110,7 +116,7 @@ __global__ void flash_forward_kernel(float* out, float* lse, const float* q, con
       pw[r * kTile + lane] = p;
     }
     __syncthreads();  // the weights are posted
-    for (int r = 0; r < kRowsPerWarp; r++) add_weighted_rows(o[r], pw + r * kTile, vs, kStride, keys, HS);
+    add_weighted_rows(o, pw, vs, kStride, keys, HS);
   }
   for (int r = 0; r < kRowsPerWarp; r++) {
     const int i = first_row + r;
@@ -173,7 +179,7 @@ __global__ void flash_backward_dq_kernel(float* dq, float* dsum, const float* do
       }
       if (pass == 1) {
         __syncthreads();  // dS is posted
-        for (int r = 0; r < kRowsPerWarp; r++) add_weighted_rows(acc[r], dsw + r * kTile, ks, kPadded, keys, HS);
+        add_weighted_rows(acc, dsw, ks, kPadded, keys, HS);
       }
     }
     if (pass == 0)
@@ -241,10 +247,8 @@ __global__ void flash_backward_dkdv_kernel(float* dk, float* dv, const float* do
         dsw[r * kTile + lane] = scale * p * (dp[r] - D_i);
       }
       __syncthreads();  // P and dS are posted
-      for (int r = 0; r < kRowsPerWarp; r++) {
-        add_weighted_rows(dv_acc[r], pw + r * kTile, dos, kPadded, rows, HS);
-        add_weighted_rows(dk_acc[r], dsw + r * kTile, qs, kPadded, rows, HS);
-      }
+      add_weighted_rows(dv_acc, pw, dos, kPadded, rows, HS);
+      add_weighted_rows(dk_acc, dsw, qs, kPadded, rows, HS);
     }
   }
   for (int r = 0; r < kRowsPerWarp; r++) {
