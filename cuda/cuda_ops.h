@@ -1,11 +1,12 @@
 #pragma once
-// The CUDA backend: cuBLAS sgemm for every matrix product (dense layers, per-expert GEMMs,
-// attention per head batched over the batch), plain kernels elsewhere, fp32 throughout.
+// The CUDA backend: cuBLAS sgemm for the dense and per-expert matrix products, a fused
+// attention kernel (or, as its reference, sgemm per head batched over the batch), plain kernels
+// elsewhere, fp32 throughout.
 // One device, one stream: every op is enqueued on the backend's stream in call order, so ops
 // need no synchronisation between them; the host waits only where an op returns host data
 // (download, moe_dispatch's offsets, router_stats, sum_squares). Split by topic like the CPU
 // backend: cuda_ops.cu (memory, dense, norms, losses, optimizer), cuda_attention.cu (RoPE,
-// attention), cuda_moe.cu (router, dispatch, grouped GEMM, SwiGLU). Precision, determinism
+// attention; its fused kernels in flash_attention.cu), cuda_moe.cu (router, dispatch, grouped GEMM, SwiGLU). Precision, determinism
 // and host syncs: cuda/README.md.
 //
 // This header includes no CUDA header, so host code (cli/backend.cpp, tests) builds with the
