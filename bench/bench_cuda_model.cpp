@@ -2,7 +2,9 @@
 // against one dense GEMM of the same FLOPs.
 //
 //   bench_cuda_model [--preset small|base|all] [--device D] [--steps N] [--batch B] [--seq T]
-//                    [--tf32] [--out FILE]
+//                    [--tf32] [--attention fused|reference] [--out FILE]
+//
+// --attention picks the attention kernels (CudaAttention, cuda/cuda_ops.h; fused by default).
 //
 // Definitions of what is printed:
 //   tokens/s     = B * T / (median over timed steps of forward + backward, synchronised, plus
@@ -51,7 +53,14 @@ struct Options {
   std::string preset = "all", out;
   int device = 0, steps = 10, batch = 0, seq = 0;
   bool tf32 = false;
+  hf::CudaAttention attention = hf::CudaAttention::fused;
 };
+
+hf::CudaAttention parse_attention(const std::string& kind) {
+  if (kind == "fused") return hf::CudaAttention::fused;
+  if (kind == "reference") return hf::CudaAttention::reference;
+  hf::fail("--attention " + kind + " is unknown", "use fused or reference");
+}
 
 Options parse(int argc, char** argv) {
   Options o;
@@ -68,7 +77,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--seq") o.seq = std::stoi(value());
     else if (a == "--out") o.out = value();
     else if (a == "--tf32") o.tf32 = true;
-    else hf::fail("unknown option " + a, "use --preset, --device, --steps, --batch, --seq, --tf32, --out");
+    else if (a == "--attention") o.attention = parse_attention(value());
+    else hf::fail("unknown option " + a, "use --preset, --device, --steps, --batch, --seq, --tf32, --attention, --out");
   }
   if (o.steps < 1) hf::fail("--steps must be at least 1", "pass e.g. --steps 10");
   return o;
@@ -194,9 +204,12 @@ void run(const std::string& preset, const Options& opt, hf::CudaOps& ops, const 
               B * T * cfg.top_k, cfg.d_model, cfg.d_ff, cfg.n_experts, g.grouped_fwd, g.dense_fwd, g.grouped_bwd,
               g.dense_bwd);
   if (!opt.out.empty()) {
+    // The precision column names the attention kernels when they are not the default.
+    const std::string precision = std::string(opt.tf32 ? "tf32" : "fp32") +
+                                  (opt.attention == hf::CudaAttention::fused ? "" : ", reference attention");
     std::ofstream f(opt.out, std::ios::app);
     f << hf::strf("| %s | %d | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n",
-                  preset.c_str(), B, T, opt.tf32 ? "tf32" : "fp32", tok_s, 100 * achieved / kPeakBf16, fb_s * 1e3,
+                  preset.c_str(), B, T, precision.c_str(), tok_s, 100 * achieved / kPeakBf16, fb_s * 1e3,
                   opt_s * 1e3, g.grouped_fwd, g.dense_fwd, g.grouped_bwd, g.dense_bwd, gpu.c_str());
   }
 }
@@ -212,9 +225,10 @@ int main(int argc, char** argv) {
                         scan.error.empty() ? "not on this node" : scan.error.c_str()),
                "run on the GPU machine (cuda/README.md)");
     const hf::cuda::DeviceInfo& d = scan.devices[opt.device];
-    std::printf("device %d: %s, sm_%d%d, %d SMs, %.0f GB; GEMMs in %s\n", d.index, d.name.c_str(), d.sm_major,
-                d.sm_minor, d.multiprocessors, d.memory_gb, opt.tf32 ? "TF32 tensor cores" : "FP32");
-    hf::CudaOps ops(opt.device, opt.tf32);
+    std::printf("device %d: %s, sm_%d%d, %d SMs, %.0f GB; GEMMs in %s; %s attention\n", d.index, d.name.c_str(),
+                d.sm_major, d.sm_minor, d.multiprocessors, d.memory_gb, opt.tf32 ? "TF32 tensor cores" : "FP32",
+                opt.attention == hf::CudaAttention::fused ? "fused" : "reference");
+    hf::CudaOps ops(opt.device, opt.tf32, opt.attention);
     std::vector<std::string> presets =
         opt.preset == "all" ? std::vector<std::string>{"small", "base"} : std::vector<std::string>{opt.preset};
     for (const auto& p : presets) run(p, opt, ops, d.name);

@@ -1,15 +1,17 @@
 // CUDA backend: rotary embedding and causal grouped-query attention.
-// Attention follows the CPU twin step for step: per query head h, one strided-batched sgemm
-// over the batch for the scores (T, T), a causal softmax kernel over every row, one batched
-// sgemm for the weighted values. Backward: dP = dO V^T and dV += P^T dO per head, a softmax
-// backward kernel, then dQ += dS K and dK += dS^T Q per head. The query heads of one kv head
-// add into the same dK/dV rows in head order, one cuBLAS call after another on the stream:
-// no races, a fixed order. Like the CPU, the full T x T product is computed and the upper
-// triangle zeroed (a fused flash-style kernel is the obvious next step once this is validated).
+// Attention takes the fused kernels (flash_attention.cu) when fused_attention(HS); otherwise
+// the reference path here, which follows the CPU twin step for step: per query head h, one
+// strided-batched sgemm over the batch for the scores (T, T), a causal softmax kernel over
+// every row, one batched sgemm for the weighted values. Backward: dP = dO V^T and dV += P^T dO
+// per head, a softmax backward kernel, then dQ += dS K and dK += dS^T Q per head. The query
+// heads of one kv head add into the same dK/dV rows in head order, one cuBLAS call after
+// another on the stream: no races, a fixed order. Like the CPU, the full T x T product is
+// computed and the upper triangle zeroed.
 #include <cmath>
 
 #include "cuda/cuda_common.cuh"
 #include "cuda/cuda_ops.h"
+#include "cuda/flash_attention.h"
 
 namespace hf {
 
@@ -113,12 +115,18 @@ void CudaOps::rope_backward(float* dx, int B, int T, int H, int HS, float theta)
   CUDA_CHECK_LAUNCH();
 }
 
+bool CudaOps::fused_attention(int HS) const { return attention_ == CudaAttention::fused && HS <= kMaxFlashHead; }
+
 void CudaOps::attention_forward(float* out, float* att, const float* q, const float* k, const float* v, int B,
                                 int T, int NH, int NKV, int HS) {
   // out (B, T, NH, HS), att (B, NH, T, T), q (B, T, NH, HS), k, v (B, T, NKV, HS).
   // Head h of batch b: q at q + b * T * ldq + h * HS (row stride ldq), its scores at
   // att + (b * NH + h) * T * T; so for fixed h the batch stride is T * ldq, T * ldk, NH * T * T.
   if (B == 0 || T == 0) return;
+  if (fused_attention(HS)) {  // att keeps the log-sum-exp (B, NH, T) only
+    flash_attention_forward(stream_, out, att, q, k, v, B, T, NH, NKV, HS);
+    return;
+  }
   const int group = NH / NKV, ldq = NH * HS, ldk = NKV * HS;
   const long long sq = (long long)T * ldq, sk = (long long)T * ldk, sa = (long long)NH * T * T, tt = (long long)T * T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
@@ -142,6 +150,10 @@ void CudaOps::attention_backward(float* dq, float* dk, float* dv, float* scratch
                                  int HS) {
   // dq (B, T, NH, HS), dk, dv (B, T, NKV, HS), scratch (B, NH, T, T), dout (B, T, NH, HS)
   if (B == 0 || T == 0) return;
+  if (fused_attention(HS)) {  // att holds the log-sum-exp (B, NH, T); scratch takes sum_j P dP (B, NH, T)
+    flash_attention_backward(stream_, dq, dk, dv, scratch, dout, q, k, v, att, B, T, NH, NKV, HS);
+    return;
+  }
   const int group = NH / NKV, ldq = NH * HS, ldk = NKV * HS;
   const long long sq = (long long)T * ldq, sk = (long long)T * ldk, sa = (long long)NH * T * T, tt = (long long)T * T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));

@@ -13,7 +13,7 @@ using namespace cuda_detail;
 
 // ---- setup, memory ---------------------------------------------------------------------------
 
-CudaOps::CudaOps(int device, bool tf32) : device_(device) {
+CudaOps::CudaOps(int device, bool tf32, CudaAttention attention) : device_(device), attention_(attention) {
   cuda::use_device(device);
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUBLAS_CHECK(cublasCreate(&cublas_));

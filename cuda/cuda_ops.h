@@ -1,12 +1,13 @@
 #pragma once
-// The CUDA backend: cuBLAS sgemm for every matrix product (dense layers, per-expert GEMMs,
-// attention per head batched over the batch), plain kernels elsewhere, fp32 throughout.
+// The CUDA backend: cuBLAS sgemm for the dense and per-expert matrix products, a fused
+// attention kernel (or, as its reference, sgemm per head batched over the batch), plain kernels
+// elsewhere, fp32 throughout.
 // One device, one stream: every op is enqueued on the backend's stream in call order, so ops
 // need no synchronisation between them; the host waits only where an op returns host data
 // (download, moe_dispatch's offsets, router_stats, sum_squares). Split by topic like the CPU
 // backend: cuda_ops.cu (memory, dense, norms, losses, optimizer), cuda_attention.cu (RoPE,
-// attention), cuda_moe.cu (router, dispatch, grouped GEMM, SwiGLU), cuda_lora.cu (the frozen
-// base and LoRA adapters). Precision, determinism
+// attention; its fused kernels in flash_attention.cu), cuda_moe.cu (router, dispatch, grouped
+// GEMM, SwiGLU), cuda_lora.cu (the frozen base and LoRA adapters). Precision, determinism
 // and host syncs: cuda/README.md.
 //
 // This header includes no CUDA header, so host code (cli/backend.cpp, tests) builds with the
@@ -18,12 +19,19 @@ struct cublasContext;
 
 namespace hf {
 
+// Which attention kernels CudaOps runs. fused: one flash-style kernel forward and two backward
+// (cuda/flash_attention.cu), no T x T matrix, for head sizes up to 128 (larger ones take the
+// reference path). reference: per-head cuBLAS products around a softmax kernel over the full
+// T x T probabilities (cuda_attention.cu), the CPU twin's algorithm, which the fused kernels are
+// tested against.
+enum class CudaAttention { fused, reference };
+
 class CudaOps : public Ops {
  public:
   // device: CUDA ordinal. tf32: let cuBLAS round GEMM inputs to TF32 on tensor cores (several
   // times faster, ~1e-3 relative error per product); false keeps full fp32 products, the
-  // precision of the CPU reference, and is what the parity tests use.
-  explicit CudaOps(int device, bool tf32 = false);
+  // precision of the CPU reference, and is what the parity tests use. attention: see above.
+  explicit CudaOps(int device, bool tf32 = false, CudaAttention attention = CudaAttention::fused);
   ~CudaOps() override;
   CudaOps(const CudaOps&) = delete;
   CudaOps& operator=(const CudaOps&) = delete;
@@ -31,6 +39,10 @@ class CudaOps : public Ops {
   int device() const { return device_; }
   // Waits for every op enqueued so far (benchmarks time with it; errors inside kernels surface).
   void synchronize();
+  // Whether attention with head size HS runs the fused kernels. What `att` holds between
+  // attention_forward and attention_backward follows from it: the log-sum-exp of each score row
+  // (B, NH, T) in its first B * NH * T floats when fused, the probabilities (B, NH, T, T) when not.
+  bool fused_attention(int HS) const;
 
   void* alloc(size_t bytes) override;
   void free(void* p) override;
@@ -118,6 +130,7 @@ class CudaOps : public Ops {
                     long long stride_c, int batch);
 
   int device_;
+  CudaAttention attention_;
   CUstream_st* stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
   // Fixed scratch, allocated here once (ops never allocate):

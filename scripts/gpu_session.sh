@@ -4,17 +4,22 @@
 #
 #   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
 #         -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES=90
-#   ninja -C build-cuda -j2 hfedmoe hfedmoe_unit hfedmoe_mpi_tests bench_cuda_model bench_aggregate
+#   ninja -C build-cuda -j2 hfedmoe hfedmoe_unit hfedmoe_mpi_tests bench_cuda_model bench_cuda_attention \
+#         bench_aggregate
 #   # copy build-cuda to the GPU machine, then there, from the repository root:
 #   scripts/gpu_session.sh build-cuda "$OUT"
 #
 # Steps (each logs to OUT/<step>.log; a failing step does not stop the others):
-#   1 unit        every CUDA and NCCL unit test (hfedmoe_unit --gtest_filter='Cuda*:Nccl*')
+#   1 unit        every CUDA and NCCL unit test (hfedmoe_unit --gtest_filter='Cuda*:Nccl*'); the fused
+#                 attention test prints its measured errors against the reference kernels and the CPU
 #   2 mpi         the exchange tests at 2 ranks: server + one executor on the GPU, so the NCCL
 #                 path runs with a one-rank communicator and must give the MPI path's bits
 #   3 commands    tests/cli/test_train_cuda.sh with the real binary: train, FedProx, pretrain,
 #                 resume, eval on the GPU against the CPU
-#   4 bench       bench_cuda_model, small and base, FP32 and TF32 -> OUT/cuda_model.md
+#   4 bench       bench_cuda_model, small and base, FP32 and TF32, and base at batch 16, seq 512 with
+#                 the fused and the reference attention -> OUT/cuda_model.md
+#   4b attention  bench_cuda_attention: fused vs reference attention forward + backward (one layer)
+#                 at base, batch 16, seq 512 -> OUT/cuda_attention.md
 #   5 exchange    bench_aggregate at 2 ranks over MPI and over NCCL -> OUT/exchange.log
 #   6 torch       bench/torch_mixtral_gpu.py (HF MixtralForCausalLM, bf16 autocast, AdamW) at the
 #                 same shapes -> OUT/torch_mixtral_gpu.md
@@ -52,9 +57,12 @@ step commands env HFEDMOE_BIN="$build/hfedmoe" HFEDMOE_CUDA_BIN="$build/hfedmoe"
 bench() {
   "$build/bench_cuda_model" --preset all --out "$out/cuda_model.md" &&
     "$build/bench_cuda_model" --preset all --tf32 --out "$out/cuda_model.md" &&
-    "$build/bench_cuda_model" --preset base --batch 16 --seq 512 --tf32 --out "$out/cuda_model.md"
+    "$build/bench_cuda_model" --preset base --batch 16 --seq 512 --tf32 --out "$out/cuda_model.md" &&
+    "$build/bench_cuda_model" --preset base --batch 16 --seq 512 --tf32 --attention reference \
+      --out "$out/cuda_model.md"
 }
 step bench bench
+step attention "$build/bench_cuda_attention" --preset base --batch 16 --seq 512 --out "$out/cuda_attention.md"
 exchange() {
   for path in mpi nccl; do
     echo "--- --exchange $path"

@@ -34,5 +34,7 @@ function(hfedmoe_emu_program name main)
   target_link_libraries(${name} PRIVATE hfedmoe_core)
 endfunction()
 hfedmoe_emu_program(hfedmoe_emu ${CMAKE_SOURCE_DIR}/src/main.cpp)
-# The GPU benchmark's code path, checked before GPU time is spent on it (ctest bench_cuda_model_emu).
+# The GPU benchmarks' code paths, checked before GPU time is spent on them (ctest bench_cuda_model_emu,
+# bench_cuda_attention_emu).
 hfedmoe_emu_program(bench_cuda_model_emu ${CMAKE_SOURCE_DIR}/bench/bench_cuda_model.cpp)
+hfedmoe_emu_program(bench_cuda_attention_emu ${CMAKE_SOURCE_DIR}/bench/bench_cuda_attention.cpp)

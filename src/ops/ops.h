@@ -70,8 +70,9 @@ class Ops {
   virtual void rope_backward(float* dx, int B, int T, int H, int HS, float theta) = 0;
 
   // Causal grouped-query attention, scale 1/sqrt(HS); query head h reads kv head h / (NH/NKV).
-  // q (B, T, NH, HS), k, v (B, T, NKV, HS) -> out (B, T, NH, HS); att (B, NH, T, T) keeps the
-  // probabilities (zero above the diagonal) for backward.
+  // q (B, T, NH, HS), k, v (B, T, NKV, HS) -> out (B, T, NH, HS); att (B, NH, T, T) keeps what
+  // backward needs: the probabilities (zero above the diagonal) on the CPU, or less on a fused
+  // kernel (the CUDA backend's keeps each score row's log-sum-exp, cuda/cuda_ops.h).
   virtual void attention_forward(float* out, float* att, const float* q, const float* k, const float* v,
                                  int B, int T, int NH, int NKV, int HS) = 0;
   // scratch (B, NH, T, T) is overwritten.

@@ -217,7 +217,8 @@ struct AttnShape {
   int B, T, NH, NKV, HS;
 };
 
-TEST_F(CudaAttention, ForwardBackwardMatchCpuIncludingGqa) {
+// The reference kernels (per-head cuBLAS, full T x T); the fused ones: test_cuda_flash_attention.cpp.
+TEST_F(CudaAttention, ReferenceForwardBackwardMatchCpuIncludingGqa) {
   uint64_t seed = 700;
   const AttnShape shapes[] = {{1, 1, 1, 1, 4}, {2, 7, 4, 2, 8}, {3, 33, 6, 3, 16}, {2, 70, 4, 1, 32}, {1, 40, 2, 2, 6}};
   for (AttnShape s : shapes) {
@@ -233,13 +234,15 @@ TEST_F(CudaAttention, ForwardBackwardMatchCpuIncludingGqa) {
                              v.data(), att.data(), s.B, s.T, s.NH, s.NKV, s.HS);
     const float *g_q = up(q), *g_k = up(k), *g_v = up(v);
     float *g_out = up(std::vector<float>(nq)), *g_att = up(std::vector<float>(na));
-    gpu().attention_forward(g_out, g_att, g_q, g_k, g_v, s.B, s.T, s.NH, s.NKV, s.HS);
+    gpu_reference().attention_forward(g_out, g_att, g_q, g_k, g_v, s.B, s.T, s.NH, s.NKV, s.HS);
+    gpu_reference().synchronize();
     expect_close("attention probabilities (zero above the diagonal)", down(g_att, na), att, kReduction);
     expect_close("attention out", down(g_out, nq), out, kChain);
     // Backward from the CPU's probabilities so it is tested on its own.
     float *g_dq = up(dq0), *g_dk = up(dk0), *g_dv = up(dv0);
-    gpu().attention_backward(g_dq, g_dk, g_dv, up(std::vector<float>(na)), up(dout), g_q, g_k, g_v, up(att), s.B,
-                             s.T, s.NH, s.NKV, s.HS);
+    gpu_reference().attention_backward(g_dq, g_dk, g_dv, up(std::vector<float>(na)), up(dout), g_q, g_k, g_v,
+                                       up(att), s.B, s.T, s.NH, s.NKV, s.HS);
+    gpu_reference().synchronize();
     expect_close("attention dq", down(g_dq, nq), dq, kChain);
     expect_close("attention dk", down(g_dk, nk), dk, kChain);
     expect_close("attention dv", down(g_dv, nk), dv, kChain);

@@ -53,6 +53,12 @@ class CudaTest : public ::testing::Test {
     static CudaOps* ops = new CudaOps(0);
     return *ops;
   }
+  // The same device with the reference attention kernels (CudaAttention::reference; gpu()
+  // runs the fused ones). Its own stream: synchronize() it before reading its results through gpu().
+  static CudaOps& gpu_reference() {
+    static CudaOps* ops = new CudaOps(0, false, CudaAttention::reference);
+    return *ops;
+  }
   static CpuOps& cpu() {
     static CpuOps ops;
     return ops;
