@@ -77,6 +77,7 @@ Backend open_backend(const RunOptions& r) {
 void ModelOptions::add(Options& o) {
   cfg_ = model_preset("tiny");
   o.add("model.preset", &cfg_.preset, "tiny (tests), small (CPU demo) or base (one GPU); fields below override it")
+      .add("model.tokenizer", &cfg_.tokenizer, "byte260 (built in) or sha256:<hex> of a model folder's tokenizer file")
       .add("model.vocab_size", &cfg_.vocab_size, "V; 260 for the built-in byte-level tokenizer")
       .add("model.d_model", &cfg_.d_model, "C, the hidden size")
       .add("model.n_layers", &cfg_.n_layers, "L, transformer blocks")
@@ -100,6 +101,7 @@ ModelConfig ModelOptions::resolve(const Options& o) {
   auto take = [&](const char* key, auto& field, const auto& value) {
     if (o.was_set(std::string("model.") + key)) field = value;
   };
+  take("tokenizer", c.tokenizer, given.tokenizer);
   take("vocab_size", c.vocab_size, given.vocab_size);
   take("d_model", c.d_model, given.d_model);
   take("n_layers", c.n_layers, given.n_layers);
