@@ -9,7 +9,8 @@
 // stops the table at that touched fraction (a `base` round at full density needs the time and
 // memory of 8 clients' accumulate over 620M parameters). At the end every rank's peak RSS is
 // printed: the bench's own arrays (global, client and updated parameters, fp32) plus the
-// RoundUpdate's int64 sums plus the exchange's two chunks.
+// RoundUpdate's int64 sums of the experts the rank touched (none on rank 0 under mpiexec: it
+// applies the reduced chunks as they arrive) plus the exchange's two chunks.
 //
 // --exchange picks the transport as fl.exchange does (mpi/exchange_path.h); under mpiexec with
 // one GPU per executor, `--exchange mpi` and `--exchange nccl` time the same payload both ways.
@@ -22,12 +23,14 @@
 //   axpy        the same C passes as a plain fp32 axpy, y += w * E(c), on the same threads and
 //               chunks: what the memory streams at, measured in the same run for comparison
 //   pack        Exchange::reduce_update: mask agreement, pack of the int64 buffer (slot stats,
-//               class counts, routers, dense, touched experts) and unpack; in one process no
-//               bytes move, under mpiexec -np 1+R the MPI_Reduce(SUM) to rank 0 is included
-//               (every rank then runs the whole benchmark; rank 0 prints)
+//               class counts, routers, dense, touched experts), and rank 0's apply of every
+//               chunk as it arrives; in one process no bytes move, under mpiexec -np 1+R the
+//               MPI_Reduce(SUM) to rank 0 is included (every rank then runs the whole
+//               benchmark; rank 0 prints)
 //   bcast       Exchange::broadcast_changes of the touched experts (rank 0 -> executors)
-//   apply       ServerAggregator::apply of the expert blocks alone (Eq. 17: delta = sum / w,
-//               w += server_lr * delta; routers and dense weighted 0 so they are skipped)
+//   apply       ServerAggregator::apply of the expert blocks alone from sums held in memory
+//               (Eq. 17: delta = sum / w, w += server_lr * delta; routers and dense weighted 0 so
+//               they are skipped): the work rank 0 does inside pack, timed alone
 //   dense       the per-client accumulate and the apply of routers + dense tensors (f-independent)
 // GB/s (10^9 bytes per second) counts the fp32 bytes of the parameters reduced: for accumulate
 // and axpy C * f*L*E * PE * 4 (each client's expert blocks), for apply f*L*E * PE * 4 (the global blocks
@@ -135,9 +138,18 @@ void run_benchmark(int argc, char** argv) {
   Exchange exchange(u, C, args.exchange, device, static_cast<size_t>(args.chunk_mb) << 20);
   FlOptions fl;
   ServerAggregator agg(table, fl, false);
-  std::vector<float> global(table.total(), 0.5f), client(table.total());
-  for (size_t i = 0; i < client.size(); i++) client[i] = 0.5f + 1e-3f * static_cast<float>(i % 97);
-  std::vector<float> params = global;
+  // Under mpiexec rank 0 plays the server alone: it trains no client and holds the model it
+  // applies to, not the executors' global and client copies, nor any sum.
+  const bool server_only = world_size() > 1 && is_server();
+  auto client_value = [](size_t i) { return 0.5f + 1e-3f * static_cast<float>(i % 97); };
+  std::vector<float> global, client;
+  if (!server_only) {
+    global.assign(table.total(), 0.5f);
+    client.resize(table.total());
+    for (size_t i = 0; i < client.size(); i++) client[i] = client_value(i);
+  }
+  std::vector<float> params(table.total(), 0.5f);
+  auto reset_params = [&] { std::fill(params.begin(), params.end(), 0.5f); };
   const size_t PE = u.PE, dense_router = static_cast<size_t>(L) * u.PR + u.PD;
   const int executors = world_size() > 1 ? world_size() - 1 : 1;
 
@@ -157,7 +169,7 @@ void run_benchmark(int argc, char** argv) {
     const double f = static_cast<double>(per_layer) / E;
     std::vector<double> t_acc, t_axpy, t_pack, t_apply, t_bcast;
     size_t packed_bytes = 0;
-    for (int rep = 0; rep < args.reps; rep++) {
+    for (int rep = 0; rep < args.reps && !server_only; rep++) {
       u.clear(C);
       auto t0 = clk::now();
       for (int c = 0; c < C; c++) {
@@ -172,7 +184,7 @@ void run_benchmark(int argc, char** argv) {
         u.stats[c].status = kSlotOk;
       }
       t_acc.push_back(seconds_since(t0));
-      params = global;
+      reset_params();
       t0 = clk::now();
       for (int c = 0; c < C; c++) {
         float w = 1.0f / static_cast<float>(c + 1);
@@ -180,28 +192,34 @@ void run_benchmark(int argc, char** argv) {
           for (int e = 0; e < per_layer; e++) axpy(w, client.data(), params.data(), table.expert_block(l, e));
       }
       t_axpy.push_back(seconds_since(t0));
-      t0 = clk::now();
-      exchange.reduce_update(u);
+    }
+    // rank 0 prints the executors' accumulate and axpy (rank 1's under mpiexec: the largest)
+    double executor_s[2] = {server_only ? 0 : median(t_acc), server_only ? 0 : median(t_axpy)};
+    MPI_Allreduce(MPI_IN_PLACE, executor_s, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    for (int rep = 0; rep < args.reps; rep++) {
+      if (server_only) u.clear(C);  // the plan's slots, known to every rank; no sums
+      reset_params();
+      auto t0 = clk::now();
+      exchange.reduce_update(u, is_server() ? &agg : nullptr, params.data());
       t_pack.push_back(seconds_since(t0));
       packed_bytes = static_cast<size_t>(exchange.take_bytes().up / executors) - 2 * static_cast<size_t>(L) * E;
-      params = global;
-      Changes ch;
-      t0 = clk::now();
-      agg.apply(u, params.data(), ch);
-      t_apply.push_back(seconds_since(t0));
+      // Verify, not only time: every client moved expert (0, 0) by the same delta, so its weighted
+      // mean is that delta and the global block moves by server_lr times it.
+      size_t at = table.expert_block(0, 0).begin;
+      double want = 0.5 + fl.server_lr * (static_cast<double>(client_value(at)) - 0.5);
+      if (is_server()) HF_CHECK(std::fabs(params[at] - want) < 1e-6, "apply gave %g, expected %g", params[at], want);
+      Changes ch = agg.changes(u);
       HF_CHECK(ch.experts == touched, "applied %d experts, expected %d", ch.experts, touched);
       t0 = clk::now();
       exchange.broadcast_changes(u, ch, params.data(), table);
       t_bcast.push_back(seconds_since(t0));
       exchange.take_bytes();
+      t0 = clk::now();
+      agg.apply(u, params.data(), ch);
+      t_apply.push_back(seconds_since(t0));
     }
-    // Verify, not only time: every client moved expert (0, 0) by the same delta, so its weighted
-    // mean is that delta and the global block moves by server_lr times it.
-    size_t at = table.expert_block(0, 0).begin;
-    double want = global[at] + fl.server_lr * (static_cast<double>(client[at]) - global[at]);
-    HF_CHECK(std::fabs(params[at] - want) < 1e-6, "apply gave %g, expected %g", params[at], want);
     double expert_bytes = static_cast<double>(touched) * PE * 4;
-    double acc = median(t_acc), axpy_s = median(t_axpy), pack = median(t_pack), apply = median(t_apply), bcast = median(t_bcast);
+    double acc = executor_s[0], axpy_s = executor_s[1], pack = median(t_pack), apply = median(t_apply), bcast = median(t_bcast);
     const double acc_gbs = C * expert_bytes / acc / 1e9, axpy_gbs = C * expert_bytes / axpy_s / 1e9;
     say("%9.4f %8d | %12.4f %9.2f %9.2f %9.2f %9.2f %8.2f | %12.1f %12.4f %9.2f | %12.4f %9.2f | %12.4f %9.2f\n", f,
         touched, acc, acc_gbs, 6 * acc_gbs, axpy_gbs, 3 * axpy_gbs, acc_gbs / axpy_gbs, packed_bytes / 1e6, pack,
@@ -213,7 +231,7 @@ void run_benchmark(int argc, char** argv) {
   for (int rep = 0; rep < args.reps; rep++) {
     u.clear(C);
     auto t0 = clk::now();
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; c < C && !server_only; c++) {
       double w = 1.0 / (c + 1);
       for (int l = 0; l < L; l++) {
         u.router_w[l] += to_fixed(w);
@@ -227,15 +245,21 @@ void run_benchmark(int argc, char** argv) {
       }
     }
     t_acc.push_back(seconds_since(t0));
-    params = global;
+    if (server_only) {  // the weights the reduce would deliver, over zero sums: the same work
+      std::fill(u.router_w.begin(), u.router_w.end(), to_fixed(1.0));
+      u.dense_w = to_fixed(1.0);
+    }
+    reset_params();
     Changes ch;
     t0 = clk::now();
     agg.apply(u, params.data(), ch);
     t_apply.push_back(seconds_since(t0));
   }
+  double acc_s = server_only ? 0 : median(t_acc);
+  MPI_Allreduce(MPI_IN_PLACE, &acc_s, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   double bytes = static_cast<double>(dense_router) * 4;
   say("\nrouters + dense (%zu floats): accumulate %.4f s (%.2f GB/s over %d clients), apply %.4f s (%.2f GB/s)\n",
-              dense_router, median(t_acc), C * bytes / median(t_acc) / 1e9, C, median(t_apply),
+              dense_router, acc_s, C * bytes / acc_s / 1e9, C, median(t_apply),
               bytes / median(t_apply) / 1e9);
   say("load average %s at the end\n", load_average().c_str());
   const std::vector<RankUsage> ranks = gather_rank_usage({peak_rss_mb(), 0});

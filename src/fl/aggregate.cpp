@@ -43,38 +43,49 @@ void ServerAggregator::step_chunk(float* params, Range r, const int64_t* sum, do
   }
 }
 
-void ServerAggregator::apply(const RoundUpdate& u, float* params, Changes& ch) {
+double ServerAggregator::raw_scale(const RoundUpdate& u, int l) const {
+  if (!raw_gate_sum_) return 0;
+  int S = 0;  // alpha(c) = a_c / |S|: W <- (1/|S|) sum_c a_c (W + dW_c)
+  for (int e = 0; e < u.E; e++) S += u.kept[l * u.E + e];
+  return S == 0 ? -1 : 1.0 / S;
+}
+
+void ServerAggregator::apply_part(const RoundUpdate& u, const SumTarget& t, size_t offset, const int64_t* sums,
+                                  size_t count, float* params) {
+  const Range r{t.params.begin + offset, t.params.begin + offset + count};
+  switch (t.kind) {
+    case SumTarget::expert:
+      if (u.touched[t.index] && u.expert_w[t.index] > 0) step(params, r, sums, static_cast<double>(u.expert_w[t.index]), 0);
+      break;
+    case SumTarget::router: {
+      const double raw = raw_scale(u, t.index);
+      if (u.router_w[t.index] > 0 && raw >= 0) step(params, r, sums, static_cast<double>(u.router_w[t.index]), raw);
+      break;
+    }
+    case SumTarget::dense:
+      if (u.dense_w > 0) step(params, r, sums, static_cast<double>(u.dense_w), 0);
+      break;
+    case SumTarget::none:
+      break;
+  }
+}
+
+Changes ServerAggregator::changes(const RoundUpdate& u) const {
+  Changes ch;
   ch.router.assign(u.L, 0);
-  ch.dense = 0;
-  ch.experts = 0;
   for (int l = 0; l < u.L; l++) {
-    for (int e = 0; e < u.E; e++) {
-      int i = l * u.E + e;
-      if (!u.touched[i] || u.expert_w[i] <= 0) continue;
-      step(params, table_.expert_block(l, e), u.expert(l, e),
-           static_cast<double>(u.expert_w[i]), 0);
-      ch.experts++;
-    }
-    if (u.router_w[l] <= 0) continue;
-    double raw = 0;
-    if (raw_gate_sum_) {  // alpha(c) = a_c / |S|: W <- (1/|S|) sum_c a_c (W + dW_c)
-      int S = 0;
-      for (int e = 0; e < u.E; e++) S += u.kept[l * u.E + e];
-      if (S == 0) continue;
-      raw = 1.0 / S;
-    }
-    step(params, table_.router(l), u.router(l),
-         static_cast<double>(u.router_w[l]), raw);
-    ch.router[l] = 1;
+    for (int e = 0; e < u.E; e++) ch.experts += u.touched[l * u.E + e] && u.expert_w[l * u.E + e] > 0;
+    ch.router[l] = u.router_w[l] > 0 && raw_scale(u, l) >= 0;
   }
-  if (u.dense_w > 0) {
-    const int64_t* sum = u.dense_sum.data();
-    for (const Range& r : u.dense) {
-      step(params, r, sum, static_cast<double>(u.dense_w), 0);
-      sum += r.size();
-    }
-    ch.dense = 1;
-  }
+  ch.dense = u.dense_w > 0;
+  return ch;
+}
+
+void ServerAggregator::apply(RoundUpdate& u, float* params, Changes& ch) {
+  u.for_each_section(u.n_slots, u.touched.data(), [&](void* data, size_t k, const SumTarget& t) {
+    apply_part(u, t, 0, static_cast<const int64_t*>(data), k, params);
+  });
+  ch = changes(u);
 }
 
 }  // namespace hf

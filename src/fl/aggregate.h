@@ -27,12 +27,22 @@ struct Changes {
 class ServerAggregator {
  public:
   ServerAggregator(const ParamTable& table, const FlOptions& fl, bool raw_gate_sum);
-  void apply(const RoundUpdate& u, float* params, Changes& changes);
+  // Applies count sums of section t, from its element `offset` on: the server's path, chunk by
+  // chunk as the reduce delivers them (fl/exchange.h), so it never holds every sum. Reads the
+  // section's weight and the kept union from u, which travel before any sum.
+  void apply_part(const RoundUpdate& u, const SumTarget& t, size_t offset, const int64_t* sums, size_t count,
+                  float* params);
+  // What the round changed (the broadcast's list), from u's weights once the reduce is done.
+  Changes changes(const RoundUpdate& u) const;
+  // The reference: every sum of an update held in memory, through apply_part, then changes().
+  void apply(RoundUpdate& u, float* params, Changes& changes);
 
   // fedadam state (empty with fedavg), saved in checkpoints.
   std::vector<float> m, v;  // (P)
 
  private:
+  // raw_gate_sum's 1/|S| for router l, 0 when the gate is averaged.
+  double raw_scale(const RoundUpdate& u, int l) const;
   void step(float* params, Range r, const int64_t* sum, double w, double raw_scale);
   void step_chunk(float* params, Range r, const int64_t* sum, double w, double raw_scale);  // one thread's part
   static constexpr size_t kApplyChunk = size_t{1} << 15;  // elements per thread's part: fixed

@@ -12,7 +12,8 @@ namespace hf {
 namespace {
 
 // A walk over a list of sections in order, element by element across their boundaries: pack
-// copies the next k elements of the sections into a chunk, unpack a chunk into the next k.
+// copies the next k elements of the sections into a chunk, unpack a chunk into the next k, and
+// apply hands the next k to the server's aggregator where a section is a sum (the rest unpacked).
 class SectionCursor {
  public:
   SectionCursor(const std::vector<Exchange::Section>& sections, size_t element_bytes)
@@ -31,6 +32,16 @@ class SectionCursor {
       in += bytes;
     });
   }
+  void apply(const int64_t* chunk, size_t k, const RoundUpdate& u, ServerAggregator& agg, float* params) {
+    walk(k, [&](char* section, size_t bytes) {
+      const size_t words = bytes / sizeof(int64_t);
+      if (target_.kind == SumTarget::none)
+        std::memcpy(section, chunk, bytes);
+      else
+        agg.apply_part(u, target_, at_, chunk, words, params);
+      chunk += words;
+    });
+  }
 
  private:
   template <class Copy>
@@ -38,6 +49,7 @@ class SectionCursor {
     while (k > 0) {
       const Exchange::Section& s = sections_[i_];
       const size_t take = std::min(k, s.count - at_);
+      target_ = s.target;
       copy(static_cast<char*>(s.data) + at_ * element_bytes_, take * element_bytes_);
       k -= take;
       at_ += take;
@@ -47,6 +59,7 @@ class SectionCursor {
   const std::vector<Exchange::Section>& sections_;
   size_t element_bytes_;
   size_t i_ = 0, at_ = 0;  // the next element: section i_, element at_
+  SumTarget target_;       // section i_'s
 };
 
 }  // namespace
@@ -72,7 +85,8 @@ RoundPlan Exchange::broadcast_plan(const RoundPlan& plan) {
   return RoundPlan::deserialize(buf);
 }
 
-void Exchange::reduce_update(RoundUpdate& u) {
+void Exchange::reduce_update(RoundUpdate& u, ServerAggregator* agg, float* params) {
+  HF_CHECK(!is_server() || agg, "the server's reduce_update needs the aggregator that applies the sums");
   const size_t LE = static_cast<size_t>(u.L) * u.E;
   // a. agree on the touched experts and the kept union
   std::memcpy(masks_.data(), u.touched.data(), LE);
@@ -84,8 +98,8 @@ void Exchange::reduce_update(RoundUpdate& u) {
   // b. pack the sections with the touched experts into chunks; chunk k's reduce runs while
   //    chunk k+1 is packed, and rank 0 unpacks each chunk by the same list once it is reduced
   sections_.clear();
-  u.for_each_section(u.n_slots, u.touched.data(), [this](void* data, size_t k) {
-    if (k > 0) sections_.push_back({data, k});  // a round of 0 slots: data() may be null
+  u.for_each_section(u.n_slots, u.touched.data(), [this](void* data, size_t k, const SumTarget& t) {
+    if (k > 0) sections_.push_back({data, k, t});  // a round of 0 slots: data() may be null
   });
   size_t n = 0;
   for (const Section& s : sections_) n += s.count;
@@ -94,7 +108,7 @@ void Exchange::reduce_update(RoundUpdate& u) {
   auto length = [&](size_t k) { return std::min(chunk_words_, n - k * chunk_words_); };
   auto finish = [&](size_t k) {
     transport_->wait_reduce(static_cast<int>(k % 2));
-    if (is_server()) unpacker.unpack(chunks_[k % 2].data(), length(k));
+    if (is_server()) unpacker.apply(chunks_[k % 2].data(), length(k), u, *agg, params);
   };
   for (size_t k = 0; k < count; k++) {
     if (k >= 2) finish(k - 2);  // its buffer is the one chunk k packs into
@@ -129,7 +143,7 @@ void Exchange::broadcast_changes(const RoundUpdate& u, Changes& ch, float* param
   size_t n = 0;
   sections_.clear();
   for (const Range& r : ranges) {
-    sections_.push_back({params + r.begin, r.size()});
+    sections_.push_back({params + r.begin, r.size(), SumTarget{}});
     n += r.size();
   }
   SectionCursor cursor(sections_, sizeof(float));

@@ -10,10 +10,13 @@
 //          expert) and kept (u_c(e) >= tau somewhere: the union S of Eq. 18-21)
 //       b. each rank packs the int64 sections of RoundUpdate::for_each_section (fl/update.h)
 //          with the touched experts only, in chunks of fl.exchange_chunk_mb, and the transport
-//          sums the executors' chunks onto rank 0, which unpacks them by the same list: the
+//          sums the executors' chunks onto rank 0, which applies the sums in each chunk to the
+//          model as it arrives (ServerAggregator::apply_part) and unpacks the rest: the
 //          reduce of chunk k (non-blocking, MPI_Ireduce) runs while chunk k+1 is packed, so a
-//          rank holds two chunks, not a copy of every sum.
+//          rank holds two chunks, not a copy of every sum, and rank 0 holds no expert sums.
 //       No per-client tensor crosses the wire: executors pre-aggregate their clients.
+//     Executors hold sums only for the experts their clients touched (RoundUpdate's pool);
+//     an expert touched elsewhere is packed from zeros.
 //  3. broadcast_changes server -> all: (L+1) bytes of flags (routers, dense changed) over MPI,
 //       then the transport carries fp32 [changed routers | dense if changed | touched experts
 //       in (l, e) order] from rank 0 to every executor, in chunks of the same size as the
@@ -58,6 +61,7 @@ class Exchange {
   struct Section {
     void* data;
     size_t count;
+    SumTarget target;  // the reduce's sums: what they update on the server
   };
 
   // Collective: also chooses and opens the transport (mode: fl.exchange; device: this rank's
@@ -67,7 +71,10 @@ class Exchange {
            size_t chunk_bytes = kDefaultChunkBytes);
 
   RoundPlan broadcast_plan(const RoundPlan& plan);  // plan: read on rank 0 only
-  void reduce_update(RoundUpdate& u);
+  // Executors: agg = nullptr. Rank 0: applies every reduced chunk of sums to params through agg
+  // as it arrives (and unpacks the rest into u), so it never holds the round's sums; then
+  // agg->changes(u) says what changed.
+  void reduce_update(RoundUpdate& u, ServerAggregator* agg = nullptr, float* params = nullptr);
   // Rank 0: params hold the new values; others: receive them into params (P floats).
   void broadcast_changes(const RoundUpdate& u, Changes& ch, float* params, const ParamTable& table);
   // The whole arena, rank 0 -> all (start and resume). Not counted in round bytes.

@@ -212,9 +212,9 @@ int run_server(Engine& eng) {
       collectively([&] {
         if (world_size() == 1) eng.train_assigned(plan);
       });
-      // 3. pack + reduce, 4. apply and broadcast what changed
-      eng.exchange->reduce_update(eng.update);
-      agg.apply(eng.update, eng.global.data(), changes);
+      // 3. pack + reduce + apply, 4. broadcast what changed
+      eng.exchange->reduce_update(eng.update, &agg, eng.global.data());  // applied chunk by chunk
+      changes = agg.changes(eng.update);
       eng.exchange->broadcast_changes(eng.update, changes, eng.global.data(), table);
       usage = gather_rank_usage({peak_rss_mb(), 0});
     });

@@ -1,5 +1,7 @@
 #include "fl/update.h"
 
+#include <algorithm>
+
 #include "fl/fixed_point_sum.h"
 
 namespace hf {
@@ -31,7 +33,16 @@ void RoundUpdate::init(const ParamTable& table, Task task, int max_slots, int pr
   touched.assign(LE, 0);
   kept.assign(LE, 0);
   expert_w.assign(LE, 0);
-  expert_sum.assign(LE * PE, 0);
+  held_.assign(LE, -1);
+  pool_.clear();
+  pool_used_ = 0;
+  zeros_.assign(PE, 0);
+  routers.clear();
+  experts.clear();
+  for (int l = 0; l < L; l++) {
+    routers.push_back(table.router(l));
+    for (int e = 0; e < E; e++) experts.push_back(table.expert_block(l, e));
+  }
   router_w.assign(L, 0);
   router_sum.assign(static_cast<size_t>(L) * PR, 0);
   dense_sum.assign(PD, 0);
@@ -47,7 +58,8 @@ void RoundUpdate::clear(int n) {
   std::fill(touched.begin(), touched.end(), 0);
   std::fill(kept.begin(), kept.end(), 0);
   std::fill(expert_w.begin(), expert_w.end(), 0);
-  std::fill(expert_sum.begin(), expert_sum.end(), 0);
+  std::fill(held_.begin(), held_.end(), -1);
+  pool_used_ = 0;
   std::fill(router_w.begin(), router_w.end(), 0);
   std::fill(router_sum.begin(), router_sum.end(), 0);
   dense_w = 0;
@@ -57,9 +69,19 @@ void RoundUpdate::clear(int n) {
   std::fill(class_trained.begin(), class_trained.end(), 0);
 }
 
+int64_t* RoundUpdate::expert(int l, int e) {
+  int32_t& slot = held_[static_cast<size_t>(l) * E + e];
+  if (slot < 0) {
+    if (pool_used_ == static_cast<int>(pool_.size())) pool_.emplace_back(new int64_t[PE]);
+    slot = pool_used_++;
+    std::fill(pool_[slot].get(), pool_[slot].get() + PE, 0);
+  }
+  return pool_[slot].get();
+}
+
 size_t RoundUpdate::wire_words(int n, const uint8_t* sent) {
   size_t words = 0;
-  for_each_section(n, sent, [&words](void*, size_t k) { words += k; });
+  for_each_section(n, sent, [&words](void*, size_t k, const SumTarget&) { words += k; });
   return words;
 }
 
