@@ -3,14 +3,15 @@
 // (fl/aggregate.h, Eq. 17-21), for a model preset over a range of touched-expert fractions.
 //
 //   bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] [--exchange auto|mpi|nccl]
-//                   [--chunk-mb M] [--max-fraction F]
+//                   [--chunk-mb M] [--max-fraction F] [--experts E]
 //
 // --chunk-mb is fl.exchange_chunk_mb (the packed buffer's chunks, fl/exchange.h); --max-fraction
 // stops the table at that touched fraction (a `base` round at full density needs the time and
-// memory of 8 clients' accumulate over 620M parameters). At the end every rank's peak RSS is
-// printed: the bench's own arrays (global, client and updated parameters, fp32) plus the
-// RoundUpdate's int64 sums of the experts the rank touched (none on rank 0 under mpiexec: it
-// applies the reduced chunks as they arrive) plus the exchange's two chunks.
+// memory of 8 clients' accumulate over 620M parameters); --experts E scales the preset's experts
+// (`--preset base --experts 128`: the 4x model, 2.4 B parameters). At the end every rank's peak
+// RSS is printed: what its role holds in a run (one fp32 model; on executors also a client's
+// copy and the int64 sums of the experts it touched; none on rank 0 under mpiexec: it applies
+// the reduced chunks as they arrive) plus the exchange's chunks.
 //
 // --exchange picks the transport as fl.exchange does (mpi/exchange_path.h); under mpiexec with
 // one GPU per executor, `--exchange mpi` and `--exchange nccl` time the same payload both ways.
@@ -88,6 +89,7 @@ struct Args {
   std::string exchange = "mpi";
   int chunk_mb = 64;
   double max_fraction = 1;
+  int experts = 0;  // > 0: the preset with this many experts per layer (e.g. 4x base's 32)
 };
 
 Args parse(int argc, char** argv) {
@@ -104,9 +106,11 @@ Args parse(int argc, char** argv) {
     else if (k == "--exchange") a.exchange = value();
     else if (k == "--chunk-mb") a.chunk_mb = std::atoi(value().c_str());
     else if (k == "--max-fraction") a.max_fraction = std::atof(value().c_str());
+    else if (k == "--experts") a.experts = std::atoi(value().c_str());
     else fail("unknown option " + k, "bench_aggregate [--preset small|tiny|base] [--clients C] [--reps N] "
-              "[--exchange auto|mpi|nccl] [--chunk-mb M] [--max-fraction F]");
+              "[--exchange auto|mpi|nccl] [--chunk-mb M] [--max-fraction F] [--experts E]");
   }
+  if (a.experts < 0) fail("--experts must be positive (or 0: the preset's)", "e.g. --preset base --experts 128");
   if (a.clients < 1 || a.reps < 1 || a.chunk_mb < 1) fail("--clients, --reps and --chunk-mb must be positive", "e.g. --clients 8 --reps 3 --chunk-mb 64");
   if (!(a.max_fraction > 0 && a.max_fraction <= 1)) fail("--max-fraction must be in (0, 1]", "e.g. --max-fraction 0.25");
   check_choice("--exchange", a.exchange, {"auto", "mpi", "nccl"});
@@ -130,6 +134,7 @@ void run_benchmark(int argc, char** argv) {
   Args args = parse(argc, argv);
   ModelConfig cfg = model_preset(args.preset);
   cfg.n_classes = 2;
+  if (args.experts > 0) cfg.n_experts = args.experts;
   ParamTable table(cfg);
   const int L = cfg.n_layers, E = cfg.n_experts, C = args.clients;
   RoundUpdate u;
@@ -138,18 +143,18 @@ void run_benchmark(int argc, char** argv) {
   Exchange exchange(u, C, args.exchange, device, static_cast<size_t>(args.chunk_mb) << 20);
   FlOptions fl;
   ServerAggregator agg(table, fl, false);
-  // Under mpiexec rank 0 plays the server alone: it trains no client and holds the model it
-  // applies to, not the executors' global and client copies, nor any sum.
+  // Each rank holds what its role holds in a run: one fp32 model (the server's global, which it
+  // applies to; an executor's global, which its clients start from and the broadcast updates;
+  // here also the axpy's target) and, on executors, one client's trained copy and the sums of the
+  // touched experts. Under mpiexec rank 0 plays the server alone: no client, no sums.
   const bool server_only = world_size() > 1 && is_server();
   auto client_value = [](size_t i) { return 0.5f + 1e-3f * static_cast<float>(i % 97); };
-  std::vector<float> global, client;
+  std::vector<float> model(table.total(), 0.5f), client;
   if (!server_only) {
-    global.assign(table.total(), 0.5f);
     client.resize(table.total());
     for (size_t i = 0; i < client.size(); i++) client[i] = client_value(i);
   }
-  std::vector<float> params(table.total(), 0.5f);
-  auto reset_params = [&] { std::fill(params.begin(), params.end(), 0.5f); };
+  auto reset_model = [&] { std::fill(model.begin(), model.end(), 0.5f); };
   const size_t PE = u.PE, dense_router = static_cast<size_t>(L) * u.PR + u.PD;
   const int executors = world_size() > 1 ? world_size() - 1 : 1;
 
@@ -163,14 +168,22 @@ void run_benchmark(int argc, char** argv) {
       "accumulate_s", "GB/s", "traffic", "axpy_GB/s", "traffic", "acc/axpy", "pack_MB", "pack_s", "GB/s", "apply_s",
       "GB/s", "bcast_s", "GB/s");
 
-  for (int per_layer : {1, 2, 4, 8, 16, 32}) {
-    if (per_layer > E || per_layer > args.max_fraction * E) break;
+  // A run's executor takes its sum blocks from the pool once and reuses them round after round
+  // (fl/update.h); first use costs the page faults of fresh memory, which the timed rounds below
+  // would otherwise count. Touch the most blocks the table will use, untimed.
+  const int max_per_layer = std::min(E, static_cast<int>(args.max_fraction * E));
+  if (!server_only)
+    for (int l = 0; l < L; l++)
+      for (int e = 0; e < max_per_layer; e++) u.expert(l, e);
+  for (int per_layer : {1, 2, 4, 8, 16, 32, 64, 128}) {
+    if (per_layer > max_per_layer) break;
     const int touched = per_layer * L;
     const double f = static_cast<double>(per_layer) / E;
     std::vector<double> t_acc, t_axpy, t_pack, t_apply, t_bcast;
     size_t packed_bytes = 0;
     for (int rep = 0; rep < args.reps && !server_only; rep++) {
       u.clear(C);
+      reset_model();
       auto t0 = clk::now();
       for (int c = 0; c < C; c++) {
         double w = 1.0 / (c + 1);
@@ -179,17 +192,17 @@ void run_benchmark(int argc, char** argv) {
             int i = l * E + e;
             u.touched[i] = 1;
             u.expert_w[i] += to_fixed(w);
-            RoundUpdate::add_weighted_delta(u.expert(l, e), w, client.data(), global.data(), table.expert_block(l, e));
+            RoundUpdate::add_weighted_delta(u.expert(l, e), w, client.data(), model.data(), table.expert_block(l, e));
           }
         u.stats[c].status = kSlotOk;
       }
       t_acc.push_back(seconds_since(t0));
-      reset_params();
+      reset_model();
       t0 = clk::now();
       for (int c = 0; c < C; c++) {
         float w = 1.0f / static_cast<float>(c + 1);
         for (int l = 0; l < L; l++)
-          for (int e = 0; e < per_layer; e++) axpy(w, client.data(), params.data(), table.expert_block(l, e));
+          for (int e = 0; e < per_layer; e++) axpy(w, client.data(), model.data(), table.expert_block(l, e));
       }
       t_axpy.push_back(seconds_since(t0));
     }
@@ -198,24 +211,24 @@ void run_benchmark(int argc, char** argv) {
     MPI_Allreduce(MPI_IN_PLACE, executor_s, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     for (int rep = 0; rep < args.reps; rep++) {
       if (server_only) u.clear(C);  // the plan's slots, known to every rank; no sums
-      reset_params();
+      reset_model();
       auto t0 = clk::now();
-      exchange.reduce_update(u, is_server() ? &agg : nullptr, params.data());
+      exchange.reduce_update(u, is_server() ? &agg : nullptr, model.data());
       t_pack.push_back(seconds_since(t0));
       packed_bytes = static_cast<size_t>(exchange.take_bytes().up / executors) - 2 * static_cast<size_t>(L) * E;
       // Verify, not only time: every client moved expert (0, 0) by the same delta, so its weighted
       // mean is that delta and the global block moves by server_lr times it.
       size_t at = table.expert_block(0, 0).begin;
       double want = 0.5 + fl.server_lr * (static_cast<double>(client_value(at)) - 0.5);
-      if (is_server()) HF_CHECK(std::fabs(params[at] - want) < 1e-6, "apply gave %g, expected %g", params[at], want);
+      if (is_server()) HF_CHECK(std::fabs(model[at] - want) < 1e-6, "apply gave %g, expected %g", model[at], want);
       Changes ch = agg.changes(u);
       HF_CHECK(ch.experts == touched, "applied %d experts, expected %d", ch.experts, touched);
       t0 = clk::now();
-      exchange.broadcast_changes(u, ch, params.data(), table);
+      exchange.broadcast_changes(u, ch, model.data(), table);
       t_bcast.push_back(seconds_since(t0));
       exchange.take_bytes();
       t0 = clk::now();
-      agg.apply(u, params.data(), ch);
+      agg.apply(u, model.data(), ch);
       t_apply.push_back(seconds_since(t0));
     }
     double expert_bytes = static_cast<double>(touched) * PE * 4;
@@ -230,17 +243,18 @@ void run_benchmark(int argc, char** argv) {
   std::vector<double> t_acc, t_apply;
   for (int rep = 0; rep < args.reps; rep++) {
     u.clear(C);
+    reset_model();
     auto t0 = clk::now();
     for (int c = 0; c < C && !server_only; c++) {
       double w = 1.0 / (c + 1);
       for (int l = 0; l < L; l++) {
         u.router_w[l] += to_fixed(w);
-        RoundUpdate::add_weighted_delta(u.router(l), w, client.data(), global.data(), table.router(l));
+        RoundUpdate::add_weighted_delta(u.router(l), w, client.data(), model.data(), table.router(l));
       }
       u.dense_w += to_fixed(w);
       int64_t* sum = u.dense_sum.data();
       for (const Range& r : u.dense) {
-        RoundUpdate::add_weighted_delta(sum, w, client.data(), global.data(), r);
+        RoundUpdate::add_weighted_delta(sum, w, client.data(), model.data(), r);
         sum += r.size();
       }
     }
@@ -249,10 +263,10 @@ void run_benchmark(int argc, char** argv) {
       std::fill(u.router_w.begin(), u.router_w.end(), to_fixed(1.0));
       u.dense_w = to_fixed(1.0);
     }
-    reset_params();
+    reset_model();
     Changes ch;
     t0 = clk::now();
-    agg.apply(u, params.data(), ch);
+    agg.apply(u, model.data(), ch);
     t_apply.push_back(seconds_since(t0));
   }
   double acc_s = server_only ? 0 : median(t_acc);

@@ -49,22 +49,6 @@ void reduce_sum_chunked(int64_t* buf, size_t n, int root, MPI_Comm comm, const c
   });
 }
 
-void start_reduce_sum_chunked(int64_t* buf, size_t n, int root, MPI_Comm comm, std::vector<MPI_Request>& requests,
-                              const char* what) {
-  int rank = 0;
-  mpi_ok(MPI_Comm_rank(comm, &rank), "Comm_rank");
-  for_each_chunk(n, [&](size_t at, int k) {
-    const void* send = rank == root ? MPI_IN_PLACE : buf + at;
-    requests.emplace_back();
-    mpi_ok(MPI_Ireduce(send, buf + at, k, MPI_INT64_T, MPI_SUM, root, comm, &requests.back()), what);
-  });
-}
-
-void wait_all(std::vector<MPI_Request>& requests, const char* what) {
-  mpi_ok(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE), what);
-  requests.clear();
-}
-
 void allreduce_bor_chunked(uint8_t* buf, size_t n, MPI_Comm comm, const char* what) {
   for_each_chunk(n, [&](size_t at, int k) {
     mpi_ok(MPI_Allreduce(MPI_IN_PLACE, buf + at, k, MPI_UNSIGNED_CHAR, MPI_BOR, comm), what);

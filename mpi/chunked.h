@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 namespace hf {
 
@@ -25,12 +24,6 @@ void bcast_chunked(void* buf, size_t n, MPI_Datatype type, int root, MPI_Comm co
 // MPI_Reduce(SUM) onto root: root's buf (n) becomes the sum of every rank's buf (root's included,
 // in place); the others' bufs are unchanged.
 void reduce_sum_chunked(int64_t* buf, size_t n, int root, MPI_Comm comm, const char* what);
-// reduce_sum_chunked without blocking: starts the MPI_Ireduce calls and appends their requests;
-// buf must stay untouched until MPI_Waitall(requests) (wait_all) completes them.
-void start_reduce_sum_chunked(int64_t* buf, size_t n, int root, MPI_Comm comm, std::vector<MPI_Request>& requests,
-                              const char* what);
-// Completes and clears requests.
-void wait_all(std::vector<MPI_Request>& requests, const char* what);
 // MPI_Allreduce(BOR) in place: every rank's buf (n) becomes the bitwise or of all.
 void allreduce_bor_chunked(uint8_t* buf, size_t n, MPI_Comm comm, const char* what);
 // MPI_Send / MPI_Recv of buf (n elements of type); the receiver passes the sender's n.

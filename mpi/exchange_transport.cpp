@@ -28,18 +28,10 @@ class MpiTransport : public ExchangeTransport {
     if (world_size() == 1) return;  // the in-process executor's buffer is the sum already
     reduce_sum_chunked(buf, n, 0, MPI_COMM_WORLD, "Reduce(update)");
   }
-  void start_reduce(int slot, int64_t* buf, size_t n) override {
-    if (world_size() == 1) return;
-    start_reduce_sum_chunked(buf, n, 0, MPI_COMM_WORLD, pending_[slot], "Ireduce(update)");
-  }
-  void wait_reduce(int slot) override { wait_all(pending_[slot], "Wait(update)"); }
   void broadcast_from_server(float* buf, size_t n) override {
     if (world_size() == 1) return;
     bcast_chunked(buf, n, MPI_FLOAT, 0, MPI_COMM_WORLD, "Bcast(params)");
   }
-
- private:
-  std::vector<MPI_Request> pending_[2];  // the reduces in flight, per slot
 };
 
 #ifdef HFEDMOE_HAVE_NCCL

@@ -25,12 +25,6 @@ class ExchangeTransport {
   virtual ~ExchangeTransport() = default;
   // Collective: afterwards rank 0's buf (n) holds the sum of the executors' bufs.
   virtual void reduce_to_server(int64_t* buf, size_t n) = 0;
-  // reduce_to_server in two steps, so that packing the next buffer overlaps it: start_reduce
-  // begins it in `slot` (0 or 1: two may be in flight), wait_reduce(slot) completes it; buf
-  // stays untouched in between. Collective, in the same order on every rank. By default the
-  // start is the whole blocking call.
-  virtual void start_reduce(int slot, int64_t* buf, size_t n) { reduce_to_server(buf, n); }
-  virtual void wait_reduce(int slot) {}
   // Collective: afterwards every rank's buf (n) holds rank 0's.
   virtual void broadcast_from_server(float* buf, size_t n) = 0;
 };

@@ -67,14 +67,13 @@ class SectionCursor {
 Exchange::Exchange(RoundUpdate& u, int max_slots, const std::string& mode, int device, size_t chunk_bytes)
     : executors_(world_size() > 1 ? world_size() - 1 : 1), max_slots_(max_slots) {
   HF_CHECK(chunk_bytes >= sizeof(int64_t), "exchange chunk of %zu bytes holds no word", chunk_bytes);
-  chunk_words_ = std::min(chunk_bytes / sizeof(int64_t), u.wire_words(max_slots, nullptr));
-  for (std::vector<int64_t>& c : chunks_) c.resize(chunk_words_);
+  chunk_.resize(std::min(chunk_bytes / sizeof(int64_t), u.wire_words(max_slots, nullptr)));
   masks_.resize(2 * static_cast<size_t>(u.L) * u.E);
   payload_floats_ = u.PD + static_cast<size_t>(u.L) * (u.PR + u.E * u.PE);
   payload_.resize(std::min(chunk_bytes / sizeof(float), payload_floats_));
   flags_.resize(u.L + 1);
   ranges_.reserve(u.dense.size() + static_cast<size_t>(u.L) * (1 + u.E));
-  transport_ = open_exchange_transport(mode, device, chunk_words_, payload_.size());
+  transport_ = open_exchange_transport(mode, device, chunk_.size(), payload_.size());
 }
 
 RoundPlan Exchange::broadcast_plan(const RoundPlan& plan) {
@@ -104,18 +103,12 @@ void Exchange::reduce_update(RoundUpdate& u, ServerAggregator* agg, float* param
   size_t n = 0;
   for (const Section& s : sections_) n += s.count;
   SectionCursor packer(sections_, sizeof(int64_t)), unpacker(sections_, sizeof(int64_t));
-  const size_t count = (n + chunk_words_ - 1) / chunk_words_;
-  auto length = [&](size_t k) { return std::min(chunk_words_, n - k * chunk_words_); };
-  auto finish = [&](size_t k) {
-    transport_->wait_reduce(static_cast<int>(k % 2));
-    if (is_server()) unpacker.apply(chunks_[k % 2].data(), length(k), u, *agg, params);
-  };
-  for (size_t k = 0; k < count; k++) {
-    if (k >= 2) finish(k - 2);  // its buffer is the one chunk k packs into
-    packer.pack(chunks_[k % 2].data(), length(k));
-    transport_->start_reduce(static_cast<int>(k % 2), chunks_[k % 2].data(), length(k));
+  for (size_t at = 0; at < n; at += chunk_.size()) {
+    const size_t k = std::min(chunk_.size(), n - at);
+    packer.pack(chunk_.data(), k);
+    transport_->reduce_to_server(chunk_.data(), k);
+    if (is_server()) unpacker.apply(chunk_.data(), k, u, *agg, params);
   }
-  for (size_t k = count >= 2 ? count - 2 : 0; k < count; k++) finish(k);
   bytes_.up += executors_ * static_cast<int64_t>(masks_.size() + n * sizeof(int64_t));
   bytes_.down += executors_ * static_cast<int64_t>(masks_.size());
   bytes_.dense_equiv += executors_ * static_cast<int64_t>(2 * masks_.size() + u.wire_words(u.n_slots, nullptr) * sizeof(int64_t));

@@ -10,10 +10,12 @@
 //          expert) and kept (u_c(e) >= tau somewhere: the union S of Eq. 18-21)
 //       b. each rank packs the int64 sections of RoundUpdate::for_each_section (fl/update.h)
 //          with the touched experts only, in chunks of fl.exchange_chunk_mb, and the transport
-//          sums the executors' chunks onto rank 0, which applies the sums in each chunk to the
-//          model as it arrives (ServerAggregator::apply_part) and unpacks the rest: the
-//          reduce of chunk k (non-blocking, MPI_Ireduce) runs while chunk k+1 is packed, so a
-//          rank holds two chunks, not a copy of every sum, and rank 0 holds no expert sums.
+//          sums the executors' chunks onto rank 0 (a blocking MPI_Reduce per chunk), which
+//          applies the sums in each chunk to the model as it arrives
+//          (ServerAggregator::apply_part) and unpacks the rest: a rank holds one chunk, not a
+//          copy of every sum, and rank 0 holds no expert sums. Open MPI 4.1's non-blocking
+//          MPI_Ireduce (libnbc) was measured 6-10x slower than MPI_Reduce for 64 MiB on one
+//          node, more than packing the next chunk meanwhile could win back (design section 4).
 //       No per-client tensor crosses the wire: executors pre-aggregate their clients.
 //     Executors hold sums only for the experts their clients touched (RoundUpdate's pool);
 //     an expert touched elsewhere is packed from zeros.
@@ -85,8 +87,7 @@ class Exchange {
  private:
   int executors_;  // R, or 1 for the in-process executor
   int max_slots_;
-  size_t chunk_words_;
-  std::vector<int64_t> chunks_[2];  // (chunk_words_) one chunk being packed, one being reduced
+  std::vector<int64_t> chunk_;      // (min(chunk, the largest buffer)) one chunk of the reduce
   std::vector<Section> sections_;   // this round's wire (reduce) or changed ranges (broadcast), in order
   std::vector<uint8_t> masks_;
   size_t payload_floats_;        // the broadcast's floats when everything changed
