@@ -7,7 +7,8 @@
 # with 2 executor ranks as in-process (the counts travel in the exact reduction), and a resumed
 # run rewrites it to the uninterrupted run's rows. The 2-executor run goes through
 # bench/rank_usage.sh (when GNU time is installed), and scripts/collect_results must draw the
-# heat map from experts.csv (same totals) and list every rank's CPU and peak RSS.
+# heat map from experts.csv (same totals) and list every rank's CPU and peak RSS. The round
+# model's bytes must be the run's (scripts/round_model).
 # Env from ctest: HFEDMOE_BIN, HFEDMOE_SOURCE_DIR, MPIEXEC, MPIEXEC_FLAGS.
 set -euo pipefail
 # shellcheck source=tests/cli/lib.sh
@@ -65,6 +66,24 @@ for b in bad:
     print("FAIL: " + b)
 if not bad:
     print("ok: counts within [0, clients_ok], each round's total matches experts_trained_mean")
+sys.exit(1 if bad else 0)
+PY
+# The round model's bytes (scripts/round_model, docs/benchmarks.md) are the exchange's own:
+# every round of the 2-executor run, from its plan slots and touched experts.
+python3 - "$tmp/np3" "$src/scripts/round_model" <<'PY' || failures=$((failures + 1))
+import json, subprocess, sys
+run, model = sys.argv[1:]
+bad = 0
+for m in (json.loads(line) for line in open(f"{run}/metrics.jsonl")):
+    slots = m["clients_ok"] + m["clients_failed"]
+    out = subprocess.run([model, "--preset", "tiny", "--executors", "2", "--clients", "8", "--online", f"{slots / 8}",
+                          "--touched", f"{m['experts_changed'] / 16}", "--t-client", "1"],
+                         check=True, capture_output=True, text=True).stdout.splitlines()[-1]
+    up, down = (int(x) for x in out.strip("| ").split(" | ")[-2:])
+    ok = (up, down) == (m["bytes_up"], m["bytes_down"])
+    bad += not ok
+    print(f"{'ok' if ok else 'FAIL'}: round {m['round']}: round_model bytes up/down {up}/{down}, "
+          f"metrics {m['bytes_up']}/{m['bytes_down']}")
 sys.exit(1 if bad else 0)
 PY
 python3 "$src/scripts/collect_results" "$tmp/np3" --out "$tmp/results" >/dev/null 2>&1 ||
