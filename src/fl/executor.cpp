@@ -18,6 +18,7 @@
 namespace hf {
 
 void Engine::train_assigned(const RoundPlan& plan) {
+  trainer->begin_round(global.data());
   for (size_t p = 0; p < plan.slots.size(); p++)
     if (plan.slots[p].executor == world_rank()) trainer->train_client(plan.round, static_cast<int>(p), plan.slots[p], global.data(), update);
 }

@@ -39,11 +39,17 @@ LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const F
   usage_sum_.resize(LE), importance_sum_.resize(LE);
   usage_.resize(LE), importance_.resize(LE), gate_s_.resize(E_);
   score_.resize(LE), eligible_.resize(LE);
-  if (method.traits.reads_global && !ops.host_memory()) anchor_ = ops.alloc_f32(t.total());
+  expert_weight_.resize(LE);
+  reported_.reserve(dense_ranges_.size() + router_ranges_.size() + expert_ranges_.size());
+  if (!ops.host_memory()) global_dev_ = ops.alloc_f32(t.total());
 }
 
 LocalTrainer::~LocalTrainer() {
-  if (anchor_) ops_.free(anchor_);
+  if (global_dev_) ops_.free(global_dev_);
+}
+
+void LocalTrainer::begin_round(const float* global) {
+  if (global_dev_) ops_.upload(global_dev_, global, model_.table().total() * sizeof(float));
 }
 
 // B distinct rows of the client's shard (all of them when it has fewer): the first B of a
@@ -78,12 +84,11 @@ void LocalTrainer::train_client(int64_t round, int p, const PlanSlot& slot, cons
   const int c = slot.client;
   float* params = model_.params();  // (P) backend memory
   float* grads = model_.grads();    // (P) backend memory
-  model_.load_params(global);
-  const float* anchor = global;     // (P) FedProx's w_global, in backend memory
-  if (anchor_) {
-    ops_.upload(anchor_, global, model_.table().total() * sizeof(float));
-    anchor = anchor_;
-  }
+  if (global_dev_)
+    ops_.copy(params, global_dev_, model_.table().total() * sizeof(float));
+  else
+    model_.load_params(global);
+  const float* anchor = global_dev_ ? global_dev_ : global;  // (P) FedProx's w_global, in backend memory
   opt_.reset();
   std::fill(trained_any_.begin(), trained_any_.end(), 0);
   std::fill(usage_sum_.begin(), usage_sum_.end(), 0.0);
@@ -208,7 +213,16 @@ double LocalTrainer::step_bytes() const {
 
 // The aggregation policy's weights applied to the client's deltas (fixed point, fl/update.h).
 void LocalTrainer::report(const ClientRun& run, int p, const float* global, RoundUpdate& update) {
-  const float* params = model_.params_on_host();  // (P)
+  // The weights first, so that only what the client reports comes back from the device.
+  reported_.assign(dense_ranges_.begin(), dense_ranges_.end());
+  reported_.insert(reported_.end(), router_ranges_.begin(), router_ranges_.end());
+  for (int l = 0; l < L_; l++)
+    for (int e = 0; e < E_; e++) {
+      const int i = l * E_ + e;
+      expert_weight_[i] = method_.weights->expert_weight(run, l, e);
+      if (expert_weight_[i] > 0) reported_.push_back(expert_ranges_[i]);
+    }
+  const float* params = model_.params_on_host(reported_);  // (P), valid on reported_
   bool in_range = true;
   int64_t experts = 0, reported = 0;
   int64_t* by_class = update.trained_by(clients_.profile[run.client]);
@@ -219,7 +233,7 @@ void LocalTrainer::report(const ClientRun& run, int p, const float* global, Roun
       experts += trained_any_[i];
       by_class[i] += trained_any_[i];
       if (usage_[i] >= tau) update.kept[i] = 1;
-      double w = method_.weights->expert_weight(run, l, e);
+      double w = expert_weight_[i];
       if (w <= 0) continue;
       reported++;
       update.touched[i] = 1;

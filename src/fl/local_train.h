@@ -32,7 +32,11 @@ class LocalTrainer {
   ~LocalTrainer();
   LocalTrainer(const LocalTrainer&) = delete;
   LocalTrainer& operator=(const LocalTrainer&) = delete;
-  // Trains the client of plan slot p; global: (P) the executor's copy of the global arena.
+  // Once per round, before its clients: global (P) is the executor's copy of the global arena.
+  // On a device backend it is uploaded here, once, and every client starts from it by a device
+  // copy: many clients per GPU cost one host-to-device transfer of the model per round.
+  void begin_round(const float* global);
+  // Trains the client of plan slot p; global: the same (P) as begin_round's.
   void train_client(int64_t round, int p, const PlanSlot& slot, const float* global, RoundUpdate& update);
 
  private:
@@ -70,7 +74,10 @@ class LocalTrainer {
   std::vector<float> usage_, importance_, gate_s_;               // (L, E), (L, E), (E)
   std::vector<float> score_;                                     // (L, E) the method's scratch
   std::vector<uint8_t> eligible_;                                // (L, E) the method's scratch
-  float* anchor_ = nullptr;  // (P) the global model in device memory (a gradient hook that reads it, on a device backend)
+  float* global_dev_ = nullptr;  // (P) the round's global model in device memory (device backends only):
+                                 // each client's starting point, and what FedProx's hook reads
+  std::vector<double> expert_weight_;  // (L*E) the client's aggregation weights, report()'s scratch
+  std::vector<Range> reported_;        // the ranges report() reads back: dense, routers, weighted experts
 };
 
 }  // namespace hf

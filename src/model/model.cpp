@@ -297,6 +297,15 @@ const float* Model::Impl::host_view(const float* arena, std::vector<float>& mirr
 const float* Model::params_on_host() { return impl_->host_view(impl_->params, impl_->params_mirror); }
 const float* Model::grads_on_host() { return impl_->host_view(impl_->grads, impl_->grads_mirror); }
 
+const float* Model::params_on_host(const std::vector<Range>& ranges) {
+  Impl& m = *impl_;
+  if (m.ops.host_memory()) return m.params;
+  m.params_mirror.resize(table_.total());
+  for (const Range& r : ranges)
+    m.ops.download(m.params_mirror.data() + r.begin, m.params + r.begin, r.size() * sizeof(float));
+  return m.params_mirror.data();
+}
+
 void Model::load_params(const float* host) {
   Impl& m = *impl_;
   if (host != m.params) m.ops.upload(m.params, host, table_.total() * sizeof(float));

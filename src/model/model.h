@@ -65,6 +65,8 @@ class Model {
   // synchronising copy of P floats; each mirror is allocated on its first use, then reused).
   const float* params_on_host();  // (P)
   const float* grads_on_host();   // (P)
+  // params_on_host() valid on `ranges` only: on a device backend only they are downloaded.
+  const float* params_on_host(const std::vector<Range>& ranges);  // (P)
   void load_params(const float* host);  // (P) host -> arena
 
   // Deterministic initialisation from seed: normal(0, 0.02) for matrices (residual output
