@@ -21,6 +21,10 @@
 #   4b attention  bench_cuda_attention: fused vs reference attention forward + backward (one layer)
 #                 at base, batch 16, seq 512 -> OUT/cuda_attention.md
 #   5 exchange    bench_aggregate at 2 ranks over MPI and over NCCL -> OUT/exchange.log
+#   5b clients    many clients per GPU: `tiny` with 100 and 1,000 clients per round on one GPU
+#                 executor (server on the CPU), 3 rounds each; round 2's wall time per trained
+#                 client and the peak device memory (nvidia-smi, sampled every 0.5 s), which
+#                 must stay flat in the number of clients -> OUT/clients.md
 #   6 torch       bench/torch_mixtral_gpu.py (HF MixtralForCausalLM, bf16 autocast, AdamW) at the
 #                 same shapes -> OUT/torch_mixtral_gpu.md
 # Then OUT/summary.txt: one line per step, the GPU, the date. Copy the .md files into
@@ -70,5 +74,32 @@ exchange() {
   done
 }
 step exchange exchange
+clients() {
+  "$build/hfedmoe" prepare --prepare.corpus sotu --prepare.seq_len 16 --prepare.clients 1000 --prepare.partition iid \
+    --prepare.output "$out/sotu1000.h5" || return 1
+  echo "| clients per round | trained in round 2 | round 2 wall (s) | ms per client | peak device MiB |" >"$out/clients.md"
+  echo "|---:|---:|---:|---:|---:|" >>"$out/clients.md"
+  local K sampler rc
+  for K in 100 1000; do
+    (while sleep 0.5; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1; done) \
+      >"$out/clients_mem_$K.txt" &
+    sampler=$!
+    "${mpi[@]}" "$build/hfedmoe" train --run.backend cuda --model.preset tiny --model.seq_len 16 \
+      --data.path "$out/sotu1000.h5" --fl.clients 0 --fl.clients_per_round "$K" --fl.overcommit 0 --fl.rounds 3 \
+      --fl.eval_every 3 --fl.eval_rows 64 --train.local_steps 1 --out "$out/clients_$K"
+    rc=$?
+    kill "$sampler"
+    [[ $rc == 0 ]] || return 1
+    python3 - "$out/clients_$K/metrics.jsonl" "$K" "$(sort -n "$out/clients_mem_$K.txt" | tail -1)" >>"$out/clients.md" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+wall = rows[1]["wall_time_s"] - rows[0]["wall_time_s"]
+ok = rows[1]["clients_ok"]
+print(f"| {sys.argv[2]} | {ok} | {wall:.3f} | {1000 * wall / ok:.2f} | {sys.argv[3]} |")
+PY
+  done
+  cat "$out/clients.md"
+}
+step clients clients
 step torch python3 bench/torch_mixtral_gpu.py --preset all --out "$out/torch_mixtral_gpu.md"
 echo "done $(date -u +%FT%TZ)" | tee -a "$out/summary.txt"
