@@ -10,10 +10,19 @@
 
 namespace hf {
 namespace {
-constexpr int kArrivalTag = 7101;  // apart from every other message of the job
+// Apart from every other message of the job (the NCCL transport's leader uses 7101 and 7102).
+constexpr int kArrivalTag = 7201, kReleaseTag = 7202;
+constexpr auto kPoll = std::chrono::milliseconds(1);
 }  // namespace
 
-void report_arrival(int64_t step) { MPI_Send(&step, 1, MPI_INT64_T, 0, kArrivalTag, MPI_COMM_WORLD); }
+void report_arrival(int64_t step) {
+  MPI_Send(&step, 1, MPI_INT64_T, 0, kArrivalTag, MPI_COMM_WORLD);
+  int64_t released = -1;
+  MPI_Request req;
+  MPI_Irecv(&released, 1, MPI_INT64_T, 0, kReleaseTag, MPI_COMM_WORLD, &req);
+  for (int done = 0; MPI_Test(&req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done;)
+    std::this_thread::sleep_for(kPoll);
+}
 
 std::vector<int> await_arrivals(int64_t step, double timeout_s) {
   const int R = world_size() - 1;
@@ -22,13 +31,13 @@ std::vector<int> await_arrivals(int64_t step, double timeout_s) {
   for (int r = 0; r < R; r++)
     mpi_ok(MPI_Irecv(&got[r], 1, MPI_INT64_T, r + 1, kArrivalTag, MPI_COMM_WORLD, &req[r]), "Irecv(arrival)");
   const auto start = std::chrono::steady_clock::now();
+  std::vector<int> silent;
   for (;;) {
     int all = 0;
     mpi_ok(MPI_Testall(R, req.data(), &all, MPI_STATUSES_IGNORE), "Testall(arrival)");
     if (all) break;
     double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (timeout_s > 0 && waited > timeout_s) {
-      std::vector<int> silent;
       for (int r = 0; r < R; r++) {
         int done = 0;
         mpi_ok(MPI_Test(&req[r], &done, MPI_STATUS_IGNORE), "Test(arrival)");
@@ -37,14 +46,21 @@ std::vector<int> await_arrivals(int64_t step, double timeout_s) {
         MPI_Cancel(&req[r]);  // `got` goes out of scope: no receive may land in it later
         MPI_Wait(&req[r], MPI_STATUS_IGNORE);
       }
-      return silent;
+      break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(kPoll);
   }
-  for (int r = 0; r < R; r++)
+  size_t next_silent = 0;
+  for (int r = 0; r < R; r++) {
+    if (next_silent < silent.size() && silent[next_silent] == r + 1) {
+      next_silent++;
+      continue;
+    }
     HF_CHECK(got[r] == step, "rank %d reported step %lld while rank 0 waits for %lld", r + 1,
              static_cast<long long>(got[r]), static_cast<long long>(step));
-  return {};
+    mpi_ok(MPI_Send(&step, 1, MPI_INT64_T, r + 1, kReleaseTag, MPI_COMM_WORLD), "Send(release)");
+  }
+  return silent;
 }
 
 CollectiveWatch::CollectiveWatch(double timeout_s, std::string what) {
