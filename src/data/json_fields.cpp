@@ -113,6 +113,48 @@ struct Parser {
     if (v.empty()) bad("expected a value");
     return v == "null" ? std::string() : v;
   }
+  JsonValue value() {
+    JsonValue v;
+    char c = peek();
+    if (c == '"') {
+      v.kind = JsonValue::kString;
+      v.text = string();
+    } else if (c == '[') {
+      v.kind = JsonValue::kArray;
+      i++;
+      if (peek() == ']') {
+        i++;
+        return v;
+      }
+      for (;;) {
+        v.items.push_back(value());
+        char sep = peek();
+        i++;
+        if (sep == ']') break;
+        if (sep != ',') bad("expected ',' or ']'");
+      }
+    } else if (c == '{') {
+      v.kind = JsonValue::kObject;
+      i++;
+      if (peek() == '}') {
+        i++;
+        return v;
+      }
+      for (;;) {
+        std::string key = string();
+        expect(':');
+        v.members.emplace_back(std::move(key), value());
+        char sep = peek();
+        i++;
+        if (sep == '}') break;
+        if (sep != ',') bad("expected ',' or '}'");
+      }
+    } else {
+      v.text = scalar();
+      v.kind = v.text.empty() ? JsonValue::kNull : JsonValue::kScalar;
+    }
+    return v;
+  }
   // Skips a nested object or array, minding strings so brackets inside them do not count.
   void skip_nested() {
     int depth = 0;
@@ -151,6 +193,20 @@ std::map<std::string, std::string> json_object_fields(const std::string& text, c
   p.ws();
   if (p.i != text.size()) p.bad("text after the object");
   return fields;
+}
+
+const JsonValue* JsonValue::find(const std::string& key) const {
+  for (const auto& m : members)
+    if (m.first == key) return &m.second;
+  return nullptr;
+}
+
+JsonValue json_parse(const std::string& text, const std::string& where) {
+  Parser p{text, where};
+  JsonValue v = p.value();
+  p.ws();
+  if (p.i != text.size()) p.bad("text after the value");
+  return v;
 }
 
 std::string json_field_or(const std::map<std::string, std::string>& fields, const std::string& key,
