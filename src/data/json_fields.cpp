@@ -113,6 +113,22 @@ struct Parser {
     if (v.empty()) bad("expected a value");
     return v == "null" ? std::string() : v;
   }
+  // The elements of an array or object whose opening bracket was read, up to `close`:
+  // each() reads one, then a ',' or the close follows.
+  template <class Each>
+  void elements(char close, Each each) {
+    if (peek() == close) {
+      i++;
+      return;
+    }
+    for (;;) {
+      each();
+      char sep = peek();
+      i++;
+      if (sep == close) return;
+      if (sep != ',') bad(strf("expected ',' or '%c'", close));
+    }
+  }
   JsonValue value() {
     JsonValue v;
     char c = peek();
@@ -122,33 +138,15 @@ struct Parser {
     } else if (c == '[') {
       v.kind = JsonValue::kArray;
       i++;
-      if (peek() == ']') {
-        i++;
-        return v;
-      }
-      for (;;) {
-        v.items.push_back(value());
-        char sep = peek();
-        i++;
-        if (sep == ']') break;
-        if (sep != ',') bad("expected ',' or ']'");
-      }
+      elements(']', [&] { v.items.push_back(value()); });
     } else if (c == '{') {
       v.kind = JsonValue::kObject;
       i++;
-      if (peek() == '}') {
-        i++;
-        return v;
-      }
-      for (;;) {
+      elements('}', [&] {
         std::string key = string();
         expect(':');
         v.members.emplace_back(std::move(key), value());
-        char sep = peek();
-        i++;
-        if (sep == '}') break;
-        if (sep != ',') bad("expected ',' or '}'");
-      }
+      });
     } else {
       v.text = scalar();
       v.kind = v.text.empty() ? JsonValue::kNull : JsonValue::kScalar;
@@ -177,19 +175,14 @@ std::map<std::string, std::string> json_object_fields(const std::string& text, c
   Parser p{text, where};
   std::map<std::string, std::string> fields;
   p.expect('{');
-  if (p.peek() == '}') return fields;
-  for (;;) {
+  p.elements('}', [&] {
     std::string key = p.string();
     p.expect(':');
     char c = p.peek();
     if (c == '"') fields[key] = p.string();
     else if (c == '{' || c == '[') p.skip_nested();
     else fields[key] = p.scalar();
-    c = p.peek();
-    p.i++;
-    if (c == '}') break;
-    if (c != ',') p.bad("expected ',' or '}'");
-  }
+  });
   p.ws();
   if (p.i != text.size()) p.bad("text after the object");
   return fields;

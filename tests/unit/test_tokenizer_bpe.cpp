@@ -9,10 +9,10 @@
 #include <sstream>
 
 #include "data/json_fields.h"
+#include "data/pretokenize.h"
+#include "data/tokenizer_id.h"
+#include "data/tokenizers.h"
 #include "io/fs.h"
-#include "model/pretokenize.h"
-#include "model/tokenizer_id.h"
-#include "model/tokenizers.h"
 #include "test_util.h"
 
 namespace hf {

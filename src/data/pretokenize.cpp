@@ -1,6 +1,6 @@
-#include "model/pretokenize.h"
+#include "data/pretokenize.h"
 
-#include "model/unicode_classes.h"
+#include "data/unicode_classes.h"
 #include "util/check.h"
 
 namespace hf {
@@ -116,7 +116,7 @@ SplitPattern split_pattern_of_regex(const std::string& regex, const std::string&
   if (regex == kLlama3Regex) return SplitPattern::kLlama3;
   if (regex == kQwen2Regex) return SplitPattern::kQwen2;
   fail(file + ": pre-tokenizer Split regex " + regex + " is not one this build knows",
-       "use a tokenizer with GPT-2's, Llama-3's or Qwen2's pattern (model/pretokenize.h)");
+       "use a tokenizer with GPT-2's, Llama-3's or Qwen2's pattern (data/pretokenize.h)");
 }
 
 std::vector<std::string_view> split_pieces(std::string_view text, SplitPattern pattern) {

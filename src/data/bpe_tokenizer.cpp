@@ -1,4 +1,4 @@
-#include "model/bpe_tokenizer.h"
+#include "data/bpe_tokenizer.h"
 
 #include <climits>
 #include <string_view>
@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "data/json_fields.h"
+#include "data/pretokenize.h"
 #include "data/sha256.h"
+#include "data/unicode_classes.h"
 #include "io/fs.h"
-#include "model/pretokenize.h"
-#include "model/unicode_classes.h"
 #include "util/check.h"
 
 namespace hf {

@@ -1,8 +1,8 @@
-#include "model/tokenizers.h"
+#include "data/tokenizers.h"
 
-#include "model/bpe_tokenizer.h"
+#include "data/bpe_tokenizer.h"
+#include "data/tokenizer_id.h"
 #include "model/tokenizer.h"
-#include "model/tokenizer_id.h"
 #include "util/check.h"
 
 namespace hf {
@@ -14,7 +14,7 @@ class Byte260Tokenizer : public Tokenizer {
   std::vector<int32_t> encode(const std::string& text) const override { return hf::encode(text); }
   std::string decode(const std::vector<int32_t>& ids) const override { return hf::decode(ids); }
   int vocab_size() const override { return kByteVocab; }
-  SpecialTokens specials() const override { return {kPadToken, kBosToken, kEosToken, kClsToken}; }
+  SpecialTokens specials() const override { return kByte260Specials; }
   std::string identity() const override { return kTokenizerName; }
 };
 

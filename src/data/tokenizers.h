@@ -2,13 +2,15 @@
 // The tokenizers a dataset can be prepared with, behind one interface:
 //   byte260        the built-in byte-level tokenizer (model/tokenizer.h)
 //   byte-level BPE a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2 families;
-//                  model/bpe_tokenizer.h)
+//                  data/bpe_tokenizer.h)
 // load_tokenizer picks by the files of a model folder, by the rule tokenizer_file_of_dir
 // states (tokenizer.json first), so the identity a dataset records names what encoded it.
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "model/tokenizer.h"
 
 namespace hf {
 
@@ -17,6 +19,7 @@ namespace hf {
 struct SpecialTokens {
   int32_t pad = -1, bos = -1, eos = -1, cls = -1;
 };
+inline constexpr SpecialTokens kByte260Specials{kPadToken, kBosToken, kEosToken, kClsToken};
 
 class Tokenizer {
  public:
@@ -27,7 +30,7 @@ class Tokenizer {
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   virtual int vocab_size() const = 0;
   virtual SpecialTokens specials() const = 0;
-  // "byte260" or "sha256:<hex>" of the tokenizer file (model/tokenizer_id.h).
+  // "byte260" or "sha256:<hex>" of the tokenizer file (data/tokenizer_id.h).
   virtual std::string identity() const = 0;
 };
 

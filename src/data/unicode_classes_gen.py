@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Writes unicode_classes_table.inc: the code point ranges of the three classes the
-pre-tokeniser regexes of tokenizer.json files use (model/pretokenize.cpp):
+pre-tokeniser regexes of tokenizer.json files use (data/pretokenize.cpp):
   letter      \\p{L}  general category L* (Lu Ll Lt Lm Lo)
   number      \\p{N}  general category N* (Nd Nl No)
   whitespace  \\s     the White_Space property (PropList.txt), which Python's unicodedata
                      lacks; its 25 code points have not changed since Unicode 6.
 Run with the Python whose unicodedata version the table should carry:
-  python3 src/model/unicode_classes_gen.py > src/model/unicode_classes_table.inc
+  python3 src/data/unicode_classes_gen.py > src/data/unicode_classes_table.inc
 """
 import sys
 import unicodedata

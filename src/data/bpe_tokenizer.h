@@ -4,7 +4,7 @@
 //   1. added tokens (<|endoftext|>, <|begin_of_text|>, ...) are cut out of the text first,
 //      longest match at the leftmost position, and map to their ids directly;
 //   2. each stretch between them is cut into pieces by the file's pre-tokeniser
-//      (ByteLevel with GPT-2's regex, or a Split regex; model/pretokenize.h);
+//      (ByteLevel with GPT-2's regex, or a Split regex; data/pretokenize.h);
 //   3. each piece's bytes become printable code points by GPT-2's byte-to-unicode table,
 //      and BPE merges adjacent symbols, lowest merge rank first, until none applies
 //      (with ignore_merges, a piece that is itself in the vocabulary is taken whole).
@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "model/tokenizers.h"
+#include "data/tokenizers.h"
 
 namespace hf {
 

@@ -3,7 +3,7 @@
 // a regex before BPE runs on each piece. Those regexes need Unicode classes (\p{L}, \p{N})
 // that std::regex lacks, so each known pattern is a hand-written matcher over UTF-8 code
 // points, with the classes from a generated table (unicode_classes_gen.py). A pattern this
-// file does not know is refused by name (pretokenizer_of_regex).
+// file does not know is refused by name (split_pattern_of_regex).
 #include <string>
 #include <string_view>
 #include <vector>

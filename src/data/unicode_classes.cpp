@@ -1,4 +1,4 @@
-#include "model/unicode_classes.h"
+#include "data/unicode_classes.h"
 
 #include <algorithm>
 
@@ -12,7 +12,7 @@ struct CodeRange {
 };
 
 constexpr CodeRange kRanges[] = {
-#include "model/unicode_classes_table.inc"
+#include "data/unicode_classes_table.inc"
 };
 
 }  // namespace
