@@ -76,6 +76,7 @@ class BpeTokenizer : public Tokenizer {
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (left, right) ids -> (rank, merged id)
   bool ignore_merges_ = false;
   std::vector<AddedToken> added_;
+  std::vector<int> added_by_first_byte_[256];  // indices into added_, by the content's first byte
   std::vector<int8_t> added_special_;  // id -> -1 not added, 0 added, 1 added special
   std::vector<SplitPattern> splits_;   // applied in order, each piece cut again by the next
   bool add_prefix_space_ = false;
@@ -114,8 +115,9 @@ BpeTokenizer::BpeTokenizer(const std::string& file) : file_(file) {
   added_special_.assign(token_.size(), -1);
   if (const JsonValue* added = root.find("added_tokens")) {
     for (const JsonValue& a : added->items) {
-      AddedToken t{string_member(a, "content"), static_cast<int32_t>(std::stoll(a.find("id")->text)),
-                   true_member(a, "special")};
+      const JsonValue* id = a.find("id");
+      if (!id || id->kind != JsonValue::kScalar) unsupported("an added token without an id");
+      AddedToken t{string_member(a, "content"), static_cast<int32_t>(std::stoll(id->text)), true_member(a, "special")};
       if (true_member(a, "lstrip") || true_member(a, "rstrip") || true_member(a, "single_word"))
         unsupported("added token " + t.content + " with lstrip, rstrip or single_word");
       if (t.id < 0 || t.content.empty()) unsupported("an added token without content or id");
@@ -125,6 +127,7 @@ BpeTokenizer::BpeTokenizer(const std::string& file) : file_(file) {
       }
       token_[t.id] = t.content;
       added_special_[t.id] = t.special ? 1 : 0;
+      added_by_first_byte_[static_cast<unsigned char>(t.content[0])].push_back(static_cast<int>(added_.size()));
       added_.push_back(t);
     }
   }
@@ -268,9 +271,11 @@ std::vector<int32_t> BpeTokenizer::encode(const std::string& text) const {
   size_t start = 0;  // the stretch not yet encoded
   for (size_t pos = 0; pos < text.size();) {
     const AddedToken* hit = nullptr;
-    for (const AddedToken& t : added_)
+    for (int k : added_by_first_byte_[static_cast<unsigned char>(text[pos])]) {
+      const AddedToken& t = added_[k];
       if (text.compare(pos, t.content.size(), t.content) == 0 && (!hit || t.content.size() > hit->content.size()))
         hit = &t;
+    }
     if (!hit) {
       pos++;
       continue;
