@@ -9,18 +9,13 @@
 #include "data/pretokenize.h"
 #include "data/sha256.h"
 #include "data/unicode_classes.h"
+#include "data/unicode_nfc.h"
 #include "io/fs.h"
 #include "util/check.h"
 
 namespace hf {
 
 namespace {
-
-// UTF-8 of a code point below U+0800 (the byte map's stay below U+0144).
-std::string utf8_of(uint32_t cp) {
-  if (cp < 0x80) return std::string(1, static_cast<char>(cp));
-  return {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
-}
 
 // GPT-2's byte-to-unicode table: printable Latin-1 bytes stand for themselves, the other
 // 68 bytes take U+0100.. in byte order, so every byte is one visible vocabulary character.
@@ -33,7 +28,7 @@ struct ByteMap {
     for (int b = 0; b < 256; b++) {
       bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
       uint32_t cp = printable ? static_cast<uint32_t>(b) : next++;
-      of_byte[b] = utf8_of(cp);
+      append_utf8(of_byte[b], cp);
       to_byte[cp] = static_cast<uint8_t>(b);
     }
   }
@@ -80,6 +75,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<int8_t> added_special_;  // id -> -1 not added, 0 added, 1 added special
   std::vector<SplitPattern> splits_;   // applied in order, each piece cut again by the next
   bool add_prefix_space_ = false;
+  bool nfc_ = false;  // the text between added tokens is put in Unicode NFC first (Qwen2)
   SpecialTokens specials_;
 };
 
@@ -101,7 +97,10 @@ BpeTokenizer::BpeTokenizer(const std::string& file) : file_(file) {
   identity_ = "sha256:" + sha256_hex(text);
   JsonValue root = json_parse(text, file);
   const JsonValue* normalizer = root.find("normalizer");
-  if (normalizer && !normalizer->is_null()) unsupported("normalizer " + string_member(*normalizer, "type"));
+  if (normalizer && !normalizer->is_null()) {
+    if (string_member(*normalizer, "type") != "NFC") unsupported("normalizer " + string_member(*normalizer, "type"));
+    nfc_ = true;
+  }
   const JsonValue* model = root.find("model");
   if (!model) unsupported("a tokenizer.json without a model");
   read_model(*model);
@@ -250,10 +249,14 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& id
 }
 
 void BpeTokenizer::encode_stretch(std::string_view text, std::vector<int32_t>& ids) const {
-  std::string prefixed;
+  std::string normalized;  // owns what `text` views when the stretch is rewritten
+  if (nfc_) {
+    normalized = nfc(text);
+    text = normalized;
+  }
   if (add_prefix_space_ && !text.empty() && text[0] != ' ') {
-    prefixed = " " + std::string(text);
-    text = prefixed;
+    normalized = " " + std::string(text);
+    text = normalized;
   }
   std::vector<std::string_view> pieces{text};
   for (SplitPattern pattern : splits_) {

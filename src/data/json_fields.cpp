@@ -1,5 +1,6 @@
 #include "data/json_fields.h"
 
+#include "data/unicode_classes.h"
 #include "util/check.h"
 
 namespace hf {
@@ -40,23 +41,6 @@ struct Parser {
     }
     return v;
   }
-  static void put_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
   std::string string() {
     expect('"');
     std::string out;
@@ -96,7 +80,7 @@ struct Parser {
           } else if (cp >= 0xD800 && cp < 0xE000) {
             cp = 0xFFFD;
           }
-          put_utf8(out, cp);
+          append_utf8(out, cp);
           break;
         }
         default: bad(strf("unknown escape \\%c", e));

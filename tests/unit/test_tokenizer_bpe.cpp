@@ -12,6 +12,7 @@
 #include "data/pretokenize.h"
 #include "data/tokenizer_id.h"
 #include "data/tokenizers.h"
+#include "data/unicode_nfc.h"
 #include "io/fs.h"
 #include "test_util.h"
 
@@ -95,6 +96,20 @@ TEST(TokenizerBpe, SplitPatternsCutAsTheirRegexes) {
             (V{"caf\xC3\xA9", " \xD0\xBC\xD0\xB8\xD1\x80"}));
 }
 
+// NFC (Qwen2's normaliser) against Python's unicodedata (tests/ref/make_nfc_reference.py).
+TEST(TokenizerBpe, NfcMatchesPython) {
+  std::ifstream in(kRef + "nfc.jsonl");
+  int pairs = 0;
+  for (std::string line; std::getline(in, line); pairs++) {
+    JsonValue pair = json_parse(line, "nfc.jsonl");
+    ASSERT_EQ(pair.items.size(), 2u);
+    EXPECT_EQ(nfc(pair.items[0].text), pair.items[1].text) << "line " << pairs + 1;
+  }
+  EXPECT_GE(pairs, 100);
+  // Bytes that are not UTF-8 stay, and the text on either side is normalised on its own.
+  EXPECT_EQ(nfc("e\xCC\x81\xFF" "e\xCC\x81"), "\xC3\xA9\xFF\xC3\xA9");
+}
+
 // A minimal tokenizer.json with one part replaced, for the refusals.
 std::string write_tokenizer(const std::string& name, const std::string& normalizer, const std::string& pre) {
   std::string dir = ::testing::TempDir() + "tok_" + name;
@@ -111,8 +126,10 @@ TEST(TokenizerBpe, RefusesWhatItDoesNotImplementByName) {
   auto tok = load_tokenizer(write_tokenizer("ok", "null", byte_level));
   EXPECT_EQ(tok->encode("abba"), (std::vector<int32_t>{3, 1, 0}));
   EXPECT_EQ(tok->decode({3, 2, 1}), "abb");
-  EXPECT_NE(test::error_of([&] { load_tokenizer(write_tokenizer("nfc", R"({"type":"NFC"})", byte_level)); })
-                .find("normalizer NFC is not supported"),
+  auto nfc_tok = load_tokenizer(write_tokenizer("nfc", R"({"type":"NFC"})", byte_level));
+  EXPECT_EQ(nfc_tok->encode("ab"), (std::vector<int32_t>{3}));
+  EXPECT_NE(test::error_of([&] { load_tokenizer(write_tokenizer("nfkc", R"({"type":"NFKC"})", byte_level)); })
+                .find("normalizer NFKC is not supported"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] { load_tokenizer(write_tokenizer("meta", "null", R"({"type":"Metaspace"})")); })
                 .find("pre_tokenizer Metaspace is not supported"),
