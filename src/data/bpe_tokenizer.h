@@ -1,6 +1,7 @@
 #pragma once
-// Byte-level BPE from a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2, OLMoE and
-// DeepSeek families), with no dependency beyond this repository:
+// Byte-level BPE from a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2 and OLMoE
+// families), with no dependency beyond this repository:
+//   0. with an NFC normaliser (Qwen2), the text between added tokens is put in NFC;
 //   1. added tokens (<|endoftext|>, <|begin_of_text|>, ...) are cut out of the text first,
 //      longest match at the leftmost position, and map to their ids directly;
 //   2. each stretch between them is cut into pieces by the file's pre-tokeniser

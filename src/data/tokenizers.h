@@ -1,7 +1,7 @@
 #pragma once
 // The tokenizers a dataset can be prepared with, behind one interface:
 //   byte260        the built-in byte-level tokenizer (model/tokenizer.h)
-//   byte-level BPE a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2 families;
+//   byte-level BPE a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2, OLMoE families;
 //                  data/bpe_tokenizer.h)
 // load_tokenizer picks by the files of a model folder, by the rule tokenizer_file_of_dir
 // states (tokenizer.json first), so the identity a dataset records names what encoded it.
