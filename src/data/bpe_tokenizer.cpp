@@ -57,7 +57,7 @@ class BpeTokenizer : public Tokenizer {
  private:
   [[noreturn]] void unsupported(const std::string& what) const {
     fail(file_ + ": " + what + " is not supported",
-         "use a byte-level BPE tokenizer.json (GPT-2, Llama-3, Qwen2 families) or the folder's tokenizer.model");
+         "use a model whose tokenizer.json is byte-level BPE of the GPT-2, Llama-3, Qwen2 or OLMoE kind (user guide, Tokenizers)");
   }
   void read_model(const JsonValue& model);
   void read_pre_tokenizer(const JsonValue& pre);
