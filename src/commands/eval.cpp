@@ -64,6 +64,7 @@ int cmd_eval(int argc, char** argv) {
       if (key.rfind("model.", 0) == 0 && o.was_set(key)) overrides.push_back({key, value});
     cfg = model_config_from_ini(meta.config_ini, overrides);
     data = Dataset::load(e.data);
+    data.check_tokenizer(cfg.tokenizer);
     if (data.task == Task::classify && cfg.n_classes != data.n_classes)
       fail(strf("dataset %s has %d classes but the checkpoint's model has n_classes=%d", e.data.c_str(), data.n_classes,
                 cfg.n_classes),

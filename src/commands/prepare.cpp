@@ -30,6 +30,7 @@ struct PrepareOptions {
   double test_fraction = 0.1;
   double holdout = 0.1;
   int seq_len = 256;
+  std::string tokenizer;  // "" = byte260
   int64_t max_samples = 0;
   uint64_t seed = 1;
   bool force = false;
@@ -70,6 +71,7 @@ void prepare(const PrepareOptions& p, const std::string& command) {
   spec.test_fraction = p.test_fraction;
   spec.max_samples = p.max_samples;
   spec.partition_field = p.partition_field;
+  spec.tokenizer_dir = p.tokenizer;
   spec.partition = {p.partition, p.clients, p.alpha, p.seed};
   Dataset d = build_dataset(corpus, spec);
   d.command = command;
@@ -102,6 +104,8 @@ int cmd_prepare(int argc, char** argv) {
            "mix: leave out the documents that spam, spam3 and sotu_era prepared with this test_fraction (and this "
            "seed) test on; 0 = keep all")
       .add("prepare.seq_len", &p.seq_len, "tokens per row (byte-level: one token per byte)")
+      .add("prepare.tokenizer", &p.tokenizer,
+           "Hugging Face model folder whose tokenizer.json the rows use; empty: the built-in byte260")
       .add("prepare.max_samples", &p.max_samples, "keep at most this many rows (a seeded random subset); 0 = all")
       .add("prepare.seed", &p.seed, "seed of the subset, the split and the partition")
       .flag("prepare.force", &p.force, "replace an existing prepare.output (never the input itself)");

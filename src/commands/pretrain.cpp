@@ -91,7 +91,7 @@ struct BatchBuf {
   BatchBuf(int B, int T) : tokens(static_cast<size_t>(B) * T), targets(static_cast<size_t>(B) * T), rows(B) {}
   Batch fill(const Split& s, int B) {
     fill_batch(s, rows.data(), B, Task::lm, tokens.data(), targets.data(), nullptr);
-    return Batch{tokens.data(), targets.data(), nullptr, B, s.T};
+    return Batch{tokens.data(), targets.data(), nullptr, B, s.T, s.pad};
   }
 };
 

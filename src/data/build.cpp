@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "model/tokenizer.h"
+#include "data/tokenizers.h"
 #include "util/check.h"
 #include "util/rng.h"
 
@@ -16,23 +16,30 @@ constexpr uint64_t kStreamSubsample = 1, kStreamSplit = 2;
 
 struct Rows {
   int T;
+  int32_t pad;
   std::vector<int32_t> tokens;  // (N, T)
   std::vector<int32_t> lengths, labels;
   std::vector<int64_t> doc;     // (N) the document each row came from
   int64_t n() const { return static_cast<int64_t>(doc.size()); }
   void add(const int32_t* ids, int len, int32_t label, int64_t d) {
     tokens.insert(tokens.end(), ids, ids + len);
-    tokens.insert(tokens.end(), T - len, kPadToken);
+    tokens.insert(tokens.end(), T - len, pad);
     lengths.push_back(len);
     labels.push_back(label);
     doc.push_back(d);
   }
 };
 
-void add_document(const Corpus& c, const Document& d, int64_t id, Rows* rows) {
+void add_document(const Corpus& c, const Document& d, int64_t id, const Tokenizer& tok, Rows* rows) {
   const int T = rows->T;
+  const SpecialTokens sp = tok.specials();
+  std::vector<int32_t> text = tok.encode(d.text);
   if (c.task == Task::lm) {
-    std::vector<int32_t> stream = encode(d.text, true, true);
+    std::vector<int32_t> stream;  // BOS text EOS
+    stream.reserve(text.size() + 2);
+    stream.push_back(sp.bos);
+    stream.insert(stream.end(), text.begin(), text.end());
+    stream.push_back(sp.eos);
     for (size_t s = 0; s + 1 < stream.size(); s += T - 1) {
       int len = static_cast<int>(std::min<size_t>(T, stream.size() - s));
       rows->add(stream.data() + s, len, 0, id);
@@ -41,18 +48,18 @@ void add_document(const Corpus& c, const Document& d, int64_t id, Rows* rows) {
   }
   const size_t piece = T - 2;
   std::vector<int32_t> row(T);
-  for (size_t s = 0; s == 0 || s < d.text.size(); s += piece) {
-    size_t n = std::min(piece, d.text.size() - s);
-    row[0] = kBosToken;
-    for (size_t k = 0; k < n; k++) row[1 + k] = static_cast<unsigned char>(d.text[s + k]);
-    row[1 + n] = kClsToken;
+  for (size_t s = 0; s == 0 || s < text.size(); s += piece) {
+    size_t n = std::min(piece, text.size() - s);
+    row[0] = sp.bos;
+    std::copy(text.begin() + static_cast<std::ptrdiff_t>(s), text.begin() + static_cast<std::ptrdiff_t>(s + n), row.begin() + 1);
+    row[1 + n] = sp.cls;
     rows->add(row.data(), static_cast<int>(n + 2), d.label, id);
     if (!c.chunk_all) break;
   }
 }
 
 Rows subset(const Rows& r, const std::vector<int64_t>& keep) {
-  Rows out{r.T, {}, {}, {}, {}};
+  Rows out{r.T, r.pad, {}, {}, {}, {}};
   for (int64_t i : keep) out.add(r.tokens.data() + i * r.T, r.lengths[i], r.labels[i], r.doc[i]);
   return out;
 }
@@ -63,6 +70,7 @@ Split to_split(const Rows& r, Task task) {
   s.T = r.T;
   s.tokens = r.tokens;
   s.lengths = r.lengths;
+  s.pad = r.pad;
   if (task == Task::classify) s.labels = r.labels;
   return s;
 }
@@ -95,8 +103,9 @@ Dataset build_dataset(const Corpus& c, const BuildSpec& spec) {
   const uint64_t seed = spec.partition.seed;
   const int n_classes = c.task == Task::classify ? static_cast<int>(c.classes.size()) : 1;
 
-  Rows all{spec.seq_len, {}, {}, {}, {}};
-  for (size_t i = 0; i < c.docs.size(); i++) add_document(c, c.docs[i], static_cast<int64_t>(i), &all);
+  std::unique_ptr<Tokenizer> tok = spec.tokenizer_dir.empty() ? byte260_tokenizer() : load_tokenizer(spec.tokenizer_dir);
+  Rows all{spec.seq_len, tok->specials().pad, {}, {}, {}, {}};
+  for (size_t i = 0; i < c.docs.size(); i++) add_document(c, c.docs[i], static_cast<int64_t>(i), *tok, &all);
   if (spec.max_samples > 0 && all.n() > spec.max_samples) {
     std::vector<int64_t> ids(all.n());
     std::iota(ids.begin(), ids.end(), 0);
@@ -136,7 +145,9 @@ Dataset build_dataset(const Corpus& c, const BuildSpec& spec) {
   ds.task = c.task;
   ds.n_classes = c.task == Task::classify ? n_classes : 0;
   ds.seq_len = spec.seq_len;
-  ds.vocab_size = kByteVocab;
+  ds.vocab_size = tok->vocab_size();
+  ds.tokenizer = tok->identity();
+  ds.specials = tok->specials();
   ds.classes = c.classes;
   ds.train = to_split(train, c.task);
   ds.test = to_split(test, c.task);

@@ -2,13 +2,14 @@
 // From a corpus to a dataset: tokenise into fixed-length rows, split train/test by
 // document, partition the training rows among clients.
 //
-// Rows (T = seq_len, byte260 tokens, right-padded with PAD):
+// Rows (T = seq_len, tokens of the chosen tokenizer, right-padded with its PAD):
 //   lm        each document is BOS text EOS, cut into windows of T tokens that start T-1
 //             apart, so consecutive windows share one token and every next-token pair of
 //             the document is a target exactly once.
-//   classify  BOS, up to T-2 bytes of text, CLS: the model reads the class at the CLS
-//             position (lengths[i]-1). Mail keeps its first T-2 bytes (subject first);
-//             corpora with chunk_all (sotu_era) give one row per T-2 bytes of a speech.
+//   classify  BOS, up to T-2 tokens of text, CLS: the model reads the class at the CLS
+//             position (lengths[i]-1). Mail keeps its first T-2 tokens (subject first);
+//             corpora with chunk_all (sotu_era) give one row per T-2 tokens of a speech.
+//             byte260 has a CLS token of its own; other tokenizers read out at EOS.
 // The test split takes whole documents (so no speech is in both splits), stratified by
 // class: round(test_fraction * documents of the class), at least one when test_fraction > 0
 // (so every class is evaluated, even in the small samples) and at most all but one. max_samples (> 0) keeps a random subset of the rows, in corpus order.
@@ -27,6 +28,7 @@ struct BuildSpec {
   double test_fraction = 0.1;
   int64_t max_samples = 0;
   std::string partition_field;  // natural partition; "" = the corpus's default field
+  std::string tokenizer_dir;    // a model folder whose tokenizer the rows use; "" = byte260
   PartitionSpec partition;
 };
 

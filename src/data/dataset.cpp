@@ -17,6 +17,16 @@ constexpr int64_t kFormatVersion = 1;
 
 const char* task_name(Task t) { return t == Task::lm ? "lm" : "classify"; }
 
+// The root attributes that record a non-byte260 tokenizer's ids.
+struct SpecialAttr {
+  const char* name;
+  int32_t SpecialTokens::*id;
+};
+constexpr SpecialAttr kSpecialAttrs[] = {{"pad_token", &SpecialTokens::pad},
+                                         {"bos_token", &SpecialTokens::bos},
+                                         {"eos_token", &SpecialTokens::eos},
+                                         {"cls_token", &SpecialTokens::cls}};
+
 [[noreturn]] void bad(const std::string& path, const std::string& what) {
   fail(path + ": " + what, "re-create it with `hfedmoe prepare`");
 }
@@ -46,6 +56,7 @@ Split read_split(const h5::File& f, const std::string& g, const Dataset& d) {
   if (f.shape(g + "/lengths") != std::vector<int64_t>{s.n})
     bad(path, strf("/%s/lengths must have %lld entries, one per row of /%s/tokens", g.c_str(),
                    static_cast<long long>(s.n), g.c_str()));
+  s.pad = d.specials.pad;
   s.tokens = f.read<int32_t>(g + "/tokens");
   s.lengths = f.read<int32_t>(g + "/lengths");
   for (int64_t i = 0; i < s.n; i++) {
@@ -58,9 +69,9 @@ Split read_split(const h5::File& f, const std::string& g, const Dataset& d) {
       if (id < 0 || id >= d.vocab_size)
         bad(path, strf("/%s/tokens[%lld, %d]=%d is outside the vocabulary [0, %d)", g.c_str(),
                        static_cast<long long>(i), t, id, d.vocab_size));
-      if (t >= len && id != kPadToken)
+      if (t >= len && id != d.specials.pad)
         bad(path, strf("/%s/tokens[%lld, %d] lies after the row's length %d but is not the pad token %d",
-                       g.c_str(), static_cast<long long>(i), t, len, kPadToken));
+                       g.c_str(), static_cast<long long>(i), t, len, d.specials.pad));
     }
   }
   if (d.task == Task::classify) {
@@ -120,10 +131,20 @@ Dataset Dataset::load(const std::string& path) {
   d.n_classes = static_cast<int>(f.attr_int("/", "n_classes"));
   d.seq_len = static_cast<int>(f.attr_int("/", "seq_len"));
   d.vocab_size = static_cast<int>(f.attr_int("/", "vocab_size"));
-  std::string tokenizer = f.attr_string("/", "tokenizer");
-  if (tokenizer != kTokenizerName || d.vocab_size != kByteVocab)
-    bad(path, strf("tokenizer %s with vocab_size %d; this build knows %s with %d", tokenizer.c_str(), d.vocab_size,
-                   kTokenizerName, kByteVocab));
+  d.tokenizer = f.attr_string("/", "tokenizer");
+  if (d.tokenizer == kTokenizerName) {
+    if (d.vocab_size != kByteVocab)
+      bad(path, strf("tokenizer %s with vocab_size %d; it has %d", kTokenizerName, d.vocab_size, kByteVocab));
+  } else {
+    if (d.tokenizer.rfind("sha256:", 0) != 0)
+      bad(path, "tokenizer \"" + d.tokenizer + "\" is neither byte260 nor sha256:<hex> of a tokenizer file");
+    for (const SpecialAttr& a : kSpecialAttrs) {
+      if (!f.has_attr("/", a.name)) bad(path, std::string("root attribute '") + a.name + "' is missing");
+      int32_t& id = d.specials.*a.id;
+      id = static_cast<int32_t>(f.attr_int("/", a.name));
+      if (id < 0 || id >= d.vocab_size) bad(path, strf("%s=%d is outside the vocabulary [0, %d)", a.name, id, d.vocab_size));
+    }
+  }
   if (d.seq_len < 2) bad(path, strf("seq_len=%d; it must be at least 2", d.seq_len));
   if (d.task == Task::classify && d.n_classes < 2) bad(path, strf("task=classify with n_classes=%d (< 2)", d.n_classes));
   if (d.task == Task::lm && d.n_classes != 0) bad(path, strf("task=lm with n_classes=%d (must be 0)", d.n_classes));
@@ -155,6 +176,13 @@ Dataset Dataset::load(const std::string& path) {
   return d;
 }
 
+void Dataset::check_tokenizer(const std::string& model_tokenizer) const {
+  if (tokenizer != model_tokenizer)
+    fail("dataset " + path + " is tokenised with " + tokenizer + " but model.tokenizer=" + model_tokenizer,
+         "prepare the dataset with the model's tokenizer (--prepare.tokenizer MODEL_DIR), or set model.tokenizer to " +
+             tokenizer);
+}
+
 void Dataset::save(const std::string& path) const {
   HF_CHECK(client_offsets.size() >= 2 && client_names.size() == client_offsets.size() - 1,
            "dataset has %zu offsets and %zu client names", client_offsets.size(), client_names.size());
@@ -167,7 +195,11 @@ void Dataset::save(const std::string& path) const {
     f.set_attr("/", "n_classes", static_cast<int64_t>(n_classes));
     f.set_attr("/", "seq_len", static_cast<int64_t>(seq_len));
     f.set_attr("/", "vocab_size", static_cast<int64_t>(vocab_size));
-    f.set_attr("/", "tokenizer", std::string(kTokenizerName));
+    f.set_attr("/", "tokenizer", tokenizer);
+    // byte260 files stay as they were: its ids are fixed (model/tokenizer.h).
+    if (tokenizer != kTokenizerName) {
+      for (const SpecialAttr& a : kSpecialAttrs) f.set_attr("/", a.name, static_cast<int64_t>(specials.*a.id));
+    }
     f.set_attr("/", "source", source);
     f.set_attr("/", "source_version", source_version);
     f.set_attr("/", "source_sha256", source_sha256);

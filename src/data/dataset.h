@@ -3,9 +3,11 @@
 // partition of the training rows among N federated clients. One HDF5 file, written by
 // `hfedmoe prepare`, read by pretrain/train/eval. Layout (docs/user-guide.md, "Dataset file layout"):
 //   /                 attrs: format="hfedmoe-dataset", format_version=1, task="lm"|"classify",
-//                            n_classes, seq_len, vocab_size, tokenizer="byte260",
-//                            source, source_version, source_sha256, command
-//   /train/tokens     int32 (N, T)  right-padded with kPadToken
+//                            n_classes, seq_len, vocab_size, tokenizer ("byte260" or
+//                            "sha256:<hex>", data/tokenizer_id.h), source, source_version,
+//                            source_sha256, command; for a tokenizer other than byte260 also
+//                            pad_token, bos_token, eos_token, cls_token (its ids)
+//   /train/tokens     int32 (N, T)  right-padded with the pad token
 //   /train/lengths    int32 (N)     tokens before the padding
 //   /train/labels     int32 (N)     classify only
 //   /test/...         the same for the test split
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "data/tokenizers.h"
 #include "model/batch.h"
 #include "model/model.h"
 
@@ -30,6 +33,8 @@ struct Dataset {
   int n_classes = 0;
   int seq_len = 0;
   int vocab_size = 260;
+  std::string tokenizer = kTokenizerName;  // the identity of the tokenizer the rows are in
+  SpecialTokens specials = kByte260Specials;
   std::vector<std::string> classes;
   Split train, test;
   std::string partition_scheme;
@@ -47,6 +52,9 @@ struct Dataset {
   // Reads and validates a dataset file; a usage error naming the file and the problem
   // (missing, not HDF5, wrong kind, inconsistent shapes, token ids out of the vocabulary).
   static Dataset load(const std::string& path);
+  // A usage error naming both when the rows are in another tokenizer than the model's
+  // (model.tokenizer): their ids would mean other text.
+  void check_tokenizer(const std::string& model_tokenizer) const;
   // Writes atomically (<path>.tmp, fsync, rename).
   void save(const std::string& path) const;
 };

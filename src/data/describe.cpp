@@ -39,7 +39,7 @@ std::string describe_dataset(const Dataset& d) {
   } else {
     out += "  task       lm (next-token prediction)\n";
   }
-  out += strf("  rows       seq_len %d, tokenizer byte260 (vocab %d)\n", d.seq_len, d.vocab_size);
+  out += strf("  rows       seq_len %d, tokenizer %s (vocab %d)\n", d.seq_len, d.tokenizer.c_str(), d.vocab_size);
   out += strf("  source     %s %s\n", d.source.c_str(), d.source_version.c_str());
   out += strf("  sha256     %s\n", d.source_sha256.c_str());
   if (!d.command.empty()) out += strf("  command    %s\n", d.command.c_str());

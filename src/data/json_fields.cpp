@@ -1,5 +1,6 @@
 #include "data/json_fields.h"
 
+#include "data/unicode_classes.h"
 #include "util/check.h"
 
 namespace hf {
@@ -40,23 +41,6 @@ struct Parser {
     }
     return v;
   }
-  static void put_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
   std::string string() {
     expect('"');
     std::string out;
@@ -96,7 +80,7 @@ struct Parser {
           } else if (cp >= 0xD800 && cp < 0xE000) {
             cp = 0xFFFD;
           }
-          put_utf8(out, cp);
+          append_utf8(out, cp);
           break;
         }
         default: bad(strf("unknown escape \\%c", e));
@@ -112,6 +96,46 @@ struct Parser {
     std::string v = s.substr(start, i - start);
     if (v.empty()) bad("expected a value");
     return v == "null" ? std::string() : v;
+  }
+  // The elements of an array or object whose opening bracket was read, up to `close`:
+  // each() reads one, then a ',' or the close follows.
+  template <class Each>
+  void elements(char close, Each each) {
+    if (peek() == close) {
+      i++;
+      return;
+    }
+    for (;;) {
+      each();
+      char sep = peek();
+      i++;
+      if (sep == close) return;
+      if (sep != ',') bad(strf("expected ',' or '%c'", close));
+    }
+  }
+  JsonValue value() {
+    JsonValue v;
+    char c = peek();
+    if (c == '"') {
+      v.kind = JsonValue::kString;
+      v.text = string();
+    } else if (c == '[') {
+      v.kind = JsonValue::kArray;
+      i++;
+      elements(']', [&] { v.items.push_back(value()); });
+    } else if (c == '{') {
+      v.kind = JsonValue::kObject;
+      i++;
+      elements('}', [&] {
+        std::string key = string();
+        expect(':');
+        v.members.emplace_back(std::move(key), value());
+      });
+    } else {
+      v.text = scalar();
+      v.kind = v.text.empty() ? JsonValue::kNull : JsonValue::kScalar;
+    }
+    return v;
   }
   // Skips a nested object or array, minding strings so brackets inside them do not count.
   void skip_nested() {
@@ -135,22 +159,31 @@ std::map<std::string, std::string> json_object_fields(const std::string& text, c
   Parser p{text, where};
   std::map<std::string, std::string> fields;
   p.expect('{');
-  if (p.peek() == '}') return fields;
-  for (;;) {
+  p.elements('}', [&] {
     std::string key = p.string();
     p.expect(':');
     char c = p.peek();
     if (c == '"') fields[key] = p.string();
     else if (c == '{' || c == '[') p.skip_nested();
     else fields[key] = p.scalar();
-    c = p.peek();
-    p.i++;
-    if (c == '}') break;
-    if (c != ',') p.bad("expected ',' or '}'");
-  }
+  });
   p.ws();
   if (p.i != text.size()) p.bad("text after the object");
   return fields;
+}
+
+const JsonValue* JsonValue::find(const std::string& key) const {
+  for (const auto& m : members)
+    if (m.first == key) return &m.second;
+  return nullptr;
+}
+
+JsonValue json_parse(const std::string& text, const std::string& where) {
+  Parser p{text, where};
+  JsonValue v = p.value();
+  p.ws();
+  if (p.i != text.size()) p.bad("text after the value");
+  return v;
 }
 
 std::string json_field_or(const std::map<std::string, std::string>& fields, const std::string& key,

@@ -42,8 +42,14 @@ PretrainCorpus text_corpus(const std::string& path, int T, double test_fraction)
 
 PretrainCorpus load_pretrain_corpus(const std::string& path, const ModelConfig& m, double test_fraction) {
   if (!path_exists(path)) fail("data.path=" + path + " does not exist", "check the path");
-  if (H5Fis_hdf5(path.c_str()) <= 0) return text_corpus(path, m.seq_len, test_fraction);
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    if (m.tokenizer != kTokenizerName)
+      fail("data.path=" + path + " is a text file, read as bytes (byte260), but model.tokenizer=" + m.tokenizer,
+           "prepare it as a dataset with --prepare.corpus text_dir --prepare.tokenizer MODEL_DIR");
+    return text_corpus(path, m.seq_len, test_fraction);
+  }
   Dataset d = Dataset::load(path);
+  d.check_tokenizer(m.tokenizer);
   if (d.seq_len > m.seq_len)
     fail(strf("dataset %s has rows of %d tokens, longer than model.seq_len=%d", path.c_str(), d.seq_len, m.seq_len),
          "raise --model.seq_len or prepare the dataset with a shorter seq_len");

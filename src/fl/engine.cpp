@@ -25,6 +25,7 @@ void Engine::setup() {
     if (data.seq_len > m.seq_len)
       fail(strf("dataset %s has sequences of %d tokens, longer than model.seq_len=%d", data.path.c_str(), data.seq_len, m.seq_len),
            "raise model.seq_len or prepare the dataset with a shorter seq_len");
+    data.check_tokenizer(m.tokenizer);
     if (data.vocab_size > m.vocab_size)
       fail(strf("dataset %s uses %d token ids but model.vocab_size=%d", data.path.c_str(), data.vocab_size, m.vocab_size),
            "set model.vocab_size to the dataset's vocabulary");

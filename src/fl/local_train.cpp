@@ -70,7 +70,7 @@ void LocalTrainer::draw_rows(int64_t round, int client, uint64_t step, int B) {
 void LocalTrainer::forward_batch(int64_t round, int client, uint64_t step, const ExpertControl& control) {
   draw_rows(round, client, step, train_.batch_size);
   fill_batch(data_.train, rows_.data(), batch_rows_, data_.task, tokens_.data(), targets_.data(), labels_.data());
-  Batch b{tokens_.data(), targets_.data(), labels_.data(), batch_rows_, T_};
+  Batch b{tokens_.data(), targets_.data(), labels_.data(), batch_rows_, T_, data_.train.pad};
   last_ = model_.forward(b, control);
   fwd_flops_ = model_.last_step_flops() - bwd_flops_;  // the model keeps the last backward's count
   if (!std::isfinite(last_.loss))

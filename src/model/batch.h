@@ -16,6 +16,7 @@ struct Split {
   std::vector<int32_t> tokens;   // (N, T)
   std::vector<int32_t> lengths;  // (N)
   std::vector<int32_t> labels;   // (N), classify only
+  int32_t pad = kPadToken;       // the id after each row's length (the dataset's tokenizer)
   const int32_t* row(int64_t i) const { return tokens.data() + i * T; }
 };
 

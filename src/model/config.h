@@ -39,7 +39,7 @@ uint32_t parse_lora_targets(const std::string& list);
 struct ModelConfig {
   std::string preset = "tiny";
   // Which tokenizer the vocabulary belongs to: "byte260" (model/tokenizer.h) or
-  // "sha256:<hex>" of a model folder's tokenizer file (model/tokenizer_id.h). A dataset
+  // "sha256:<hex>" of a model folder's tokenizer file (data/tokenizer_id.h). A dataset
   // records the same identity, and training refuses a dataset of another tokenizer.
   std::string tokenizer = "byte260";
   int vocab_size = 260;  // byte-level: 256 bytes + pad, bos, eos, cls (model/tokenizer.h)

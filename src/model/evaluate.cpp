@@ -33,7 +33,7 @@ EvalTally Evaluator::run(Model& model, const Split& split, const int64_t* rows, 
     int B = static_cast<int>(std::min<int64_t>(max_B_, n - r0));
     for (int b = 0; b < B; b++) batch_rows_[b] = rows ? rows[r0 + b] : r0 + b;
     fill_batch(split, batch_rows_.data(), B, model.task(), tokens_.data(), targets_.data(), labels_.data());
-    t.add(model.forward(Batch{tokens_.data(), targets_.data(), labels_.data(), B, split.T}));
+    t.add(model.forward(Batch{tokens_.data(), targets_.data(), labels_.data(), B, split.T, split.pad}));
     if (routing) routing->add(model);
   }
   return t;

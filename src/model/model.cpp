@@ -526,7 +526,7 @@ ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
   for (int n = 0; n < N; n++) {
     int32_t t = batch.tokens[n];
     if (t < 0 || t >= V) fail(strf("token id %d at position %d is outside the vocabulary [0, %d)", t, n, V), "re-prepare the dataset with this model's tokenizer");
-    m.valid_host[n] = t != kPadToken;
+    m.valid_host[n] = t != batch.pad;
     m.valid_count += m.valid_host[n];
   }
   m.ops.upload(m.tokens, batch.tokens, N * sizeof(int32_t));

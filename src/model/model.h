@@ -12,6 +12,7 @@
 
 #include "model/config.h"
 #include "model/params.h"
+#include "model/tokenizer.h"
 
 namespace hf {
 
@@ -20,10 +21,11 @@ class Ops;
 enum class Task { lm, classify };
 
 struct Batch {
-  const int32_t* tokens = nullptr;   // (B, T); pad positions hold kPadToken
+  const int32_t* tokens = nullptr;   // (B, T); pad positions hold `pad`
   const int32_t* targets = nullptr;  // (B, T) next-token targets for Task::lm; -1 = ignore
   const int32_t* labels = nullptr;   // (B) class ids for Task::classify
   int B = 0, T = 0;
+  int32_t pad = kPadToken;           // the padding id of the dataset's tokenizer (Split::pad)
 };
 
 // Per-step control of the MoE layers, owned by the caller (HFedMoE selection, baselines).

@@ -227,6 +227,44 @@ TEST(DataDataset, InconsistentShapes) {
   EXPECT_NE(e.find("/train/lengths must have 6 entries"), std::string::npos) << e;
 }
 
+// A dataset in another tokenizer: its identity and special ids round-trip, its splits pad
+// with its own pad id, and train/eval's check names both tokenizers.
+TEST(DataDataset, OtherTokenizerRoundTripsItsIds) {
+  Dataset d = tiny_dataset();
+  d.tokenizer = "sha256:0123abcd";
+  d.vocab_size = 300;
+  d.specials = {299, 297, 298, 298};
+  for (Split* s : {&d.train, &d.test})
+    for (int64_t i = 0; i < s->n; i++)
+      for (int t = s->lengths[i]; t < s->T; t++) s->tokens[i * s->T + t] = 299;
+  std::string path = temp_path("other_tokenizer.h5");
+  d.save(path);
+  Dataset back = Dataset::load(path);
+  EXPECT_EQ(back.tokenizer, "sha256:0123abcd");
+  EXPECT_EQ(back.vocab_size, 300);
+  EXPECT_EQ(back.specials.pad, 299);
+  EXPECT_EQ(back.specials.bos, 297);
+  EXPECT_EQ(back.specials.eos, 298);
+  EXPECT_EQ(back.specials.cls, 298);
+  EXPECT_EQ(back.train.pad, 299);
+  EXPECT_EQ(back.test.pad, 299);
+  EXPECT_EQ(back.train.tokens, d.train.tokens);
+  back.check_tokenizer("sha256:0123abcd");
+  std::string e;
+  try {
+    back.check_tokenizer("byte260");
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("is tokenised with sha256:0123abcd but model.tokenizer=byte260"), std::string::npos) << e;
+
+  d.train.tokens[7] = kPadToken;  // byte260's pad where this tokenizer pads with 299
+  d.save(path);
+  e = load_error(path);
+  EXPECT_NE(e.find("/train/tokens[0, 7] lies after the row's length 4 but is not the pad token 299"), std::string::npos)
+      << e;
+}
+
 TEST(DataDataset, WrongVersion) {
   std::string path = temp_path("version.h5");
   tiny_dataset().save(path);

@@ -1,4 +1,4 @@
-#include "model/tokenizer_id.h"
+#include "data/tokenizer_id.h"
 
 #include "data/sha256.h"
 #include "io/fs.h"

@@ -1,0 +1,32 @@
+#include "data/tokenizers.h"
+
+#include "data/bpe_tokenizer.h"
+#include "data/tokenizer_id.h"
+#include "model/tokenizer.h"
+#include "util/check.h"
+
+namespace hf {
+
+namespace {
+
+class Byte260Tokenizer : public Tokenizer {
+ public:
+  std::vector<int32_t> encode(const std::string& text) const override { return hf::encode(text); }
+  std::string decode(const std::vector<int32_t>& ids) const override { return hf::decode(ids); }
+  int vocab_size() const override { return kByteVocab; }
+  SpecialTokens specials() const override { return kByte260Specials; }
+  std::string identity() const override { return kTokenizerName; }
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> byte260_tokenizer() { return std::make_unique<Byte260Tokenizer>(); }
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  std::string file = tokenizer_file_of_dir(dir);
+  if (file.size() >= 5 && file.compare(file.size() - 5, 5, ".json") == 0) return load_bpe_tokenizer(file);
+  fail(file + ": SentencePiece tokenizer.model files are not supported by this build yet",
+       "give a folder with a byte-level BPE tokenizer.json");
+}
+
+}  // namespace hf
