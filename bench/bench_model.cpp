@@ -105,13 +105,13 @@ class TimedOps final : public hf::Ops {
     HF_TIMED("attention_bwd", in_.attention_backward(dq, dk, dv, s, d, q, k, v, a, B, T, NH, NKV, HS));
     flops["attention_bwd"] += 8.0 * B * NH * T * T * HS;
   }
-  void router_forward(float* p, int32_t* ix, float* w, const float* z, const uint8_t* r, int N, int E,
-                      int K) override {
-    HF_TIMED("router", in_.router_forward(p, ix, w, z, r, N, E, K));
+  void router_forward(float* p, int32_t* ix, float* w, const float* z, const uint8_t* r, int N, int E, int K,
+                      bool rn) override {
+    HF_TIMED("router", in_.router_forward(p, ix, w, z, r, N, E, K, rn));
   }
   void router_backward(float* dz, const float* dw, const float* p, const int32_t* ix, const float* w,
-                       const uint8_t* v, const float* a, int N, int E, int K) override {
-    HF_TIMED("router", in_.router_backward(dz, dw, p, ix, w, v, a, N, E, K));
+                       const uint8_t* v, const float* a, int N, int E, int K, bool rn) override {
+    HF_TIMED("router", in_.router_backward(dz, dw, p, ix, w, v, a, N, E, K, rn));
   }
   void router_stats(float* f, float* P, const float* p, const int32_t* ix, const uint8_t* v, int N, int E,
                     int K) override {

@@ -2,9 +2,11 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "io/fs.h"
+#include "model/hf_families.h"
 #include "util/check.h"
 
 namespace hf {
@@ -216,54 +218,6 @@ float half_to_float(uint16_t h) {
 
 }  // namespace
 
-namespace {
-// PEFT's name of an adapter tensor: its base layer's HF name with ".weight" replaced by
-// ".lora_A.weight" or ".lora_B.weight", under "base_model.model.".
-std::string peft_adapter_name(const ParamInfo& p) {
-  static const ParamKind bases[] = {ParamKind::wq, ParamKind::wk, ParamKind::wv, ParamKind::wo,
-                                    ParamKind::w1, ParamKind::w3, ParamKind::w2};
-  for (ParamKind base : bases) {
-    if (p.kind != lora_a_kind(base) && p.kind != lora_b_kind(base)) continue;
-    ParamInfo b = p;
-    b.kind = base;
-    std::string name = hf_tensor_name(b);
-    name.resize(name.size() - std::string(".weight").size());
-    return "base_model.model." + name + (p.kind == lora_a_kind(base) ? ".lora_A.weight" : ".lora_B.weight");
-  }
-  HF_CHECK(false, "%s is not an adapter tensor", p.name.c_str());
-  __builtin_unreachable();
-}
-}  // namespace
-
-std::string hf_tensor_name(const ParamInfo& p) {
-  std::string layer = "model.layers." + std::to_string(p.layer) + ".";
-  switch (p.kind) {
-    case ParamKind::tok_emb: return "model.embed_tokens.weight";
-    case ParamKind::attn_norm: return layer + "input_layernorm.weight";
-    case ParamKind::wq: return layer + "self_attn.q_proj.weight";
-    case ParamKind::wk: return layer + "self_attn.k_proj.weight";
-    case ParamKind::wv: return layer + "self_attn.v_proj.weight";
-    case ParamKind::wo: return layer + "self_attn.o_proj.weight";
-    case ParamKind::ffn_norm: return layer + "post_attention_layernorm.weight";
-    case ParamKind::router: return layer + "block_sparse_moe.gate.weight";
-    case ParamKind::w1:
-    case ParamKind::w2:
-    case ParamKind::w3:
-      return layer + "block_sparse_moe.experts." + std::to_string(p.expert) + "." + param_kind_name(p.kind) + ".weight";
-    case ParamKind::final_norm: return "model.norm.weight";
-    case ParamKind::lm_head: return "lm_head.weight";
-    case ParamKind::cls_w: return "score.weight";
-    case ParamKind::cls_b: return "score.bias";
-    case ParamKind::wq_lora_a: case ParamKind::wq_lora_b: case ParamKind::wk_lora_a: case ParamKind::wk_lora_b:
-    case ParamKind::wv_lora_a: case ParamKind::wv_lora_b: case ParamKind::wo_lora_a: case ParamKind::wo_lora_b:
-    case ParamKind::w1_lora_a: case ParamKind::w1_lora_b: case ParamKind::w3_lora_a: case ParamKind::w3_lora_b:
-    case ParamKind::w2_lora_a: case ParamKind::w2_lora_b:
-      return peft_adapter_name(p);
-  }
-  HF_CHECK(false, "unknown parameter kind %d", static_cast<int>(p.kind));
-  __builtin_unreachable();
-}
-
 void save_safetensors(const std::string& path, const ParamTable& table, const float* params,
                       const std::map<std::string, std::string>& metadata) {
   std::string header = "{\"__metadata__\": {";
@@ -276,7 +230,7 @@ void save_safetensors(const std::string& path, const ParamTable& table, const fl
   uint64_t offset = 0;
   for (const auto& p : table.tensors()) {
     uint64_t bytes = p.numel() * sizeof(float);
-    header += ", " + json_quote(hf_tensor_name(p)) + ": {\"dtype\": \"F32\", \"shape\": " + shape_text(p.shape) +
+    header += ", " + json_quote(hf_tensor_name(p, table.config().hf_family)) + ": {\"dtype\": \"F32\", \"shape\": " + shape_text(p.shape) +
               strf(", \"data_offsets\": [%llu, %llu]}", static_cast<unsigned long long>(offset),
                    static_cast<unsigned long long>(offset + bytes));
     offset += bytes;
@@ -309,20 +263,46 @@ std::map<std::string, std::string> safetensors_metadata(const std::string& path)
 }
 
 void load_safetensors(const std::string& path, const ParamTable& table, float* params) {
-  std::ifstream in(path, std::ios::binary);
-  Header h = read_header(in, path);
+  load_safetensors_shards({path}, table, params);
+}
+
+void load_safetensors_shards(const std::vector<std::string>& paths, const ParamTable& table, float* params) {
   const std::string fix = "export the file from a model with the same --model options (see its __metadata__ "
                           "hfedmoe_config), or pass those options";
+  const std::string& family = table.config().hf_family;
+  struct Shard {
+    std::string path;
+    std::ifstream in;
+    Header h;
+  };
+  std::vector<Shard> shards(paths.size());
   std::set<std::string> known;
-  for (const auto& p : table.tensors()) known.insert(hf_tensor_name(p));
-  for (const auto& [name, v] : h.json.fields) {
-    if (name == "__metadata__" || name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // HF buffers
-    if (!known.count(name)) fail(path + ": tensor " + name + " is not part of the model", fix);
+  for (const auto& p : table.tensors()) known.insert(hf_tensor_name(p, family));
+  std::map<std::string, size_t> shard_of;  // tensor name -> its shard
+  for (size_t i = 0; i < paths.size(); i++) {
+    Shard& sh = shards[i];
+    sh.path = paths[i];
+    sh.in.open(sh.path, std::ios::binary);
+    sh.h = read_header(sh.in, sh.path);
+    for (const auto& [name, v] : sh.h.json.fields) {
+      if (name == "__metadata__" || name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // HF buffers
+      if (!known.count(name)) fail(sh.path + ": tensor " + name + " is not part of the model", fix);
+      if (shard_of.count(name))
+        fail(sh.path + ": tensor " + name + " is also in " + paths[shard_of[name]], "keep one copy of each tensor");
+      shard_of[name] = i;
+    }
   }
   for (const auto& p : table.tensors()) {
-    std::string name = hf_tensor_name(p);
+    std::string name = hf_tensor_name(p, family);
+    if (!shard_of.count(name))
+      fail((paths.size() == 1 ? paths[0] : "the safetensors files") + ": tensor " + name + " " + shape_text(p.shape) +
+               " is missing",
+           fix);
+    Shard& sh = shards[shard_of[name]];
+    const std::string& path = sh.path;
+    std::ifstream& in = sh.in;
+    const Header& h = sh.h;
     const Json* t = h.json.get(name);
-    if (!t) fail(path + ": tensor " + name + " " + shape_text(p.shape) + " is missing", fix);
     const Json *dtype = t->get("dtype"), *shape = t->get("shape"), *offsets = t->get("data_offsets");
     if (!dtype || !shape || !offsets || shape->type != Json::array || offsets->items.size() != 2)
       fail(path + ": tensor " + name + " lacks dtype, shape or data_offsets", "give a valid .safetensors file");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "model/hf_families.h"
 #include "util/check.h"
 
 namespace hf {
@@ -76,6 +77,11 @@ void ModelConfig::validate() const {
   if (!(rope_theta > 0)) fail("model.rope_theta must be positive", "use e.g. 10000");
   if (aux_loss_coef < 0) fail("model.aux_loss_coef is negative", "use 0 or a small positive weight like 0.01");
   if (capacity_factor < 0) fail("model.capacity_factor is negative", "use 0 (dropless) or a factor >= 1");
+  check_hf_family(hf_family);
+  if (n_shared_experts < 0) fail(strf("model.n_shared_experts=%d is negative", n_shared_experts), "use 0 (none) or more");
+  if (shared_d_ff < 0) fail(strf("model.shared_d_ff=%d is negative", shared_d_ff), "use 0 (= model.d_ff) or a size");
+  if (shared_gate && n_shared_experts == 0)
+    fail("model.shared_gate is set without shared experts", "set model.n_shared_experts, or drop model.shared_gate");
   validate_lora();
 }
 
