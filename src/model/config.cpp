@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "model/hf_families.h"
 #include "util/check.h"
@@ -104,10 +105,15 @@ void ModelConfig::validate_lora() const {
     const char* name;
     int smaller;
   };
-  const Side sides[] = {{kLoraWq, "wq", std::min(QC, d_model)}, {kLoraWk, "wk", std::min(KVC, d_model)},
-                        {kLoraWv, "wv", std::min(KVC, d_model)}, {kLoraWo, "wo", std::min(QC, d_model)},
-                        {kLoraW1, "w1", std::min(d_ff, d_model)}, {kLoraW3, "w3", std::min(d_ff, d_model)},
-                        {kLoraW2, "w2", std::min(d_ff, d_model)}};
+  std::vector<Side> sides = {{kLoraWq, "wq", std::min(QC, d_model)}, {kLoraWk, "wk", std::min(KVC, d_model)},
+                             {kLoraWv, "wv", std::min(KVC, d_model)}, {kLoraWo, "wo", std::min(QC, d_model)},
+                             {kLoraW1, "w1", std::min(d_ff, d_model)}, {kLoraW3, "w3", std::min(d_ff, d_model)},
+                             {kLoraW2, "w2", std::min(d_ff, d_model)}};
+  const int FS = shared_ff();  // the shared experts' projections take the w1, w3, w2 adapters too
+  if (FS > 0)
+    sides.insert(sides.end(), {{kLoraW1, "the shared experts' w1", std::min(FS, d_model)},
+                               {kLoraW3, "the shared experts' w3", std::min(FS, d_model)},
+                               {kLoraW2, "the shared experts' w2", std::min(FS, d_model)}});
   for (const Side& s : sides)
     if ((lora.targets & s.bit) && lora.rank > s.smaller)
       fail(strf("train.lora_rank=%d exceeds the smaller dimension (%d) of %s", lora.rank, s.smaller, s.name),

@@ -41,7 +41,8 @@ check "qwen2_moe with LoRA over nf4: 1 and 3 ranks give the same bits" \
 "$bin" export --export.import tests/data/hf/deepseek --model.tokenizer byte260 --export.out "$tmp/deepseek.h5" \
   >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
 check "the imported checkpoint holds the shared experts" \
-  bash -c "'$bin' inspect '$tmp/deepseek.h5' | grep -q 'layer_0/shared/w1'"
+  bash -c "'$bin' inspect '$tmp/deepseek.h5' | grep -q 'shared: w1 \[32, 32\], w3 \[32, 32\], w2 \[32, 32\]' &&
+    '$bin' inspect '$tmp/deepseek.h5' | grep -q 'family     deepseek, top-k not renormalised, 2 shared expert(s) of F 16'"
 "$bin" export --export.checkpoint "$tmp/qwen2_moe-a/ckpt/train_2.h5" --export.out "$tmp/qwen-out/" >/dev/null 2>&1
 check "a trained qwen2_moe model exports under Qwen2-MoE's names" \
   grep -q 'model.layers.1.mlp.shared_expert_gate.weight' "$tmp/qwen-out/model.safetensors"
