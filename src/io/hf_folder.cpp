@@ -1,6 +1,7 @@
 #include "io/hf_folder.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
@@ -13,13 +14,46 @@
 
 namespace hf {
 
+namespace {
+// The text of key's value in a config.json when it is an object or an array (which
+// json_object_fields skips), with the spaces taken out: "" when the key is absent or a scalar.
+std::string structured_value(const std::string& text, const std::string& key) {
+  size_t at = text.find("\"" + key + "\"");
+  if (at == std::string::npos) return "";
+  at = text.find(':', at);
+  size_t begin = text.find_first_not_of(" \t\r\n", at + 1);
+  if (begin == std::string::npos || (text[begin] != '{' && text[begin] != '[')) return "";
+  const char open = text[begin], close = open == '{' ? '}' : ']';
+  int depth = 0;
+  std::string v;
+  for (size_t i = begin; i < text.size(); i++) {
+    if (text[i] == open) depth++;
+    if (text[i] == close) depth--;
+    if (!std::isspace(static_cast<unsigned char>(text[i]))) v += text[i];
+    if (depth == 0) break;
+  }
+  return v;
+}
+}  // namespace
+
 ModelConfig hf_folder_config(const std::string& dir, const std::string& tokenizer) {
   const std::string path = dir + "/config.json";
   if (!path_exists(path)) fail(dir + " has no config.json", "give a Hugging Face model folder (config.json + *.safetensors)");
-  ModelConfig c = model_config_from_hf(json_object_fields(read_text_file(path), path), path);
+  const std::string text = read_text_file(path);
+  // The structured keys the model could not honour: RoPE scaling, Qwen2-MoE's dense layers.
+  for (const char* key : {"rope_scaling", "mlp_only_layers"}) {
+    const std::string v = structured_value(text, key);
+    if (!v.empty() && v != "[]")
+      fail(path + ": unsupported option(s) " + key + "=" + v,
+           "hfedmoe runs every layer as a SwiGLU MoE with plain RoPE; see docs/user-guide.md, \"Bring a pretrained model\"");
+  }
+  ModelConfig c = model_config_from_hf(json_object_fields(text, path), path);
   const bool has_tokenizer = path_exists(dir + "/tokenizer.json") || path_exists(dir + "/tokenizer.model");
   if (has_tokenizer) {
     c.tokenizer = tokenizer_id_of_dir(dir);
+    if (!tokenizer.empty() && tokenizer != c.tokenizer)
+      fail("model.tokenizer=" + tokenizer + " is not the tokenizer of " + dir + " (" + c.tokenizer + ")",
+           "drop --model.tokenizer: the folder's tokenizer file names it");
   } else if (!tokenizer.empty()) {
     c.tokenizer = tokenizer;
   } else {

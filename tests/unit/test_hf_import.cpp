@@ -90,6 +90,14 @@ TEST(HfImport, RefusesWhatTheModelCannotExpress) {
   EXPECT_NE(msg.find("clip_qkv=8.0"), std::string::npos) << msg;
   msg = error_of([&] { hf_folder_config(folder_with("qwen2_moe", "hidden_act", "\"gelu\""), "byte260"); });
   EXPECT_NE(msg.find("hidden_act=gelu"), std::string::npos) << msg;
+  msg = error_of([&] {
+    hf_folder_config(folder_with("mixtral", "rope_theta", "1e6, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}"),
+                     "byte260");
+  });
+  EXPECT_NE(msg.find("rope_scaling={\"type\":\"linear\",\"factor\":2.0}"), std::string::npos) << msg;
+  msg = error_of([&] { hf_folder_config(folder_with("qwen2_moe", "mlp_only_layers", "[0, 1]"), "byte260"); });
+  EXPECT_NE(msg.find("mlp_only_layers=[0,1]"), std::string::npos) << msg;
+  EXPECT_EQ(hf_folder_config(folder_with("qwen2_moe", "mlp_only_layers", "[ ]"), "byte260").hf_family, "qwen2_moe");
   msg = error_of([&] { hf_folder_config(kData + "olmoe", ""); });
   EXPECT_NE(msg.find("has no tokenizer.json or tokenizer.model"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--model.tokenizer"), std::string::npos) << msg;
