@@ -151,6 +151,13 @@ class TimedOps final : public hf::Ops {
   void swiglu_backward(float* da, float* db, const float* d, const float* a, const float* b, int M, int F) override {
     HF_TIMED("swiglu", in_.swiglu_backward(da, db, d, a, b, M, F));
   }
+  void sigmoid_gate_forward(float* o, const float* y, const float* g, int N, int C) override {
+    HF_TIMED("shared_gate", in_.sigmoid_gate_forward(o, y, g, N, C));
+  }
+  void sigmoid_gate_backward(float* dy, float* dg, const float* d, const float* y, const float* g, int N,
+                             int C) override {
+    HF_TIMED("shared_gate", in_.sigmoid_gate_backward(dy, dg, d, y, g, N, C));
+  }
   void frozen_dequantize(float* o, const hf::FrozenWeight& w, int row0, int rows) override {
     HF_TIMED("frozen_dequant", in_.frozen_dequantize(o, w, row0, rows));
   }
