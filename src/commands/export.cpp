@@ -4,7 +4,7 @@
 //   --export.checkpoint CKPT.h5   --export.out model.safetensors   checkpoint -> safetensors
 //   --export.checkpoint CKPT.h5   --export.out DIR/                checkpoint -> HF folder
 //   --export.import F.safetensors --export.out model.h5            safetensors -> checkpoint
-//   --export.import DIR           --export.out model.h5            HF folder (io/hf_folder.h) -> checkpoint
+//   --export.import DIR           --export.out model.h5            HF folder (data/hf_folder.h) -> checkpoint
 // An export carries the checkpoint's resolved configuration in __metadata__["hfedmoe_config"],
 // so importing it needs no options. A foreign file (no such metadata) takes the model from
 // --model.* options. An import is a "pretrain" checkpoint at step 0 with only /model: a start
@@ -19,7 +19,7 @@
 #include "commands/commands.h"
 #include "io/checkpoint.h"
 #include "io/fs.h"
-#include "io/hf_folder.h"
+#include "data/hf_folder.h"
 #include "io/safetensors.h"
 #include "mpi/runtime.h"
 #include "util/log.h"

@@ -2,7 +2,7 @@
 // virtual clients (fl/executor.cpp); without mpirun, rank 0 also runs the clients in-process.
 #include "commands/commands.h"
 #include "fl/engine.h"
-#include "io/hf_folder.h"
+#include "data/hf_folder.h"
 #include "mpi/runtime.h"
 #include "util/log.h"
 #include "util/signals.h"

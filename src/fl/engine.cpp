@@ -6,7 +6,7 @@
 #include "cli/checkpoint_path.h"
 #include "io/checkpoint.h"
 #include "io/fs.h"
-#include "io/hf_folder.h"
+#include "data/hf_folder.h"
 #include "fl/fixed_point.h"
 #include "mpi/runtime.h"
 #include "util/human.h"

@@ -1,6 +1,6 @@
 #pragma once
 // The Hugging Face model families hfedmoe reads and writes, as data: each family's tensor names
-// and its config.json keys. Import (io/hf_folder.h) and export (io/safetensors.h) both use
+// and its config.json keys. Import (data/hf_folder.h) and export (io/safetensors.h) both use
 // these tables, so a folder round-trips to the same names and keys.
 //
 // Family      model_type   routed experts, router                    shared experts

@@ -1,4 +1,4 @@
-// Hugging Face model folders (io/hf_folder.h, model/hf_families.h): a family's folder exported
+// Hugging Face model folders (data/hf_folder.h, model/hf_families.h): a family's folder exported
 // back gives the same tensors under the same names and the same config.json keys, and what the
 // model cannot express is refused with one line naming it. The numerical check of each imported
 // family against the float64 reference is HfFolderParity in test_model_parity.cpp.
@@ -14,7 +14,7 @@
 #include "cli/common_options.h"
 #include "data/json_fields.h"
 #include "io/fs.h"
-#include "io/hf_folder.h"
+#include "data/hf_folder.h"
 #include "model/hf_families.h"
 #include "test_util.h"
 

@@ -30,7 +30,7 @@
 
 #include "cli/common_options.h"
 #include "io/h5.h"
-#include "io/hf_folder.h"
+#include "data/hf_folder.h"
 #include "model/adamw.h"
 #include "model/model.h"
 #include "model/tokenizer.h"

@@ -1,4 +1,4 @@
-#include "io/hf_folder.h"
+#include "data/hf_folder.h"
 
 #include <algorithm>
 #include <cctype>
