@@ -1,5 +1,9 @@
 #include "io/safetensors.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -270,10 +274,17 @@ void load_safetensors_shards(const std::vector<std::string>& paths, const ParamT
   const std::string fix = "export the file from a model with the same --model options (see its __metadata__ "
                           "hfedmoe_config), or pass those options";
   const std::string& family = table.config().hf_family;
+  // Each shard's header is parsed from a stream; its tensors are read from a read-only mapping of
+  // the file, one at a time, so a model larger than memory pages through (fp32 tensors are one
+  // copy from the page cache into the arena).
   struct Shard {
     std::string path;
-    std::ifstream in;
     Header h;
+    const unsigned char* map = nullptr;  // (file size) bytes
+    size_t map_size = 0;
+    ~Shard() {
+      if (map) munmap(const_cast<unsigned char*>(map), map_size);
+    }
   };
   std::vector<Shard> shards(paths.size());
   std::set<std::string> known;
@@ -282,8 +293,14 @@ void load_safetensors_shards(const std::vector<std::string>& paths, const ParamT
   for (size_t i = 0; i < paths.size(); i++) {
     Shard& sh = shards[i];
     sh.path = paths[i];
-    sh.in.open(sh.path, std::ios::binary);
-    sh.h = read_header(sh.in, sh.path);
+    std::ifstream in(sh.path, std::ios::binary);
+    sh.h = read_header(in, sh.path);
+    sh.map_size = static_cast<size_t>(sh.h.data_start + sh.h.data_size);
+    const int fd = open(sh.path.c_str(), O_RDONLY);
+    void* m = fd >= 0 ? mmap(nullptr, sh.map_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (fd >= 0) close(fd);
+    if (m == MAP_FAILED) fail("cannot map " + sh.path + " into memory", "check that it is a readable regular file", kExitRuntime);
+    sh.map = static_cast<const unsigned char*>(m);
     for (const auto& [name, v] : sh.h.json.fields) {
       if (name == "__metadata__" || name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // HF buffers
       if (!known.count(name)) fail(sh.path + ": tensor " + name + " is not part of the model", fix);
@@ -300,7 +317,6 @@ void load_safetensors_shards(const std::vector<std::string>& paths, const ParamT
            fix);
     Shard& sh = shards[shard_of[name]];
     const std::string& path = sh.path;
-    std::ifstream& in = sh.in;
     const Header& h = sh.h;
     const Json* t = h.json.get(name);
     const Json *dtype = t->get("dtype"), *shape = t->get("shape"), *offsets = t->get("data_offsets");
@@ -318,22 +334,21 @@ void load_safetensors_shards(const std::vector<std::string>& paths, const ParamT
                 static_cast<unsigned long long>(h.data_size)),
            "the file is truncated or corrupt; export it again");
     float* dst = params + p.offset;
-    in.seekg(static_cast<std::streamoff>(h.data_start + begin));
+    const unsigned char* src = sh.map + h.data_start + begin;  // little-endian, as the host
     if (width == 4) {
-      in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(end - begin));
-    } else {
-      std::vector<uint16_t> half(p.numel());
-      in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(end - begin));
-      for (size_t i = 0; i < half.size(); i++) {
-        if (dtype->str == "F16") {
-          dst[i] = half_to_float(half[i]);
-        } else {
-          uint32_t bits = static_cast<uint32_t>(half[i]) << 16;  // bfloat16 is the top half of a float
-          std::memcpy(dst + i, &bits, 4);
-        }
+      std::memcpy(dst, src, end - begin);
+      continue;
+    }
+    for (size_t i = 0; i < p.numel(); i++) {
+      uint16_t half;
+      std::memcpy(&half, src + 2 * i, 2);
+      if (dtype->str == "F16") {
+        dst[i] = half_to_float(half);
+      } else {
+        uint32_t bits = static_cast<uint32_t>(half) << 16;  // bfloat16 is the top half of a float
+        std::memcpy(dst + i, &bits, 4);
       }
     }
-    if (!in) fail(path + ": reading tensor " + name + " failed (truncated file?)", "export it again");
   }
 }
 

@@ -39,7 +39,7 @@ std::map<std::string, std::string> safetensors_metadata(const std::string& path)
 // shape or dtype, data outside the file, or a tensor the model does not have.
 void load_safetensors(const std::string& path, const ParamTable& table, float* params);
 // The same over a model split into shards (model-00001-of-00004.safetensors, ...): each tensor
-// in exactly one of paths, read tensor by tensor straight into params.
+// in exactly one of paths, read tensor by tensor from a memory map of its file into params.
 void load_safetensors_shards(const std::vector<std::string>& paths, const ParamTable& table, float* params);
 
 }  // namespace hf
