@@ -105,13 +105,13 @@ class TimedOps final : public hf::Ops {
     HF_TIMED("attention_bwd", in_.attention_backward(dq, dk, dv, s, d, q, k, v, a, B, T, NH, NKV, HS));
     flops["attention_bwd"] += 8.0 * B * NH * T * T * HS;
   }
-  void router_forward(float* p, int32_t* ix, float* w, const float* z, const uint8_t* r, int N, int E,
-                      int K) override {
-    HF_TIMED("router", in_.router_forward(p, ix, w, z, r, N, E, K));
+  void router_forward(float* p, int32_t* ix, float* w, const float* z, const uint8_t* r, int N, int E, int K,
+                      bool rn) override {
+    HF_TIMED("router", in_.router_forward(p, ix, w, z, r, N, E, K, rn));
   }
   void router_backward(float* dz, const float* dw, const float* p, const int32_t* ix, const float* w,
-                       const uint8_t* v, const float* a, int N, int E, int K) override {
-    HF_TIMED("router", in_.router_backward(dz, dw, p, ix, w, v, a, N, E, K));
+                       const uint8_t* v, const float* a, int N, int E, int K, bool rn) override {
+    HF_TIMED("router", in_.router_backward(dz, dw, p, ix, w, v, a, N, E, K, rn));
   }
   void router_stats(float* f, float* P, const float* p, const int32_t* ix, const uint8_t* v, int N, int E,
                     int K) override {
@@ -150,6 +150,13 @@ class TimedOps final : public hf::Ops {
   }
   void swiglu_backward(float* da, float* db, const float* d, const float* a, const float* b, int M, int F) override {
     HF_TIMED("swiglu", in_.swiglu_backward(da, db, d, a, b, M, F));
+  }
+  void sigmoid_gate_forward(float* o, const float* y, const float* g, int N, int C) override {
+    HF_TIMED("shared_gate", in_.sigmoid_gate_forward(o, y, g, N, C));
+  }
+  void sigmoid_gate_backward(float* dy, float* dg, const float* d, const float* y, const float* g, int N,
+                             int C) override {
+    HF_TIMED("shared_gate", in_.sigmoid_gate_backward(dy, dg, d, y, g, N, C));
   }
   void frozen_dequantize(float* o, const hf::FrozenWeight& w, int row0, int rows) override {
     HF_TIMED("frozen_dequant", in_.frozen_dequantize(o, w, row0, rows));

@@ -23,7 +23,7 @@ struct ExpertFloats {
 // Thread per token row; the CPU twin's loops verbatim, so the top-k decisions and their
 // tie-breaking (strict '>', scanning e upwards: the lower id keeps a tie) are the CPU's.
 __global__ void router_forward_kernel(float* probs, int32_t* topk_idx, float* topk_w, const float* logits,
-                                      const uint8_t* routable, int N, int E, int K) {
+                                      const uint8_t* routable, int N, int E, int K, bool renormalize) {
   // probs (N, E), topk_idx (N, K), topk_w (N, K), logits (N, E), routable (E) or nullptr
   int n = blockIdx.x * blockDim.x + threadIdx.x;
   if (n >= N) return;
@@ -52,15 +52,15 @@ __global__ void router_forward_kernel(float* probs, int32_t* topk_idx, float* to
     idx[k] = best;
     chosen += p[best];
   }
-  for (int k = 0; k < K; k++) w[k] = p[idx[k]] / chosen;
+  for (int k = 0; k < K; k++) w[k] = renormalize ? p[idx[k]] / chosen : p[idx[k]];
 }
 
 // Thread per token row. dG_e = aux_e (valid rows) + (dw_k - sum_j dw_j w_j) / S for e = idx[k],
-// then the softmax backward dz_e += G_e (dG_e - sum_f G_f dG_f). dG_e is recomputed where used
-// instead of kept in a per-thread (E) array.
+// (dw_k alone without renormalisation), then the softmax backward dz_e += G_e (dG_e - sum_f G_f dG_f).
+// dG_e is recomputed where used instead of kept in a per-thread (E) array.
 __global__ void router_backward_kernel(float* dlogits, const float* dtopk_w, const float* probs,
                                        const int32_t* topk_idx, const float* topk_w, const uint8_t* valid,
-                                       bool has_aux, ExpertFloats aux, int N, int E, int K) {
+                                       bool has_aux, ExpertFloats aux, int N, int E, int K, bool renormalize) {
   // dlogits (N, E), dtopk_w (N, K), probs (N, E), topk_idx (N, K), topk_w (N, K), valid (N)
   int n = blockIdx.x * blockDim.x + threadIdx.x;
   if (n >= N) return;
@@ -78,7 +78,7 @@ __global__ void router_backward_kernel(float* dlogits, const float* dtopk_w, con
   auto dG = [&](int e) {
     float g = use_aux ? aux.v[e] : 0.0f;
     for (int k = 0; k < K; k++)
-      if (idx[k] == e) g += (dw[k] - wdw) / chosen;
+      if (idx[k] == e) g += renormalize ? (dw[k] - wdw) / chosen : dw[k];
     return g;
   };
   float dot = 0;
@@ -209,6 +209,17 @@ __global__ void scatter_kernel(float* out, const float* ys, const float* topk_w,
 
 constexpr int kWarpsPerBlock = kThreads / kWarp;
 
+// One warp over a row of C: dy[c] += s * d[c] for every c, and dot(d, y), lanes then a
+// butterfly (every lane returns it).
+__device__ float warp_axpy_dot(float* dy, const float* d, const float* y, float s, int C, int lane) {
+  float dot = 0;
+  for (int c = lane; c < C; c += kWarp) {
+    dy[c] += s * d[c];
+    dot += d[c] * y[c];
+  }
+  return warp_sum(dot);
+}
+
 __global__ void scatter_backward_kernel(float* dys, float* dtopk_w, const float* dout, const float* ys,
                                         const float* topk_w, const int32_t* pos, size_t A, int K, int C) {
   // Warp per assignment a = n*K + k: dys row += w * dout row n (each kept assignment owns its
@@ -218,16 +229,7 @@ __global__ void scatter_backward_kernel(float* dys, float* dtopk_w, const float*
   if (a >= A) return;  // the whole warp leaves together
   int row = pos[a];
   if (row < 0) return;  // dropped by the capacity limit: adds nothing
-  const float w = topk_w[a];
-  const float* d = dout + (a / K) * C;
-  const float* y = ys + size_t(row) * C;
-  float* dy = dys + size_t(row) * C;
-  float dot = 0;
-  for (int c = lane; c < C; c += kWarp) {
-    dy[c] += w * d[c];
-    dot += d[c] * y[c];
-  }
-  dot = warp_sum(dot);
+  const float dot = warp_axpy_dot(dys + size_t(row) * C, dout + (a / K) * C, ys + size_t(row) * C, topk_w[a], C, lane);
   if (lane == 0) dtopk_w[a] += dot;
 }
 
@@ -250,10 +252,28 @@ __global__ void swiglu_backward_kernel(float* dh1, float* dh3, const float* dout
   }
 }
 
+__global__ void sigmoid_gate_forward_kernel(float* out, const float* y, const float* gate, size_t n, int C) {
+  // out, y (N, C), gate (N): out += sigmoid(gate[row]) * y
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    out[i] += y[i] / (1.0f + expf(-gate[i / C]));
+}
+
+__global__ void sigmoid_gate_backward_kernel(float* dy, float* dgate, const float* dout, const float* y,
+                                             const float* gate, int N, int C) {
+  // Warp per row n: dy row += s * dout row, dgate[n] += s (1 - s) dot(dout row, y row).
+  int n = blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;
+  int lane = threadIdx.x % kWarp;
+  if (n >= N) return;
+  const float s = 1.0f / (1.0f + expf(-gate[n]));
+  const size_t row = size_t(n) * C;
+  const float dot = warp_axpy_dot(dy + row, dout + row, y + row, s, C, lane);
+  if (lane == 0) dgate[n] += s * (1.0f - s) * dot;
+}
+
 }  // namespace
 
 void CudaOps::router_forward(float* probs, int32_t* topk_idx, float* topk_w, const float* logits,
-                             const uint8_t* routable, int N, int E, int K) {
+                             const uint8_t* routable, int N, int E, int K, bool renormalize) {
   HF_CHECK(E <= kMaxExperts && K >= 1 && K <= E, "router with E=%d, K=%d is unsupported (E <= %d, 1 <= K <= E)", E, K,
            kMaxExperts);
   if (N == 0) return;
@@ -264,20 +284,20 @@ void CudaOps::router_forward(float* probs, int32_t* topk_idx, float* topk_w, con
     HF_CHECK(attr.type == cudaMemoryTypeDevice, "router_forward: the routable mask must be backend memory");
   }
   router_forward_kernel<<<(N + kThreads - 1) / kThreads, kThreads, 0, stream_>>>(probs, topk_idx, topk_w, logits,
-                                                                                  routable, N, E, K);
+                                                                                  routable, N, E, K, renormalize);
   CUDA_CHECK_LAUNCH();
 }
 
 void CudaOps::router_backward(float* dlogits, const float* dtopk_w, const float* probs, const int32_t* topk_idx,
                               const float* topk_w, const uint8_t* valid, const float* aux_dprobs, int N, int E,
-                              int K) {
+                              int K, bool renormalize) {
   HF_CHECK(E <= kMaxExperts, "%d experts exceed the supported %d", E, kMaxExperts);
   if (N == 0) return;
   ExpertFloats aux{};
   if (aux_dprobs)
     for (int e = 0; e < E; e++) aux.v[e] = aux_dprobs[e];  // host (E)
   router_backward_kernel<<<(N + kThreads - 1) / kThreads, kThreads, 0, stream_>>>(
-      dlogits, dtopk_w, probs, topk_idx, topk_w, valid, aux_dprobs != nullptr, aux, N, E, K);
+      dlogits, dtopk_w, probs, topk_idx, topk_w, valid, aux_dprobs != nullptr, aux, N, E, K, renormalize);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -381,6 +401,21 @@ void CudaOps::swiglu_backward(float* dh1, float* dh3, const float* dout, const f
   size_t n = size_t(M) * F;
   if (n == 0) return;
   swiglu_backward_kernel<<<grid_for(n), kThreads, 0, stream_>>>(dh1, dh3, dout, h1, h3, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void CudaOps::sigmoid_gate_forward(float* out, const float* y, const float* gate, int N, int C) {
+  size_t n = size_t(N) * C;
+  if (n == 0) return;
+  sigmoid_gate_forward_kernel<<<grid_for(n), kThreads, 0, stream_>>>(out, y, gate, n, C);
+  CUDA_CHECK_LAUNCH();
+}
+
+void CudaOps::sigmoid_gate_backward(float* dy, float* dgate, const float* dout, const float* y, const float* gate,
+                                    int N, int C) {
+  if (N == 0) return;
+  sigmoid_gate_backward_kernel<<<(N + kWarpsPerBlock - 1) / kWarpsPerBlock, kThreads, 0, stream_>>>(
+      dy, dgate, dout, y, gate, N, C);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -73,10 +73,10 @@ class CudaOps : public Ops {
                           int HS) override;
 
   void router_forward(float* probs, int32_t* topk_idx, float* topk_w, const float* logits,
-                      const uint8_t* routable, int N, int E, int K) override;
+                      const uint8_t* routable, int N, int E, int K, bool renormalize) override;
   void router_backward(float* dlogits, const float* dtopk_w, const float* probs, const int32_t* topk_idx,
                        const float* topk_w, const uint8_t* valid, const float* aux_dprobs, int N, int E,
-                       int K) override;
+                       int K, bool renormalize) override;
   void router_stats(float* f_host, float* pbar_host, const float* probs, const int32_t* topk_idx,
                     const uint8_t* valid, int N, int E, int K) override;
   void moe_dispatch(int32_t* offsets_host, int32_t* perm, int32_t* pos, const int32_t* topk_idx, int N, int K,
@@ -95,6 +95,9 @@ class CudaOps : public Ops {
   void swiglu_forward(float* out, const float* h1, const float* h3, int M, int F) override;
   void swiglu_backward(float* dh1, float* dh3, const float* dout, const float* h1, const float* h3, int M,
                        int F) override;
+  void sigmoid_gate_forward(float* out, const float* y, const float* gate, int N, int C) override;
+  void sigmoid_gate_backward(float* dy, float* dgate, const float* dout, const float* y, const float* gate, int N,
+                             int C) override;
 
   void frozen_dequantize(float* out, const FrozenWeight& w, int row0, int rows) override;
   void frozen_matmul_forward(float* out, const float* inp, const FrozenWeight& w, float* scratch, int N,

@@ -92,7 +92,22 @@ void ModelOptions::add(Options& o) {
       .add("model.tie_embeddings", &cfg_.tie_embeddings, "share the LM head with the token embedding")
       .add("model.n_classes", &cfg_.n_classes, "NC; > 0 adds a sequence-classification head")
       .add("model.aux_loss_coef", &cfg_.aux_loss_coef, "load-balancing loss weight (0 for fine-tuning)")
-      .add("model.capacity_factor", &cfg_.capacity_factor, "0 = dropless; else each expert takes <= cf*N*K/E tokens");
+      .add("model.capacity_factor", &cfg_.capacity_factor, "0 = dropless; else each expert takes <= cf*N*K/E tokens")
+      .add("model.norm_topk_prob", &cfg_.norm_topk_prob, "renormalise the top-k gates to sum to 1 (Mixtral); false for Qwen2-MoE, OLMoE")
+      .add("model.qkv_bias", &cfg_.qkv_bias, "biases on the q, k, v projections (Qwen2)")
+      .add("model.qk_norm", &cfg_.qk_norm, "RMSNorm on the q and k projections before RoPE (OLMoE)")
+      .add("model.n_shared_experts", &cfg_.n_shared_experts, "experts every token passes through (DeepSeekMoE, Qwen2-MoE)")
+      .add("model.shared_d_ff", &cfg_.shared_d_ff, "hidden size of each shared expert; 0 = model.d_ff")
+      .add("model.shared_gate", &cfg_.shared_gate, "scale the shared experts' output by sigmoid(gate x) (Qwen2-MoE)")
+      .add("model.hf_family", &cfg_.hf_family, "Hugging Face family export names tensors for: mixtral, qwen2_moe, olmoe or deepseek");
+}
+
+std::string ModelOptions::ini_of(const ModelConfig& c) {
+  Options o("import", "a model's configuration");
+  ModelOptions m;
+  m.add(o);
+  m.cfg_ = c;  // the options read their values through pointers into cfg_
+  return o.resolved_ini();
 }
 
 ModelConfig ModelOptions::resolve(const Options& o) {
@@ -117,6 +132,13 @@ ModelConfig ModelOptions::resolve(const Options& o) {
   take("n_classes", c.n_classes, given.n_classes);
   take("aux_loss_coef", c.aux_loss_coef, given.aux_loss_coef);
   take("capacity_factor", c.capacity_factor, given.capacity_factor);
+  take("norm_topk_prob", c.norm_topk_prob, given.norm_topk_prob);
+  take("qkv_bias", c.qkv_bias, given.qkv_bias);
+  take("qk_norm", c.qk_norm, given.qk_norm);
+  take("n_shared_experts", c.n_shared_experts, given.n_shared_experts);
+  take("shared_d_ff", c.shared_d_ff, given.shared_d_ff);
+  take("shared_gate", c.shared_gate, given.shared_gate);
+  take("hf_family", c.hf_family, given.hf_family);
   c.validate();
   cfg_ = c;
   return c;

@@ -74,6 +74,8 @@ std::vector<std::string> datasets_in(const h5::File& f, const std::string& group
 // case), one line per expert otherwise.
 void print_layer(const h5::File& f, const std::string& layer) {
   std::printf("  %-10s %s\n", layer.substr(6).c_str(), members(f, layer, datasets_in(f, layer)).c_str());
+  if (f.exists(layer + "/shared"))  // the shared experts (model.n_shared_experts): dense, every token
+    std::printf("  %-10s shared: %s\n", "", members(f, layer + "/shared", datasets_in(f, layer + "/shared")).c_str());
   std::vector<std::string> experts;
   for (const auto& n : f.list(layer))
     if (f.is_group(layer + "/" + n) && n.rfind("expert_", 0) == 0) experts.push_back(n);
@@ -171,6 +173,12 @@ void describe_checkpoint(const CheckpointFile& c) {
     std::printf("  model      %s: V %d, C %d, L %d, heads %d/%d, E %d x F %d, top-%d, T %d%s%s\n", c.preset.c_str(),
                 c.vocab_size, c.d_model, c.n_layers, c.n_heads, c.n_kv_heads, c.n_experts, c.d_ff, c.top_k, c.seq_len,
                 c.tie_embeddings ? ", tied embeddings" : "", c.n_classes ? strf(", %d classes", c.n_classes).c_str() : "");
+    std::printf("  family     %s%s%s%s%s\n", c.hf_family.c_str(), c.norm_topk_prob ? "" : ", top-k not renormalised",
+                c.qkv_bias ? ", q/k/v biases" : "", c.qk_norm ? ", q/k norm" : "",
+                c.n_shared_experts ? strf(", %d shared expert(s) of F %d%s", c.n_shared_experts,
+                                          c.shared_ff() / c.n_shared_experts, c.shared_gate ? ", gated" : "")
+                                         .c_str()
+                                   : "");
   } catch (const Error& e) {
     std::printf("  model      (not recoverable from the config: %s)\n", e.what());
   }

@@ -2,6 +2,7 @@
 // virtual clients (fl/executor.cpp); without mpirun, rank 0 also runs the clients in-process.
 #include "commands/commands.h"
 #include "fl/engine.h"
+#include "data/hf_folder.h"
 #include "mpi/runtime.h"
 #include "util/log.h"
 #include "util/signals.h"
@@ -23,6 +24,20 @@ int cmd_train(int argc, char** argv) {
     validate_run_options(eng.run);
     validate_fl_options(eng.fl, eng.data_opt, eng.train);
     eng.model_cfg = model_opt.resolve(o);
+    if (!eng.train.init_hf.empty()) {
+      // The folder's config.json is the architecture; the options keep what it does not say.
+      for (const char* key : {"model.preset", "model.vocab_size", "model.d_model", "model.n_layers", "model.n_experts",
+                              "model.top_k", "model.d_ff", "model.n_heads", "model.n_kv_heads", "model.hf_family"})
+        if (o.was_set(key))
+          fail(std::string(key) + " is set with train.init_hf", "drop it: " + eng.train.init_hf + "/config.json describes the model");
+      ModelConfig c = hf_folder_config(eng.train.init_hf, o.was_set("model.tokenizer") ? eng.model_cfg.tokenizer : "");
+      c.n_classes = eng.model_cfg.n_classes;
+      c.aux_loss_coef = eng.model_cfg.aux_loss_coef;
+      c.capacity_factor = eng.model_cfg.capacity_factor;
+      if (o.was_set("model.seq_len")) c.seq_len = eng.model_cfg.seq_len;
+      model_opt.adopt(c);
+      eng.model_cfg = c;
+    }
     eng.model_cfg.lora = lora_options(o, eng.train);
     eng.model_cfg.validate();
     eng.config_ini = o.resolved_ini();

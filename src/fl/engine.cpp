@@ -6,6 +6,7 @@
 #include "cli/checkpoint_path.h"
 #include "io/checkpoint.h"
 #include "io/fs.h"
+#include "data/hf_folder.h"
 #include "fl/fixed_point.h"
 #include "mpi/runtime.h"
 #include "util/human.h"
@@ -48,8 +49,17 @@ void Engine::setup() {
     if (!train.init.empty()) train.init = resolve_checkpoint("train.init", train.init);
     if (!train.init.empty() && !path_exists(train.init))
       fail("train.init=" + train.init + " does not exist", "pass a checkpoint written by `hfedmoe pretrain` or `train`");
+    if (!train.init.empty() && !train.init_hf.empty())
+      fail("both train.init and train.init_hf are set", "start the run from one of them");
   });
 
+  // The initial weights, from train.init (a checkpoint) or train.init_hf (an HF folder), into
+  // dst laid out by t; false when the source lacks the classification head (left as dst holds it).
+  const std::string init_source = train.init_hf.empty() ? train.init : train.init_hf;
+  auto load_initial = [&](const ParamTable& t, float* dst) {
+    return train.init_hf.empty() ? load_model_weights(train.init, t, dst, /*keep_absent_head=*/true)
+                                 : load_hf_folder_initial(train.init_hf, t, dst);
+  };
   model = std::make_unique<Model>(model_cfg, data.task, *ops, train.batch_size, data.seq_len);
   const ParamTable& table = model->table();
   global.resize(table.total());
@@ -59,17 +69,17 @@ void Engine::setup() {
     // full from the same sources) then starts the global model as in a run without adapters.
     collectively([&] {
       model->init_weights(run.seed);
-      if (!train.init.empty()) {
+      if (!init_source.empty()) {
         const ParamTable& full_table = model->full_table();
         std::vector<float> full(full_table.total());  // (the model without adapters)
         const float* arena = model->params_on_host();
         for (const ParamInfo& p : table.tensors())  // what the file may lack (a fresh head) as the seed gave it
           if (const ParamInfo* f = full_table.find(p.name))
             std::copy(arena + p.offset, arena + p.offset + p.numel(), full.begin() + f->offset);
-        load_model_weights(train.init, full_table, full.data(), /*keep_absent_head=*/true);
+        load_initial(full_table, full.data());
         model->load_base(full.data());
         if (is_server()) LOG_INFO("frozen base (%s) and initial model from %s", base_dtype_name(model_cfg.lora.base_dtype),
-                                  train.init.c_str());
+                                  init_source.c_str());
       }
       const float* init = model->params_on_host();
       std::copy(init, init + table.total(), global.begin());
@@ -81,12 +91,12 @@ void Engine::setup() {
       model->init_weights(run.seed);
       const float* init = model->params_on_host();
       std::copy(init, init + table.total(), global.begin());
-      if (!train.init.empty()) {
-        bool whole = load_model_weights(train.init, table, global.data(), /*keep_absent_head=*/true);
-        LOG_INFO("initial model from %s", train.init.c_str());
+      if (!init_source.empty()) {
+        bool whole = load_initial(table, global.data());
+        LOG_INFO("initial model from %s", init_source.c_str());
         if (!whole)
           LOG_INFO("%s has no classification head (an LM checkpoint): cls_head/w and cls_head/b start fresh from "
-                   "run.seed=%llu", train.init.c_str(), static_cast<unsigned long long>(run.seed));
+                   "run.seed=%llu", init_source.c_str(), static_cast<unsigned long long>(run.seed));
       }
     });
   } else {

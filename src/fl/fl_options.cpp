@@ -70,6 +70,8 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("train.weight_decay", &train.weight_decay, "client AdamW weight decay")
       .add("train.grad_clip", &train.grad_clip, "global-norm gradient clip over the trained parameters (0 = off)")
       .add("train.init", &train.init, "checkpoint whose model starts the run (e.g. a pretrain checkpoint)")
+      .add("train.init_hf", &train.init_hf,
+           "Hugging Face model folder (config.json + safetensors) whose architecture and weights start the run")
       .add("train.adapter", &train.adapter, "none (train every weight) or lora (adapters over a frozen base)")
       .add("train.lora_rank", &train.lora_rank, "rank r of each LoRA adapter")
       .add("train.lora_alpha", &train.lora_alpha, "LoRA alpha: the adapter's branch is scaled by alpha / r")

@@ -77,6 +77,7 @@ struct TrainOptions {
   float weight_decay = 0.0f;
   float grad_clip = 1.0f;  // global-norm clip over the trained parameters; 0 = off
   std::string init;        // a checkpoint (pretrain or train) whose /model starts the run
+  std::string init_hf;     // a Hugging Face model folder (data/hf_folder.h): its architecture and weights start the run
   // Parameter-efficient fine-tuning (model/config.h LoraConfig): adapters over a frozen base.
   std::string adapter = "none";  // none | lora
   int lora_rank = 8;

@@ -36,12 +36,21 @@ double MemoryModel::full_routed_rows(int rows, int T) const {
 //   once per row         classification: pooled and its gradient 2C, logits and gradient 2*NC
 //   per routed row       kept per layer: xs C, h1 F, h3 F, act F, ys C; and once (the backward's
 //                        one-layer workspace) the same 3F + 2C
+//   family features      per layer and token: q/k norm inputs NH*HS + NKV*HS and two rstd
+//                        (qk_norm); the shared experts' sh1, sh3, act 3FS and, gated, their
+//                        output C and gate logit; once per token their backward's same sizes, and a
+//                        ones vector for q/k/v biases over a frozen base
 double MemoryModel::fixed_bytes(int rows, int T, double routed_rows) const {
   const double C = m_.d_model, HS = m_.head_size(), NH = m_.n_heads, NKV = m_.n_kv_heads, E = m_.n_experts;
   const double K = m_.top_k, F = m_.d_ff, L = m_.n_layers, V = m_.vocab_size, NC = m_.n_classes;
+  const double FS = m_.shared_ff();
   const double tokens = static_cast<double>(rows) * T;
-  const double per_layer_token = 4 * C + 2 * NH * HS + 2 * NKV * HS + NH * T + E + 2 + 4 * K;
-  const double backward_token = 2 * C + 2 * NH * HS + 2 * NKV * HS + NH * T + E + K;
+  const double qk_norm = m_.qk_norm ? NH * HS + NKV * HS : 0;
+  const double shared = 3 * FS + (m_.shared_gate ? C + 1 : 0);
+  const double per_layer_token =
+      4 * C + 2 * NH * HS + 2 * NKV * HS + NH * T + E + 2 + 4 * K + qk_norm + (m_.qk_norm ? 2 : 0) + shared;
+  const double backward_token = 2 * C + 2 * NH * HS + 2 * NKV * HS + NH * T + E + K + qk_norm + shared +
+                                (m_.qkv_bias && m_.lora.enabled() ? 1 : 0);
   const double once_token = 2 * C + 5.25 + E + backward_token + (task_ == Task::lm ? 2 * V : 0);
   const double per_row = task_ == Task::classify ? 2 * C + 2 * NC : 0;
   const double routed_row = 3 * F + 2 * C;
@@ -54,8 +63,9 @@ double MemoryModel::fixed_bytes(int rows, int T, double routed_rows) const {
     const double r = lora.rank, QC = NH * HS;
     const double attention_adapters = __builtin_popcount(lora.targets & kLoraAttention);
     const double expert_adapters = __builtin_popcount(lora.targets & kLoraExperts);
-    activation_floats += tokens * L * r * attention_adapters + routed_rows * r * expert_adapters + routed_rows / L * r +
-                         kFrozenTileRows * std::max({C, F, QC});
+    const double shared_adapters = FS > 0 ? expert_adapters : 0;  // w1 w3 w2 targets adapt the shared experts too
+    activation_floats += tokens * L * r * (attention_adapters + shared_adapters) + routed_rows * r * expert_adapters +
+                         routed_rows / L * r + kFrozenTileRows * std::max({C, F, QC, FS});
   }
   return base_bytes_ + 4 * all_params_ + 16 * shared_params_ + 4 * activation_floats;
 }

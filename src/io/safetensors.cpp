@@ -1,10 +1,16 @@
 #include "io/safetensors.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "io/fs.h"
+#include "model/hf_families.h"
 #include "util/check.h"
 
 namespace hf {
@@ -216,54 +222,6 @@ float half_to_float(uint16_t h) {
 
 }  // namespace
 
-namespace {
-// PEFT's name of an adapter tensor: its base layer's HF name with ".weight" replaced by
-// ".lora_A.weight" or ".lora_B.weight", under "base_model.model.".
-std::string peft_adapter_name(const ParamInfo& p) {
-  static const ParamKind bases[] = {ParamKind::wq, ParamKind::wk, ParamKind::wv, ParamKind::wo,
-                                    ParamKind::w1, ParamKind::w3, ParamKind::w2};
-  for (ParamKind base : bases) {
-    if (p.kind != lora_a_kind(base) && p.kind != lora_b_kind(base)) continue;
-    ParamInfo b = p;
-    b.kind = base;
-    std::string name = hf_tensor_name(b);
-    name.resize(name.size() - std::string(".weight").size());
-    return "base_model.model." + name + (p.kind == lora_a_kind(base) ? ".lora_A.weight" : ".lora_B.weight");
-  }
-  HF_CHECK(false, "%s is not an adapter tensor", p.name.c_str());
-  __builtin_unreachable();
-}
-}  // namespace
-
-std::string hf_tensor_name(const ParamInfo& p) {
-  std::string layer = "model.layers." + std::to_string(p.layer) + ".";
-  switch (p.kind) {
-    case ParamKind::tok_emb: return "model.embed_tokens.weight";
-    case ParamKind::attn_norm: return layer + "input_layernorm.weight";
-    case ParamKind::wq: return layer + "self_attn.q_proj.weight";
-    case ParamKind::wk: return layer + "self_attn.k_proj.weight";
-    case ParamKind::wv: return layer + "self_attn.v_proj.weight";
-    case ParamKind::wo: return layer + "self_attn.o_proj.weight";
-    case ParamKind::ffn_norm: return layer + "post_attention_layernorm.weight";
-    case ParamKind::router: return layer + "block_sparse_moe.gate.weight";
-    case ParamKind::w1:
-    case ParamKind::w2:
-    case ParamKind::w3:
-      return layer + "block_sparse_moe.experts." + std::to_string(p.expert) + "." + param_kind_name(p.kind) + ".weight";
-    case ParamKind::final_norm: return "model.norm.weight";
-    case ParamKind::lm_head: return "lm_head.weight";
-    case ParamKind::cls_w: return "score.weight";
-    case ParamKind::cls_b: return "score.bias";
-    case ParamKind::wq_lora_a: case ParamKind::wq_lora_b: case ParamKind::wk_lora_a: case ParamKind::wk_lora_b:
-    case ParamKind::wv_lora_a: case ParamKind::wv_lora_b: case ParamKind::wo_lora_a: case ParamKind::wo_lora_b:
-    case ParamKind::w1_lora_a: case ParamKind::w1_lora_b: case ParamKind::w3_lora_a: case ParamKind::w3_lora_b:
-    case ParamKind::w2_lora_a: case ParamKind::w2_lora_b:
-      return peft_adapter_name(p);
-  }
-  HF_CHECK(false, "unknown parameter kind %d", static_cast<int>(p.kind));
-  __builtin_unreachable();
-}
-
 void save_safetensors(const std::string& path, const ParamTable& table, const float* params,
                       const std::map<std::string, std::string>& metadata) {
   std::string header = "{\"__metadata__\": {";
@@ -276,7 +234,7 @@ void save_safetensors(const std::string& path, const ParamTable& table, const fl
   uint64_t offset = 0;
   for (const auto& p : table.tensors()) {
     uint64_t bytes = p.numel() * sizeof(float);
-    header += ", " + json_quote(hf_tensor_name(p)) + ": {\"dtype\": \"F32\", \"shape\": " + shape_text(p.shape) +
+    header += ", " + json_quote(hf_tensor_name(p, table.config().hf_family)) + ": {\"dtype\": \"F32\", \"shape\": " + shape_text(p.shape) +
               strf(", \"data_offsets\": [%llu, %llu]}", static_cast<unsigned long long>(offset),
                    static_cast<unsigned long long>(offset + bytes));
     offset += bytes;
@@ -309,20 +267,58 @@ std::map<std::string, std::string> safetensors_metadata(const std::string& path)
 }
 
 void load_safetensors(const std::string& path, const ParamTable& table, float* params) {
-  std::ifstream in(path, std::ios::binary);
-  Header h = read_header(in, path);
+  load_safetensors_shards({path}, table, params);
+}
+
+void load_safetensors_shards(const std::vector<std::string>& paths, const ParamTable& table, float* params) {
   const std::string fix = "export the file from a model with the same --model options (see its __metadata__ "
                           "hfedmoe_config), or pass those options";
+  const std::string& family = table.config().hf_family;
+  // Each shard's header is parsed from a stream; its tensors are read from a read-only mapping of
+  // the file, one at a time, so a model larger than memory pages through (fp32 tensors are one
+  // copy from the page cache into the arena).
+  struct Shard {
+    std::string path;
+    Header h;
+    const unsigned char* map = nullptr;  // (file size) bytes
+    size_t map_size = 0;
+    ~Shard() {
+      if (map) munmap(const_cast<unsigned char*>(map), map_size);
+    }
+  };
+  std::vector<Shard> shards(paths.size());
   std::set<std::string> known;
-  for (const auto& p : table.tensors()) known.insert(hf_tensor_name(p));
-  for (const auto& [name, v] : h.json.fields) {
-    if (name == "__metadata__" || name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // HF buffers
-    if (!known.count(name)) fail(path + ": tensor " + name + " is not part of the model", fix);
+  for (const auto& p : table.tensors()) known.insert(hf_tensor_name(p, family));
+  std::map<std::string, size_t> shard_of;  // tensor name -> its shard
+  for (size_t i = 0; i < paths.size(); i++) {
+    Shard& sh = shards[i];
+    sh.path = paths[i];
+    std::ifstream in(sh.path, std::ios::binary);
+    sh.h = read_header(in, sh.path);
+    sh.map_size = static_cast<size_t>(sh.h.data_start + sh.h.data_size);
+    const int fd = open(sh.path.c_str(), O_RDONLY);
+    void* m = fd >= 0 ? mmap(nullptr, sh.map_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (fd >= 0) close(fd);
+    if (m == MAP_FAILED) fail("cannot map " + sh.path + " into memory", "check that it is a readable regular file", kExitRuntime);
+    sh.map = static_cast<const unsigned char*>(m);
+    for (const auto& [name, v] : sh.h.json.fields) {
+      if (name == "__metadata__" || name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // HF buffers
+      if (!known.count(name)) fail(sh.path + ": tensor " + name + " is not part of the model", fix);
+      if (shard_of.count(name))
+        fail(sh.path + ": tensor " + name + " is also in " + paths[shard_of[name]], "keep one copy of each tensor");
+      shard_of[name] = i;
+    }
   }
   for (const auto& p : table.tensors()) {
-    std::string name = hf_tensor_name(p);
+    std::string name = hf_tensor_name(p, family);
+    if (!shard_of.count(name))
+      fail((paths.size() == 1 ? paths[0] : "the safetensors files") + ": tensor " + name + " " + shape_text(p.shape) +
+               " is missing",
+           fix);
+    Shard& sh = shards[shard_of[name]];
+    const std::string& path = sh.path;
+    const Header& h = sh.h;
     const Json* t = h.json.get(name);
-    if (!t) fail(path + ": tensor " + name + " " + shape_text(p.shape) + " is missing", fix);
     const Json *dtype = t->get("dtype"), *shape = t->get("shape"), *offsets = t->get("data_offsets");
     if (!dtype || !shape || !offsets || shape->type != Json::array || offsets->items.size() != 2)
       fail(path + ": tensor " + name + " lacks dtype, shape or data_offsets", "give a valid .safetensors file");
@@ -338,22 +334,21 @@ void load_safetensors(const std::string& path, const ParamTable& table, float* p
                 static_cast<unsigned long long>(h.data_size)),
            "the file is truncated or corrupt; export it again");
     float* dst = params + p.offset;
-    in.seekg(static_cast<std::streamoff>(h.data_start + begin));
+    const unsigned char* src = sh.map + h.data_start + begin;  // little-endian, as the host
     if (width == 4) {
-      in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(end - begin));
-    } else {
-      std::vector<uint16_t> half(p.numel());
-      in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(end - begin));
-      for (size_t i = 0; i < half.size(); i++) {
-        if (dtype->str == "F16") {
-          dst[i] = half_to_float(half[i]);
-        } else {
-          uint32_t bits = static_cast<uint32_t>(half[i]) << 16;  // bfloat16 is the top half of a float
-          std::memcpy(dst + i, &bits, 4);
-        }
+      std::memcpy(dst, src, end - begin);
+      continue;
+    }
+    for (size_t i = 0; i < p.numel(); i++) {
+      uint16_t half;
+      std::memcpy(&half, src + 2 * i, 2);
+      if (dtype->str == "F16") {
+        dst[i] = half_to_float(half);
+      } else {
+        uint32_t bits = static_cast<uint32_t>(half) << 16;  // bfloat16 is the top half of a float
+        std::memcpy(dst + i, &bits, 4);
       }
     }
-    if (!in) fail(path + ": reading tensor " + name + " failed (truncated file?)", "export it again");
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// The model in Hugging Face's safetensors format with Mixtral tensor names, so weights move
-// between hfedmoe and the transformers ecosystem (MixtralForCausalLM) without conversion code.
+// The model in Hugging Face's safetensors format with its family's tensor names (model.hf_family,
+// model/hf_families.h; Mixtral's below), so weights move between hfedmoe and the transformers
+// ecosystem without conversion code.
 //
 // File: 8 bytes little-endian header length N, N bytes of JSON
 //   {"<name>": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...,
@@ -21,12 +22,12 @@
 // q and k need no permutation.
 #include <map>
 #include <string>
+#include <vector>
 
+#include "model/hf_families.h"
 #include "model/params.h"
 
 namespace hf {
-
-std::string hf_tensor_name(const ParamInfo& p);
 
 // Writes every tensor of the table as F32, atomically (<path>.tmp, fsync, rename).
 void save_safetensors(const std::string& path, const ParamTable& table, const float* params,
@@ -37,5 +38,8 @@ std::map<std::string, std::string> safetensors_metadata(const std::string& path)
 // params (table.total() floats). Usage errors name the file and the tensor: missing, wrong
 // shape or dtype, data outside the file, or a tensor the model does not have.
 void load_safetensors(const std::string& path, const ParamTable& table, float* params);
+// The same over a model split into shards (model-00001-of-00004.safetensors, ...): each tensor
+// in exactly one of paths, read tensor by tensor from a memory map of its file into params.
+void load_safetensors_shards(const std::vector<std::string>& paths, const ParamTable& table, float* params);
 
 }  // namespace hf

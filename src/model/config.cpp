@@ -1,7 +1,9 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <vector>
 
+#include "model/hf_families.h"
 #include "util/check.h"
 
 namespace hf {
@@ -76,6 +78,11 @@ void ModelConfig::validate() const {
   if (!(rope_theta > 0)) fail("model.rope_theta must be positive", "use e.g. 10000");
   if (aux_loss_coef < 0) fail("model.aux_loss_coef is negative", "use 0 or a small positive weight like 0.01");
   if (capacity_factor < 0) fail("model.capacity_factor is negative", "use 0 (dropless) or a factor >= 1");
+  check_hf_family(hf_family);
+  if (n_shared_experts < 0) fail(strf("model.n_shared_experts=%d is negative", n_shared_experts), "use 0 (none) or more");
+  if (shared_d_ff < 0) fail(strf("model.shared_d_ff=%d is negative", shared_d_ff), "use 0 (= model.d_ff) or a size");
+  if (shared_gate && n_shared_experts == 0)
+    fail("model.shared_gate is set without shared experts", "set model.n_shared_experts, or drop model.shared_gate");
   validate_lora();
 }
 
@@ -98,10 +105,15 @@ void ModelConfig::validate_lora() const {
     const char* name;
     int smaller;
   };
-  const Side sides[] = {{kLoraWq, "wq", std::min(QC, d_model)}, {kLoraWk, "wk", std::min(KVC, d_model)},
-                        {kLoraWv, "wv", std::min(KVC, d_model)}, {kLoraWo, "wo", std::min(QC, d_model)},
-                        {kLoraW1, "w1", std::min(d_ff, d_model)}, {kLoraW3, "w3", std::min(d_ff, d_model)},
-                        {kLoraW2, "w2", std::min(d_ff, d_model)}};
+  std::vector<Side> sides = {{kLoraWq, "wq", std::min(QC, d_model)}, {kLoraWk, "wk", std::min(KVC, d_model)},
+                             {kLoraWv, "wv", std::min(KVC, d_model)}, {kLoraWo, "wo", std::min(QC, d_model)},
+                             {kLoraW1, "w1", std::min(d_ff, d_model)}, {kLoraW3, "w3", std::min(d_ff, d_model)},
+                             {kLoraW2, "w2", std::min(d_ff, d_model)}};
+  const int FS = shared_ff();  // the shared experts' projections take the w1, w3, w2 adapters too
+  if (FS > 0)
+    sides.insert(sides.end(), {{kLoraW1, "the shared experts' w1", std::min(FS, d_model)},
+                               {kLoraW3, "the shared experts' w3", std::min(FS, d_model)},
+                               {kLoraW2, "the shared experts' w2", std::min(FS, d_model)}});
   for (const Side& s : sides)
     if ((lora.targets & s.bit) && lora.rank > s.smaller)
       fail(strf("train.lora_rank=%d exceeds the smaller dimension (%d) of %s", lora.rank, s.smaller, s.name),

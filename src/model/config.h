@@ -2,7 +2,8 @@
 // Model hyper-parameters. Presets are data (model/config.cpp), not code paths.
 // Dimension letters used across model code:
 //   B batch, T time (sequence), C d_model, NH query heads, NKV key/value heads,
-//   HS head size (C / NH), E experts, K top-k, F expert d_ff, V vocabulary, NC classes.
+//   HS head size (C / NH), E experts, K top-k, F expert d_ff, FS shared-expert d_ff (all shared
+//   experts together), V vocabulary, NC classes.
 #include <cstdint>
 #include <string>
 
@@ -57,9 +58,23 @@ struct ModelConfig {
   int n_classes = 0;          // NC; > 0 adds the sequence-classification head
   float aux_loss_coef = 0.0f; // Switch/Mixtral load-balancing loss weight
   float capacity_factor = 0;  // 0: dropless; else each expert takes <= ceil(cf * N * K / E) tokens
+  // Architecture features of the pretrained families (defaults: Mixtral, the model before them).
+  bool norm_topk_prob = true;  // renormalise the top-k gates to sum to 1 (Mixtral); false: raw G (Qwen2-MoE, OLMoE)
+  bool qkv_bias = false;       // q, k, v projections have biases (Qwen2)
+  bool qk_norm = false;        // RMSNorm over the whole q (NH*HS) and k (NKV*HS) projections before RoPE (OLMoE)
+  // Shared experts every token passes through (DeepSeekMoE, Qwen2-MoE), computed as one SwiGLU
+  // MLP of FS = n_shared_experts * shared_d_ff (the sum of the experts' outputs is exactly that).
+  // Dense parameters: trained and aggregated like attention, never selected as routed experts.
+  int n_shared_experts = 0;
+  int shared_d_ff = 0;         // per shared expert; 0 = d_ff
+  bool shared_gate = false;    // scale the shared output by sigmoid(gate · x) per token (Qwen2-MoE)
   LoraConfig lora;            // adapters over a frozen base; rank 0 = none
+  // The Hugging Face family whose tensor names and config.json keys export writes
+  // (model/hf_families.h); an imported model keeps its folder's model_type.
+  std::string hf_family = "mixtral";
 
   int head_size() const { return d_model / n_heads; }
+  int shared_ff() const { return n_shared_experts * (shared_d_ff > 0 ? shared_d_ff : d_ff); }  // FS
   // Throws a usage error naming the field when the shape is inconsistent.
   void validate() const;
   void validate_lora() const;  // the adapter options alone (part of validate())

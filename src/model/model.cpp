@@ -1,13 +1,19 @@
 // The MoE transformer (Mixtral semantics) written against the op interface.
 //
 //   x0 = tok_emb[tokens]
-//   per layer l:  h = x + wo · attn(rope(wq · rmsnorm(x)), rope(wk · ..), wv · ..)
-//                 x = h + moe(rmsnorm(h))
+//   per layer l:  h = x + wo · attn(rope(qn(wq · rmsnorm(x) + bq)), rope(kn(wk · .. + bk)), wv · .. + bv)
+//                 x = h + moe(rmsnorm(h)) + shared(rmsnorm(h))
 //   lm:        logits = lm_head · rmsnorm(x_L)   (lm_head = tok_emb when tied)
 //   classify:  logits = cls_w · mean_valid(rmsnorm(x_L)) + cls_b
 //
 // moe(x) = sum_k w_k expert_{i_k}(x), expert(x) = w2 (silu(w1 x) * (w3 x)), with i_k the top-k
-// of G = softmax(router · x) (among routable experts) and w_k = G_{i_k} / sum_j G_{i_j}.
+// of G = softmax(router · x) (among routable experts) and w_k = G_{i_k} / sum_j G_{i_j}
+// (w_k = G_{i_k} without model.norm_topk_prob).
+//
+// Family features, each off by default: biases bq bk bv (model.qkv_bias, Qwen2); qn, kn an
+// RMSNorm over the whole q and k projections (model.qk_norm, OLMoE); shared(x) the shared
+// experts every token passes through, one SwiGLU of FS = model.shared_ff() (DeepSeekMoE), scaled
+// per token by sigmoid(ws_gate · x) with model.shared_gate (Qwen2-MoE).
 //
 // Load-balancing loss (cfg.aux_loss_coef > 0), per layer l over the V_t valid tokens:
 //   aux = coef * (1/L) * sum_l E * sum_e f_{l,e} * P_{l,e}
@@ -53,6 +59,10 @@ struct Model::Impl {
   float* rstd1;       // (L, N)
   float* q;           // (L, N, NH * HS) after RoPE
   float* k;           // (L, N, NKV * HS) after RoPE
+  float* q_pre = nullptr;       // (L, N, NH * HS) before the q norm (qk_norm only)
+  float* k_pre = nullptr;       // (L, N, NKV * HS) before the k norm (qk_norm only)
+  float* rstdq = nullptr;       // (L, N) (qk_norm only)
+  float* rstdk = nullptr;       // (L, N) (qk_norm only)
   float* v;           // (L, N, NKV * HS)
   float* att;         // (L, B, NH, T, T) attention probabilities
   float* atty;        // (L, N, NH * HS)
@@ -69,6 +79,12 @@ struct Model::Impl {
   float* h3;          // (L, A, F)
   float* act;         // (L, A, F) silu(h1) * h3
   float* ys;          // (L, A, C) expert outputs
+  float* sh1 = nullptr;         // (L, N, FS) shared experts (n_shared_experts > 0 only)
+  float* sh3 = nullptr;         // (L, N, FS)
+  float* sact = nullptr;        // (L, N, FS) silu(sh1) * sh3
+  float* sy = nullptr;          // (L, N, C) shared output before its gate (shared_gate only)
+  float* sgate = nullptr;       // (L, N) gate logits (shared_gate only)
+  float* ones = nullptr;        // (N) 1.0: a bias as a GEMM with IC = 1 over the frozen base (qkv_bias with LoRA)
   float* lnf;         // (N, C)
   float* rstdf;       // (N)
   float* pooled;      // (B, C) classify only
@@ -96,6 +112,13 @@ struct Model::Impl {
   float* dh3;       // (A, F)
   float* dact;      // (A, F)
   float* dys;       // (A, C)
+  float* dq_pre = nullptr;    // (N, NH * HS) qk_norm only
+  float* dk_pre = nullptr;    // (N, NKV * HS) qk_norm only
+  float* dsy = nullptr;       // (N, C) shared_gate only
+  float* dsgate = nullptr;    // (N) shared_gate only
+  float* dsact = nullptr;     // (N, FS) shared experts only
+  float* dsh1 = nullptr;      // (N, FS)
+  float* dsh3 = nullptr;      // (N, FS)
   float* dlogits;   // (N, V) or (B, NC)
   float* dpooled;   // (B, C)
 
@@ -147,10 +170,20 @@ struct Model::Impl {
   float* head_w() { return cfg.tie_embeddings ? P(ParamKind::tok_emb) : P(ParamKind::lm_head); }
   float* head_g() { return cfg.tie_embeddings ? G(ParamKind::tok_emb) : G(ParamKind::lm_head); }
   bool adapted(ParamKind kind) const { return cfg.lora.enabled() && (cfg.lora.targets & lora_target_bit(kind)); }
+  static bool routed_expert_kind(ParamKind kind) {
+    return kind == ParamKind::w1 || kind == ParamKind::w3 || kind == ParamKind::w2;
+  }
   // A x of kind's adapter in layer l (rows of the layer's N or A, r wide).
   float* ax_of(ParamKind kind, int l) {
-    const bool expert = kind == ParamKind::w1 || kind == ParamKind::w3 || kind == ParamKind::w2;
-    return lora_ax[static_cast<int>(kind)] + static_cast<size_t>(l) * (expert ? maxA : maxN) * cfg.lora.rank;
+    return lora_ax[static_cast<int>(kind)] +
+           static_cast<size_t>(l) * (routed_expert_kind(kind) ? maxA : maxN) * cfg.lora.rank;
+  }
+  // The bias of a linear kind (bq, bk, bv with model.qkv_bias), or none.
+  bool has_bias(ParamKind kind) const {
+    return cfg.qkv_bias && (kind == ParamKind::wq || kind == ParamKind::wk || kind == ParamKind::wv);
+  }
+  static ParamKind bias_kind(ParamKind kind) {
+    return kind == ParamKind::wq ? ParamKind::bq : kind == ParamKind::wk ? ParamKind::bk : ParamKind::bv;
   }
   // The dense linear `kind` of layer l: out (rows, OC) = inp (rows, IC) · W^T ("+=" when
   // accumulate), plus its adapter's branch; backward gives dinp and the trained weights' gradients.
@@ -164,7 +197,8 @@ struct Model::Impl {
                         const uint8_t* train_l, int IC, int OC);
   // Forward FLOPs of one layer's adapters over N token rows and M expert rows: 2 r (IC + OC) a row.
   double adapter_flops(int N, int M) const {
-    const double r = cfg.lora.rank, C = cfg.d_model, F = cfg.d_ff, QC = cfg.n_heads * cfg.head_size();
+    const double r = cfg.lora.rank, C = cfg.d_model, F = cfg.d_ff, FS = cfg.shared_ff();
+    const double QC = cfg.n_heads * cfg.head_size();
     const double KVC = cfg.n_kv_heads * cfg.head_size();
     double f = 0;
     if (adapted(ParamKind::wq)) f += 2 * r * N * (C + QC);
@@ -173,11 +207,18 @@ struct Model::Impl {
     if (adapted(ParamKind::wo)) f += 2 * r * N * (QC + C);
     for (ParamKind k : {ParamKind::w1, ParamKind::w3, ParamKind::w2})
       if (adapted(k)) f += 2 * r * M * (C + F);
+    if (FS > 0)
+      for (ParamKind k : {ParamKind::ws1, ParamKind::ws3, ParamKind::ws2})
+        if (adapted(k)) f += 2 * r * N * (C + FS);
     return f;
   }
 
   void forward_block(int l);
   void backward_block(int l);
+  // The shared experts of layer l on ln2 (N, C): out (N, C) += shared(ln2); backward adds
+  // d/d(ln2) into dln_ and the shared weights' gradients, from dout (N, C).
+  void shared_forward(int l, float* out, const float* ln2_l);
+  void shared_backward(int l, float* dln_, const float* dout, const float* ln2_l);
   void mirror_routing();
   // arena (P) on the host: itself on a host backend, else downloaded into mirror.
   const float* host_view(const float* arena, std::vector<float>& mirror);
@@ -197,7 +238,7 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   Impl& m = *impl_;
   const size_t L = cfg.n_layers, C = cfg.d_model, HS = cfg.head_size();
   const size_t QC = cfg.n_heads * HS, KVC = cfg.n_kv_heads * HS, E = cfg.n_experts, K = cfg.top_k;
-  const size_t F = cfg.d_ff, V = cfg.vocab_size, NH = cfg.n_heads;
+  const size_t F = cfg.d_ff, V = cfg.vocab_size, NH = cfg.n_heads, FS = cfg.shared_ff();
   const size_t N = static_cast<size_t>(max_B) * max_T, A = N * K, TT = static_cast<size_t>(max_T) * max_T;
   const size_t NC = cfg.n_classes;
   m.maxN = N;
@@ -253,19 +294,47 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   m.dys = m.alloc<float>(A * C);
   m.dlogits = m.alloc<float>(logit_rows * logit_cols);
   m.dpooled = m.alloc<float>(max_B * C);
+  if (cfg.qk_norm) {
+    m.q_pre = m.alloc<float>(L * N * QC);
+    m.k_pre = m.alloc<float>(L * N * KVC);
+    m.rstdq = m.alloc<float>(L * N);
+    m.rstdk = m.alloc<float>(L * N);
+    m.dq_pre = m.alloc<float>(N * QC);
+    m.dk_pre = m.alloc<float>(N * KVC);
+  }
+  if (FS > 0) {
+    m.sh1 = m.alloc<float>(L * N * FS);
+    m.sh3 = m.alloc<float>(L * N * FS);
+    m.sact = m.alloc<float>(L * N * FS);
+    m.dsact = m.alloc<float>(N * FS);
+    m.dsh1 = m.alloc<float>(N * FS);
+    m.dsh3 = m.alloc<float>(N * FS);
+  }
+  if (cfg.shared_gate) {
+    m.sy = m.alloc<float>(L * N * C);
+    m.sgate = m.alloc<float>(L * N);
+    m.dsy = m.alloc<float>(N * C);
+    m.dsgate = m.alloc<float>(N);
+  }
+  if (cfg.qkv_bias && cfg.lora.enabled()) {
+    m.ones = m.alloc<float>(N);
+    const std::vector<float> ones(N, 1.0f);
+    ops.upload(m.ones, ones.data(), N * sizeof(float));
+  }
   if (cfg.lora.enabled()) {
     ModelConfig full = cfg;
     full.lora = LoraConfig{};
     m.full_table = std::make_unique<ParamTable>(full);
     m.base = std::make_unique<FrozenBase>(ops, *m.full_table, cfg.lora.base_dtype);
     const size_t r = cfg.lora.rank;
-    for (ParamKind kind : {ParamKind::wq, ParamKind::wk, ParamKind::wv, ParamKind::wo, ParamKind::w1, ParamKind::w3,
-                           ParamKind::w2})
+    std::vector<ParamKind> linear_kinds = {ParamKind::wq, ParamKind::wk, ParamKind::wv, ParamKind::wo,
+                                           ParamKind::w1, ParamKind::w3, ParamKind::w2};
+    if (FS > 0) linear_kinds.insert(linear_kinds.end(), {ParamKind::ws1, ParamKind::ws3, ParamKind::ws2});
+    for (ParamKind kind : linear_kinds)
       if (m.adapted(kind))
-        m.lora_ax[static_cast<int>(kind)] =
-            m.alloc<float>(L * (kind == ParamKind::w1 || kind == ParamKind::w3 || kind == ParamKind::w2 ? A : N) * r);
+        m.lora_ax[static_cast<int>(kind)] = m.alloc<float>(L * (Impl::routed_expert_kind(kind) ? A : N) * r);
     m.lora_dax = m.alloc<float>(A * r);
-    m.frozen_scratch = m.alloc<float>(static_cast<size_t>(kFrozenTileRows) * std::max({C, F, QC}));
+    m.frozen_scratch = m.alloc<float>(static_cast<size_t>(kFrozenTileRows) * std::max({C, F, QC, FS}));
   }
   m.offsets.assign(L * (E + 1), 0);
   m.valid_host.assign(N, 0);
@@ -313,7 +382,7 @@ void Model::load_params(const float* host) {
 
 namespace {
 // The weights of the model without adapters, laid out by `full`: normal(0, 0.02) for matrices
-// (wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. One stream per
+// (wo, w2 and ws2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. One stream per
 // tensor, so a tensor's values do not depend on the others' sizes.
 std::vector<float> initial_weights(const ParamTable& full, uint64_t seed) {
   const float resid_scale = 1.0f / std::sqrt(2.0f * full.config().n_layers);
@@ -327,14 +396,20 @@ std::vector<float> initial_weights(const ParamTable& full, uint64_t seed) {
       case ParamKind::attn_norm:
       case ParamKind::ffn_norm:
       case ParamKind::final_norm:
+      case ParamKind::q_norm:
+      case ParamKind::k_norm:
         std::fill(w, w + n, 1.0f);
         break;
       case ParamKind::cls_b:
+      case ParamKind::bq:
+      case ParamKind::bk:
+      case ParamKind::bv:
         std::fill(w, w + n, 0.0f);
         break;
       default: {
         Rng rng(seed, Purpose::init, i);
-        float std = 0.02f * ((p.kind == ParamKind::wo || p.kind == ParamKind::w2) ? resid_scale : 1.0f);
+        const bool residual_out = p.kind == ParamKind::wo || p.kind == ParamKind::w2 || p.kind == ParamKind::ws2;
+        float std = 0.02f * (residual_out ? resid_scale : 1.0f);
         for (size_t j = 0; j < n; j++) w[j] = static_cast<float>(rng.normal()) * std;
       }
     }
@@ -381,11 +456,13 @@ size_t Model::frozen_base_bytes() const { return impl_->base ? impl_->base->byte
 
 void Model::Impl::dense_forward(ParamKind kind, int l, float* out, const float* inp, int rows, int IC, int OC,
                                 bool accumulate) {
+  const float* bias = has_bias(kind) ? P(bias_kind(kind), l) : nullptr;  // (OC)
   if (!cfg.lora.enabled()) {
-    ops.matmul_forward(out, inp, P(kind, l), nullptr, rows, IC, OC, accumulate);
+    ops.matmul_forward(out, inp, P(kind, l), bias, rows, IC, OC, accumulate);
     return;
   }
   ops.frozen_matmul_forward(out, inp, base->get(kind, l), frozen_scratch, rows, accumulate);
+  if (bias) ops.matmul_forward(out, ones, bias, nullptr, rows, 1, OC, true);  // out += 1 · bias^T
   if (adapted(kind))
     ops.lora_forward(out, ax_of(kind, l), inp, P(lora_a_kind(kind), l), P(lora_b_kind(kind), l), rows, IC, OC,
                      cfg.lora.rank, cfg.lora.scale());
@@ -393,11 +470,13 @@ void Model::Impl::dense_forward(ParamKind kind, int l, float* out, const float* 
 
 void Model::Impl::dense_backward(ParamKind kind, int l, float* dinp, const float* dout, const float* inp, int rows,
                                  int IC, int OC) {
+  float* dbias = has_bias(kind) ? G(bias_kind(kind), l) : nullptr;  // (OC)
   if (!cfg.lora.enabled()) {
-    ops.matmul_backward(dinp, G(kind, l), nullptr, dout, inp, P(kind, l), rows, IC, OC);
+    ops.matmul_backward(dinp, G(kind, l), dbias, dout, inp, P(kind, l), rows, IC, OC);
     return;
   }
   ops.frozen_matmul_backward(dinp, dout, base->get(kind, l), frozen_scratch, rows);
+  if (dbias) ops.matmul_backward(nullptr, dbias, nullptr, dout, ones, P(bias_kind(kind), l), rows, 1, OC);
   if (adapted(kind)) {
     const ParamKind a = lora_a_kind(kind), b = lora_b_kind(kind);
     ops.lora_backward(dinp, G(a, l), G(b, l), lora_dax, dout, inp, ax_of(kind, l), P(a, l), P(b, l), rows, IC, OC,
@@ -445,6 +524,45 @@ void Model::Impl::experts_backward(ParamKind kind, int l, float* dinp, const flo
   }
 }
 
+void Model::Impl::shared_forward(int l, float* out, const float* ln2_l) {
+  const int N = B * T, C = cfg.d_model, FS = cfg.shared_ff();
+  float* sh1_l = sh1 + l * maxN * FS;    // (N, FS)
+  float* sh3_l = sh3 + l * maxN * FS;    // (N, FS)
+  float* sact_l = sact + l * maxN * FS;  // (N, FS)
+  dense_forward(ParamKind::ws1, l, sh1_l, ln2_l, N, C, FS, false);
+  dense_forward(ParamKind::ws3, l, sh3_l, ln2_l, N, C, FS, false);
+  ops.swiglu_forward(sact_l, sh1_l, sh3_l, N, FS);
+  if (!cfg.shared_gate) {
+    dense_forward(ParamKind::ws2, l, out, sact_l, N, FS, C, true);
+    return;
+  }
+  float* sy_l = sy + l * maxN * C;    // (N, C)
+  float* sgate_l = sgate + l * maxN;  // (N)
+  dense_forward(ParamKind::ws2, l, sy_l, sact_l, N, FS, C, false);
+  ops.matmul_forward(sgate_l, ln2_l, P(ParamKind::ws_gate, l), nullptr, N, C, 1, false);
+  ops.sigmoid_gate_forward(out, sy_l, sgate_l, N, C);
+}
+
+void Model::Impl::shared_backward(int l, float* dln_, const float* dout, const float* ln2_l) {
+  const int N = B * T, C = cfg.d_model, FS = cfg.shared_ff();
+  const size_t fsz = sizeof(float);
+  const float* dshared = dout;  // (N, C) d/d(ws2 · act)
+  if (cfg.shared_gate) {
+    ops.zero(dsy, static_cast<size_t>(N) * C * fsz);
+    ops.zero(dsgate, static_cast<size_t>(N) * fsz);
+    ops.sigmoid_gate_backward(dsy, dsgate, dout, sy + l * maxN * C, sgate + l * maxN, N, C);
+    ops.matmul_backward(dln_, G(ParamKind::ws_gate, l), nullptr, dsgate, ln2_l, P(ParamKind::ws_gate, l), N, C, 1);
+    dshared = dsy;
+  }
+  ops.zero(dsact, static_cast<size_t>(N) * FS * fsz);
+  dense_backward(ParamKind::ws2, l, dsact, dshared, sact + l * maxN * FS, N, FS, C);
+  ops.zero(dsh1, static_cast<size_t>(N) * FS * fsz);
+  ops.zero(dsh3, static_cast<size_t>(N) * FS * fsz);
+  ops.swiglu_backward(dsh1, dsh3, dsact, sh1 + l * maxN * FS, sh3 + l * maxN * FS, N, FS);
+  dense_backward(ParamKind::ws1, l, dln_, dsh1, ln2_l, N, C, FS);
+  dense_backward(ParamKind::ws3, l, dln_, dsh3, ln2_l, N, C, FS);
+}
+
 void Model::Impl::forward_block(int l) {
   const int N = B * T, C = cfg.d_model, HS = cfg.head_size(), NH = cfg.n_heads, NKV = cfg.n_kv_heads;
   const int QC = NH * HS, KVC = NKV * HS, E = cfg.n_experts, K = cfg.top_k, F = cfg.d_ff;
@@ -472,8 +590,17 @@ void Model::Impl::forward_block(int l) {
   float* out = resid + (l + 1) * nc;            // (N, C)
 
   ops.rmsnorm_forward(ln1_l, rstd1 + l * maxN, x, P(ParamKind::attn_norm, l), N, C, cfg.rms_eps);
-  dense_forward(ParamKind::wq, l, q_l, ln1_l, N, C, QC, false);
-  dense_forward(ParamKind::wk, l, k_l, ln1_l, N, C, KVC, false);
+  if (cfg.qk_norm) {
+    float* q_pre_l = q_pre + l * maxN * QC;   // (N, QC)
+    float* k_pre_l = k_pre + l * maxN * KVC;  // (N, KVC)
+    dense_forward(ParamKind::wq, l, q_pre_l, ln1_l, N, C, QC, false);
+    dense_forward(ParamKind::wk, l, k_pre_l, ln1_l, N, C, KVC, false);
+    ops.rmsnorm_forward(q_l, rstdq + l * maxN, q_pre_l, P(ParamKind::q_norm, l), N, QC, cfg.rms_eps);
+    ops.rmsnorm_forward(k_l, rstdk + l * maxN, k_pre_l, P(ParamKind::k_norm, l), N, KVC, cfg.rms_eps);
+  } else {
+    dense_forward(ParamKind::wq, l, q_l, ln1_l, N, C, QC, false);
+    dense_forward(ParamKind::wk, l, k_l, ln1_l, N, C, KVC, false);
+  }
   dense_forward(ParamKind::wv, l, v_l, ln1_l, N, C, KVC, false);
   ops.rope_forward(q_l, B, T, NH, HS, cfg.rope_theta);
   ops.rope_forward(k_l, B, T, NKV, HS, cfg.rope_theta);
@@ -483,7 +610,8 @@ void Model::Impl::forward_block(int l) {
 
   ops.rmsnorm_forward(ln2_l, rstd2 + l * maxN, h_l, P(ParamKind::ffn_norm, l), N, C, cfg.rms_eps);
   ops.matmul_forward(rlogits, ln2_l, P(ParamKind::router, l), nullptr, N, C, E, false);
-  ops.router_forward(probs_l, topk_l, topkw_l, rlogits, use_routable ? routable + l * E : nullptr, N, E, K);
+  ops.router_forward(probs_l, topk_l, topkw_l, rlogits, use_routable ? routable + l * E : nullptr, N, E, K,
+                     cfg.norm_topk_prob);
   // Capacity counts all N = B*T rows: pad tokens are routed like any token (Mixtral has no
   // notion of padding in its MoE), and "token order" is row-major (b, t).
   int capacity = 0;
@@ -498,11 +626,13 @@ void Model::Impl::forward_block(int l) {
   experts_forward(ParamKind::w2, l, ys_l, act_l, off_l, F, C);
   ops.copy(out, h_l, static_cast<size_t>(N) * C * sizeof(float));
   ops.moe_scatter(out, ys_l, topkw_l, pos_l, N, K, C);
+  if (cfg.shared_ff() > 0) shared_forward(l, out, ln2_l);
 
   const double n = N;
   fwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * n * C * E;
   fwd_flops += 4.0 * B * NH * T * T * HS;  // scores and weighted values, full T x T
   fwd_flops += 6.0 * M * C * F;            // w1, w3, w2
+  fwd_flops += 6.0 * n * C * cfg.shared_ff() + (cfg.shared_gate ? 2.0 * n * C : 0.0);
   if (cfg.lora.enabled()) fwd_flops += adapter_flops(N, M);
 }
 
@@ -632,9 +762,10 @@ void Model::Impl::backward_block(int l) {
   experts_backward(ParamKind::w3, l, dxs, dh3, xs_l, off_l, train_l, C, F);
   ops.zero(dln, static_cast<size_t>(N) * C * fsz);
   ops.moe_gather_backward(dln, dxs, pos_l, N, K, C);
+  if (cfg.shared_ff() > 0) shared_backward(l, dln, dres, ln2_l);
   ops.zero(drlogits, static_cast<size_t>(N) * E * fsz);
   ops.router_backward(drlogits, dtopk_w, probs + l * maxN * E, topk_idx + l * maxN * K, topkw_l, valid,
-                      cfg.aux_loss_coef > 0 ? aux_dprobs.data() + l * E : nullptr, N, E, K);
+                      cfg.aux_loss_coef > 0 ? aux_dprobs.data() + l * E : nullptr, N, E, K, cfg.norm_topk_prob);
   ops.matmul_backward(dln, G(ParamKind::router, l), nullptr, drlogits, ln2_l, P(ParamKind::router, l), N, C, E);
   ops.rmsnorm_backward(dres, G(ParamKind::ffn_norm, l), dln, h + l * nc, P(ParamKind::ffn_norm, l),
                        rstd2 + l * maxN, N, C);
@@ -649,24 +780,37 @@ void Model::Impl::backward_block(int l) {
                          att + l * static_cast<size_t>(max_B) * NH * max_T * max_T, B, T, NH, NKV, HS);
   ops.rope_backward(dq, B, T, NH, HS, cfg.rope_theta);
   ops.rope_backward(dk, B, T, NKV, HS, cfg.rope_theta);
+  const float* dq_proj = dq;  // (N, QC) d/d(wq · x + bq)
+  const float* dk_proj = dk;  // (N, KVC)
+  if (cfg.qk_norm) {
+    ops.zero(dq_pre, static_cast<size_t>(N) * QC * fsz);
+    ops.zero(dk_pre, static_cast<size_t>(N) * KVC * fsz);
+    ops.rmsnorm_backward(dq_pre, G(ParamKind::q_norm, l), dq, q_pre + l * maxN * QC, P(ParamKind::q_norm, l),
+                         rstdq + l * maxN, N, QC);
+    ops.rmsnorm_backward(dk_pre, G(ParamKind::k_norm, l), dk, k_pre + l * maxN * KVC, P(ParamKind::k_norm, l),
+                         rstdk + l * maxN, N, KVC);
+    dq_proj = dq_pre;
+    dk_proj = dk_pre;
+  }
   ops.zero(dln, static_cast<size_t>(N) * C * fsz);
-  dense_backward(ParamKind::wq, l, dln, dq, ln1_l, N, C, QC);
-  dense_backward(ParamKind::wk, l, dln, dk, ln1_l, N, C, KVC);
+  dense_backward(ParamKind::wq, l, dln, dq_proj, ln1_l, N, C, QC);
+  dense_backward(ParamKind::wk, l, dln, dk_proj, ln1_l, N, C, KVC);
   dense_backward(ParamKind::wv, l, dln, dv, ln1_l, N, C, KVC);
   ops.rmsnorm_backward(dres, G(ParamKind::attn_norm, l), dln, resid + l * nc, P(ParamKind::attn_norm, l),
                        rstd1 + l * maxN, N, C);
 
   // Every dense GEMM runs twice in backward (input and weight gradients); frozen experts
   // skip their weight GEMMs; attention runs four T x T x HS products per head.
-  const double n = N;
+  const double n = N, shared_flops = 6.0 * n * C * cfg.shared_ff() + (cfg.shared_gate ? 2.0 * n * C : 0.0);
   if (cfg.lora.enabled()) {
+    bwd_flops += shared_flops;  // the frozen shared experts' input gradients
     // The frozen base's input gradients only; adapters (frozen experts' too: dax and dinp) as below.
     bwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * (2 * n * C * E) + 8.0 * B * NH * T * T * HS;
     bwd_flops += 6.0 * M * C * F + 2 * adapter_flops(N, M);
     return;
   }
   bwd_flops += 2 * (2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * n * C * E);
-  bwd_flops += 8.0 * B * NH * T * T * HS;
+  bwd_flops += 8.0 * B * NH * T * T * HS + 2 * shared_flops;
   for (int e = 0; e < E; e++) {
     double rows = off_l[e + 1] - off_l[e];
     bool train = !train_l || train_l[e];

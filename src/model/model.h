@@ -72,7 +72,7 @@ class Model {
   void load_params(const float* host);  // (P) host -> arena
 
   // Deterministic initialisation from seed: normal(0, 0.02) for matrices (residual output
-  // projections wo and w2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. With
+  // projections wo, w2 and ws2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. With
   // LoRA: the base and the tensors trained in full as the model without adapters gets them from
   // the same seed, A as PEFT draws it (model/lora_init.h), B zero.
   void init_weights(uint64_t seed);

@@ -9,7 +9,10 @@ const char* param_kind_name(ParamKind k) {
                                 "ffn_norm",  "router",    "w1",        "w3",        "w2",        "final_norm",
                                 "lm_head",   "cls_w",     "cls_b",     "wq_lora_a", "wq_lora_b", "wk_lora_a",
                                 "wk_lora_b", "wv_lora_a", "wv_lora_b", "wo_lora_a", "wo_lora_b", "w1_lora_a",
-                                "w1_lora_b", "w3_lora_a", "w3_lora_b", "w2_lora_a", "w2_lora_b"};
+                                "w1_lora_b", "w3_lora_a", "w3_lora_b", "w2_lora_a", "w2_lora_b", "bq",
+                                "bk",        "bv",        "q_norm",    "k_norm",    "ws1",       "ws3",
+                                "ws2",       "ws_gate",   "ws1_lora_a", "ws1_lora_b", "ws3_lora_a", "ws3_lora_b",
+                                "ws2_lora_a", "ws2_lora_b"};
   static_assert(sizeof(names) / sizeof(names[0]) == kParamKinds, "a name for every kind");
   return names[static_cast<int>(k)];
 }
@@ -28,6 +31,9 @@ constexpr Adaptable kAdaptable[] = {
     {ParamKind::w1, kLoraW1, ParamKind::w1_lora_a, ParamKind::w1_lora_b},
     {ParamKind::w3, kLoraW3, ParamKind::w3_lora_a, ParamKind::w3_lora_b},
     {ParamKind::w2, kLoraW2, ParamKind::w2_lora_a, ParamKind::w2_lora_b},
+    {ParamKind::ws1, kLoraW1, ParamKind::ws1_lora_a, ParamKind::ws1_lora_b},
+    {ParamKind::ws3, kLoraW3, ParamKind::ws3_lora_a, ParamKind::ws3_lora_b},
+    {ParamKind::ws2, kLoraW2, ParamKind::ws2_lora_a, ParamKind::ws2_lora_b},
 };
 const Adaptable& adaptable(ParamKind base) {
   for (const Adaptable& a : kAdaptable)
@@ -65,7 +71,7 @@ size_t ParamInfo::numel() const {
 ParamTable::ParamTable(const ModelConfig& cfg) : cfg_(cfg) {
   cfg_.validate();
   const int64_t C = cfg.d_model, V = cfg.vocab_size, HS = cfg.head_size();
-  const int64_t NH = cfg.n_heads, NKV = cfg.n_kv_heads, E = cfg.n_experts, F = cfg.d_ff;
+  const int64_t NH = cfg.n_heads, NKV = cfg.n_kv_heads, E = cfg.n_experts, F = cfg.d_ff, FS = cfg.shared_ff();
   auto add = [&](std::string name, ParamKind kind, int layer, int expert, std::vector<int64_t> shape) {
     ParamInfo p{std::move(name), kind, layer, expert, total_, std::move(shape)};
     total_ += p.numel();
@@ -88,11 +94,24 @@ ParamTable::ParamTable(const ModelConfig& cfg) : cfg_(cfg) {
     std::string pre = strf("layer_%d/", l);
     add(pre + "attn_norm", ParamKind::attn_norm, l, -1, {C});
     linear(pre + "wq", ParamKind::wq, l, -1, NH * HS, C);
+    if (cfg.qkv_bias) add(pre + "bq", ParamKind::bq, l, -1, {NH * HS});
     linear(pre + "wk", ParamKind::wk, l, -1, NKV * HS, C);
+    if (cfg.qkv_bias) add(pre + "bk", ParamKind::bk, l, -1, {NKV * HS});
     linear(pre + "wv", ParamKind::wv, l, -1, NKV * HS, C);
+    if (cfg.qkv_bias) add(pre + "bv", ParamKind::bv, l, -1, {NKV * HS});
+    if (cfg.qk_norm) {
+      add(pre + "q_norm", ParamKind::q_norm, l, -1, {NH * HS});
+      add(pre + "k_norm", ParamKind::k_norm, l, -1, {NKV * HS});
+    }
     linear(pre + "wo", ParamKind::wo, l, -1, C, NH * HS);
     add(pre + "ffn_norm", ParamKind::ffn_norm, l, -1, {C});
     add(pre + "router", ParamKind::router, l, -1, {E, C});
+    if (FS > 0) {
+      linear(pre + "shared/w1", ParamKind::ws1, l, -1, FS, C);
+      linear(pre + "shared/w3", ParamKind::ws3, l, -1, FS, C);
+      linear(pre + "shared/w2", ParamKind::ws2, l, -1, C, FS);
+      if (cfg.shared_gate) add(pre + "shared/gate", ParamKind::ws_gate, l, -1, {1, C});
+    }
     for (int e = 0; e < E; e++) {
       std::string ex = pre + strf("expert_%d/", e);
       expert_offset_[static_cast<size_t>(l) * E + e] = total_;

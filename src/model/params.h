@@ -6,12 +6,17 @@
 //
 // Order in the arena (and shapes, PyTorch nn.Linear convention (out, in)):
 //   tok_emb (V, C)
-//   per layer l: attn_norm (C), wq (NH*HS, C), wk (NKV*HS, C), wv (NKV*HS, C), wo (C, NH*HS),
+//   per layer l: attn_norm (C), wq (NH*HS, C), [bq (NH*HS)], wk (NKV*HS, C), [bk (NKV*HS)],
+//                wv (NKV*HS, C), [bv (NKV*HS)], [q_norm (NH*HS), k_norm (NKV*HS)], wo (C, NH*HS),
 //                ffn_norm (C), router (E, C),
+//                [shared: ws1 (FS, C), ws3 (FS, C), ws2 (C, FS), [ws_gate (1, C)]]
 //                per expert e: w1 (F, C), w3 (F, C), w2 (C, F)      <- one contiguous block
+//   ([..]: only with model.qkv_bias, model.qk_norm, model.n_shared_experts, model.shared_gate;
+//   the shared experts are dense parameters, outside every expert block)
 //   final_norm (C), lm_head (V, C) unless tied, cls_w (NC, C) and cls_b (NC) when NC > 0
 // HDF5 names (checkpoint /model group): tok_emb, layer_<l>/attn_norm, ..., layer_<l>/router,
-// layer_<l>/expert_<e>/w1, final_norm, lm_head, cls_head/w, cls_head/b.
+// layer_<l>/shared/w1 (w3, w2, gate), layer_<l>/expert_<e>/w1, final_norm, lm_head, cls_head/w,
+// cls_head/b.
 //
 // With LoRA adapters (cfg.lora.enabled()) the arena holds what is trained: the seven linear
 // kinds (wq wk wv wo w1 w3 w2) leave it for the frozen base (model/frozen_base.h), and each
@@ -32,11 +37,14 @@ enum class ParamKind {
   tok_emb, attn_norm, wq, wk, wv, wo, ffn_norm, router, w1, w3, w2, final_norm, lm_head, cls_w, cls_b,
   wq_lora_a, wq_lora_b, wk_lora_a, wk_lora_b, wv_lora_a, wv_lora_b, wo_lora_a, wo_lora_b,
   w1_lora_a, w1_lora_b, w3_lora_a, w3_lora_b, w2_lora_a, w2_lora_b,
+  bq, bk, bv, q_norm, k_norm,  // attention biases (Qwen2) and q/k norms (OLMoE)
+  ws1, ws3, ws2, ws_gate,      // the shared experts' SwiGLU and their sigmoid gate (DeepSeekMoE, Qwen2-MoE)
+  ws1_lora_a, ws1_lora_b, ws3_lora_a, ws3_lora_b, ws2_lora_a, ws2_lora_b,
 };
-constexpr int kParamKinds = static_cast<int>(ParamKind::w2_lora_b) + 1;
+constexpr int kParamKinds = static_cast<int>(ParamKind::ws2_lora_b) + 1;
 const char* param_kind_name(ParamKind k);
-// The seven linear kinds a LoRA run freezes (wq wk wv wo w1 w3 w2), their LoraTarget bit and
-// their adapters' kinds.
+// The linear kinds a LoRA run freezes (wq wk wv wo w1 w3 w2, and the shared experts' ws1 ws3
+// ws2, which the w1, w3, w2 targets adapt too), their LoraTarget bit and their adapters' kinds.
 bool is_adaptable(ParamKind k);
 uint32_t lora_target_bit(ParamKind base);
 ParamKind lora_a_kind(ParamKind base);

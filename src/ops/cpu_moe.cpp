@@ -19,7 +19,7 @@ constexpr int kMaxExperts = 1024;
 }
 
 void CpuOps::router_forward(float* probs, int32_t* topk_idx, float* topk_w, const float* logits,
-                            const uint8_t* routable, int N, int E, int K) {
+                            const uint8_t* routable, int N, int E, int K, bool renormalize) {
   // probs (N, E), topk_idx (N, K), topk_w (N, K), logits (N, E), routable (E)
 #pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * E * K))
   for (int n = 0; n < N; n++) {
@@ -45,13 +45,13 @@ void CpuOps::router_forward(float* probs, int32_t* topk_idx, float* topk_w, cons
       idx[k] = best;
       chosen += p[best];
     }
-    for (int k = 0; k < K; k++) w[k] = p[idx[k]] / chosen;
+    for (int k = 0; k < K; k++) w[k] = renormalize ? p[idx[k]] / chosen : p[idx[k]];
   }
 }
 
 void CpuOps::router_backward(float* dlogits, const float* dtopk_w, const float* probs, const int32_t* topk_idx,
                              const float* topk_w, const uint8_t* valid, const float* aux_dprobs, int N, int E,
-                             int K) {
+                             int K, bool renormalize) {
   // dlogits (N, E), dtopk_w (N, K), probs (N, E), topk_idx (N, K), topk_w (N, K), valid (N), aux (E)
   HF_CHECK(E <= kMaxExperts, "%d experts exceed the supported %d", E, kMaxExperts);
 #pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * E))
@@ -63,13 +63,14 @@ void CpuOps::router_backward(float* dlogits, const float* dtopk_w, const float* 
     float* dz = dlogits + static_cast<size_t>(n) * E;
     float dG[kMaxExperts];
     for (int e = 0; e < E; e++) dG[e] = (aux_dprobs && valid[n]) ? aux_dprobs[e] : 0.0f;
-    // w_k = G_k / S with S = sum_j G_j over the chosen: dG_k = (dw_k - sum_j dw_j w_j) / S.
+    // w_k = G_k / S with S = sum_j G_j over the chosen: dG_k = (dw_k - sum_j dw_j w_j) / S;
+    // without renormalisation w_k = G_k: dG_k = dw_k.
     float chosen = 0, wdw = 0;
     for (int k = 0; k < K; k++) {
       chosen += p[idx[k]];
       wdw += w[k] * dw[k];
     }
-    for (int k = 0; k < K; k++) dG[idx[k]] += (dw[k] - wdw) / chosen;
+    for (int k = 0; k < K; k++) dG[idx[k]] += renormalize ? (dw[k] - wdw) / chosen : dw[k];
     // softmax: dz_e = G_e (dG_e - sum_f G_f dG_f)
     float dot = 0;
     for (int e = 0; e < E; e++) dot += p[e] * dG[e];
@@ -233,6 +234,32 @@ void CpuOps::swiglu_backward(float* dh1, float* dh3, const float* dout, const fl
     float s = 1.0f / (1.0f + exp_fast(-a));
     dh1[i] += dout[i] * h3[i] * s * (1.0f + a * (1.0f - s));
     dh3[i] += dout[i] * a * s;
+  }
+}
+
+void CpuOps::sigmoid_gate_forward(float* out, const float* y, const float* gate, int N, int C) {
+  // out, y (N, C), gate (N)
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * C))
+  for (int n = 0; n < N; n++) {
+    const float s = 1.0f / (1.0f + exp_fast(-gate[n]));
+    for (int c = 0; c < C; c++) out[static_cast<size_t>(n) * C + c] += s * y[static_cast<size_t>(n) * C + c];
+  }
+}
+
+void CpuOps::sigmoid_gate_backward(float* dy, float* dgate, const float* dout, const float* y, const float* gate,
+                                   int N, int C) {
+  // dy, dout, y (N, C), dgate, gate (N)
+#pragma omp parallel for if (worth_threads(static_cast<size_t>(N) * C))
+  for (int n = 0; n < N; n++) {
+    const float s = 1.0f / (1.0f + exp_fast(-gate[n]));
+    const float* d = dout + static_cast<size_t>(n) * C;
+    const float* yn = y + static_cast<size_t>(n) * C;
+    float dot = 0;
+    for (int c = 0; c < C; c++) {
+      dy[static_cast<size_t>(n) * C + c] += s * d[c];
+      dot += d[c] * yn[c];
+    }
+    dgate[n] += s * (1.0f - s) * dot;
   }
 }
 

@@ -83,15 +83,17 @@ class Ops {
   // ---- mixture of experts ---------------------------------------------------------------------
   // Router: probs (N, E) = softmax(logits (N, E)) over all E; topk_idx (N, K) the K largest
   // probs among experts with routable[e] (backend memory (E), nullptr = all), ties to the
-  // lower id, in descending order; topk_w (N, K) those probs renormalised to sum to 1.
+  // lower id, in descending order; topk_w (N, K) those probs, renormalised to sum to 1 when
+  // `renormalize` (Mixtral), as they are otherwise (Qwen2-MoE, OLMoE: norm_topk_prob false).
   virtual void router_forward(float* probs, int32_t* topk_idx, float* topk_w, const float* logits,
-                              const uint8_t* routable, int N, int E, int K) = 0;
-  // dlogits (N, E) += gradient through renormalisation and softmax, from dtopk_w (N, K) and,
-  // when aux_dprobs (host (E)) is given, an extra d(loss)/d(probs[n][e]) = aux_dprobs[e] on
-  // rows with valid[n] (the load-balancing loss; valid (N), 1 = not a pad token).
+                              const uint8_t* routable, int N, int E, int K, bool renormalize) = 0;
+  // dlogits (N, E) += gradient through the renormalisation (when `renormalize`, as in forward)
+  // and the softmax, from dtopk_w (N, K) and, when aux_dprobs (host (E)) is given, an extra
+  // d(loss)/d(probs[n][e]) = aux_dprobs[e] on rows with valid[n] (the load-balancing loss;
+  // valid (N), 1 = not a pad token).
   virtual void router_backward(float* dlogits, const float* dtopk_w, const float* probs,
                                const int32_t* topk_idx, const float* topk_w, const uint8_t* valid,
-                               const float* aux_dprobs, int N, int E, int K) = 0;
+                               const float* aux_dprobs, int N, int E, int K, bool renormalize) = 0;
   // Load-balancing statistics over valid tokens, host outputs: f (E) = top-k assignments to e
   // / valid tokens, pbar (E) = mean probs[:, e]; both zero when no token is valid.
   virtual void router_stats(float* f_host, float* pbar_host, const float* probs, const int32_t* topk_idx,
@@ -128,6 +130,12 @@ class Ops {
   virtual void swiglu_forward(float* out, const float* h1, const float* h3, int M, int F) = 0;
   virtual void swiglu_backward(float* dh1, float* dh3, const float* dout, const float* h1, const float* h3,
                                int M, int F) = 0;
+
+  // Qwen2-MoE's gated shared expert: out (N, C) += sigmoid(gate[n]) * y (N, C) row n, gate (N).
+  virtual void sigmoid_gate_forward(float* out, const float* y, const float* gate, int N, int C) = 0;
+  // dy (N, C) += sigmoid(gate[n]) * dout row n; dgate (N) += s (1 - s) dot(dout row, y row).
+  virtual void sigmoid_gate_backward(float* dy, float* dgate, const float* dout, const float* y, const float* gate,
+                                     int N, int C) = 0;
 
   // ---- frozen base and LoRA adapters -----------------------------------------------------------
   // A frozen linear layer W (OC, IC) at its storage precision (ops/frozen_weight.h). Only input

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mixtral_ref import PAD_TOKEN, Config, MixtralRef, adapter_shapes, param_shapes  # noqa: E402
+from mixtral_ref import FEATURE_DEFAULTS, PAD_TOKEN, Config, MixtralRef, adapter_shapes, param_shapes  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "ref")
 
@@ -50,6 +50,21 @@ CASES = [
     dict(name="lm_lora", cfg=dict(lora_rank=4, lora_alpha=8.0,
                                   lora_targets=("wq", "wk", "wv", "wo", "w1", "w3", "w2")),
          lengths=[12, 9], seed=16, trainable=[[1, 1, 0, 1], [1, 0, 1, 1]]),
+    # The families' features (src/model/config.h), with their published settings:
+    # Qwen2-MoE: q/k/v biases, un-normalised top-k, one shared expert behind a sigmoid gate
+    dict(name="lm_qwen2_moe", cfg=dict(qkv_bias=True, norm_topk_prob=False, n_shared_experts=1, shared_d_ff=64,
+                                       shared_gate=True), lengths=[12, 10], seed=21),
+    # OLMoE: q/k norms, un-normalised top-k over fine-grained experts (top 8 of 16 small ones)
+    dict(name="lm_olmoe", cfg=dict(qk_norm=True, norm_topk_prob=False, n_experts=16, top_k=8, d_ff=12),
+         lengths=[12, 11], seed=103),
+    # DeepSeekMoE: two shared experts of the routed experts' size, fine-grained top 6 of 12, frozen experts
+    dict(name="lm_deepseek", cfg=dict(n_shared_experts=2, n_experts=12, top_k=6, d_ff=16, norm_topk_prob=False),
+         lengths=[12, 12], seed=23, trainable=[[1, 0] * 6, [0, 1] * 6]),
+    # every feature under LoRA adapters over a frozen base (the shared experts adapted as w1 w3 w2)
+    dict(name="lm_features_lora", cfg=dict(qkv_bias=True, qk_norm=True, n_shared_experts=1, shared_gate=True,
+                                           lora_rank=4, lora_alpha=8.0,
+                                           lora_targets=("wq", "wk", "wv", "wo", "w1", "w3", "w2")),
+         lengths=[12, 9], seed=24, trainable=[[1, 1, 0, 1], [1, 0, 1, 1]]),
 ]
 ADAMW = dict(lr=3e-3, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1)
 ADAMW_STEPS = 10
@@ -64,6 +79,8 @@ def init_weights(cfg, rng):
     for name, shape in param_shapes(cfg):
         if name.endswith("norm"):
             a = 1.0 + 0.1 * rng.standard_normal(shape)
+        elif name.split("/")[-1] in ("bq", "bk", "bv"):
+            a = 0.1 * rng.standard_normal(shape)
         elif name == "tok_emb":
             a = rng.standard_normal(shape)
         elif name == "cls_head/b":
@@ -171,8 +188,8 @@ def make_case(case):
     path = os.path.join(OUT_DIR, case["name"] + ".h5")
     with h5py.File(path, "w") as f:
         for k, v in vars(cfg).items():
-            if k.startswith("lora_") and cfg.lora_rank == 0:
-                continue  # the files of cases without adapters stay as they were
+            if (k.startswith("lora_") and cfg.lora_rank == 0) or (k in FEATURE_DEFAULTS and FEATURE_DEFAULTS[k] == v):
+                continue  # the files of cases without adapters or family features stay as they were
             f.attrs[k] = int(v) if isinstance(v, bool) else ",".join(v) if isinstance(v, tuple) else v
         f.attrs["task"] = "classify" if cfg.n_classes > 0 else "lm"
         f.attrs["B"], f.attrs["T"], f.attrs["seed"] = B, T, case["seed"]

@@ -6,9 +6,17 @@ Mixtral semantics, written plainly so that every line can be checked against the
 Parameters are named exactly like the C++ ParamTable's HDF5 names (src/model/params.h) and
 use nn.Linear's (out, in) layout, so a tensor copies across by name with no transposes.
 
+Family features (each off by default, as in src/model/config.h), written from the published
+architectures: norm_topk_prob False keeps the top-k softmax probabilities as they are (Qwen2-MoE,
+OLMoE, DeepSeekMoE); qkv_bias adds q/k/v projection biases (Qwen2); qk_norm is an RMSNorm over the
+whole q and k projections before RoPE (OLMoE); n_shared_experts adds shared experts every token
+passes through, one SwiGLU MLP of n_shared_experts * shared_d_ff (DeepSeekMoE's DeepseekMLP),
+whose output shared_gate scales by sigmoid(gate x) per token (Qwen2-MoE's shared_expert_gate).
+
 LoRA (lora_rank > 0): each linear named in lora_targets (wq wk wv wo w1 w3 w2) gets adapters
 "<name>_lora_A" (r, IC) and "<name>_lora_B" (OC, r) and computes x W^T + (alpha/r) (x A^T) B^T;
-the seven linear kinds are then frozen (no gradient), as the C++ model's frozen base is.
+the linear kinds are then frozen (no gradient), as the C++ model's frozen base is. The shared
+experts' w1 w3 w2 are linear kinds too, adapted by the same targets as the routed experts'.
 
 Dimension letters (as in src/model/config.h): B batch, T time, C d_model, NH query heads,
 NKV key/value heads, HS head size, E experts, K top-k, F expert d_ff, V vocab, NC classes,
@@ -41,10 +49,24 @@ class Config:
     lora_rank: int = 0
     lora_alpha: float = 16.0
     lora_targets: tuple = ()
+    norm_topk_prob: bool = True
+    qkv_bias: bool = False
+    qk_norm: bool = False
+    n_shared_experts: int = 0
+    shared_d_ff: int = 0
+    shared_gate: bool = False
 
     @property
     def head_size(self):
         return self.d_model // self.n_heads
+
+    @property
+    def shared_ff(self):
+        return self.n_shared_experts * (self.shared_d_ff or self.d_ff)
+
+
+FEATURE_DEFAULTS = dict(norm_topk_prob=True, qkv_bias=False, qk_norm=False, n_shared_experts=0, shared_d_ff=0,
+                        shared_gate=False)
 
 
 def param_shapes(cfg):
@@ -53,10 +75,19 @@ def param_shapes(cfg):
     out = [("tok_emb", (V, C))]
     for l in range(cfg.n_layers):
         pre = f"layer_{l}/"
-        out += [(pre + "attn_norm", (C,)), (pre + "wq", (cfg.n_heads * HS, C)),
-                (pre + "wk", (cfg.n_kv_heads * HS, C)), (pre + "wv", (cfg.n_kv_heads * HS, C)),
-                (pre + "wo", (C, cfg.n_heads * HS)), (pre + "ffn_norm", (C,)),
-                (pre + "router", (cfg.n_experts, C))]
+        QC, KVC = cfg.n_heads * HS, cfg.n_kv_heads * HS
+        out += [(pre + "attn_norm", (C,)), (pre + "wq", (QC, C))]
+        out += [(pre + "bq", (QC,))] if cfg.qkv_bias else []
+        out += [(pre + "wk", (KVC, C))]
+        out += [(pre + "bk", (KVC,))] if cfg.qkv_bias else []
+        out += [(pre + "wv", (KVC, C))]
+        out += [(pre + "bv", (KVC,))] if cfg.qkv_bias else []
+        out += [(pre + "q_norm", (QC,)), (pre + "k_norm", (KVC,))] if cfg.qk_norm else []
+        out += [(pre + "wo", (C, QC)), (pre + "ffn_norm", (C,)), (pre + "router", (cfg.n_experts, C))]
+        FS = cfg.shared_ff
+        if FS > 0:
+            out += [(pre + "shared/w1", (FS, C)), (pre + "shared/w3", (FS, C)), (pre + "shared/w2", (C, FS))]
+            out += [(pre + "shared/gate", (1, C))] if cfg.shared_gate else []
         for e in range(cfg.n_experts):
             ex = pre + f"expert_{e}/"
             out += [(ex + "w1", (F_, C)), (ex + "w3", (F_, C)), (ex + "w2", (C, F_))]
@@ -110,9 +141,14 @@ def attention(x, p, pre, cfg):
     # x (B, T, C) already normed -> (B, T, C). Causal, grouped-query, scale 1/sqrt(HS).
     B, T, _ = x.shape
     NH, NKV, HS = cfg.n_heads, cfg.n_kv_heads, cfg.head_size
-    q = linear(x, p, pre + "wq", cfg).view(B, T, NH, HS).transpose(1, 2)    # (B, NH, T, HS)
-    k = linear(x, p, pre + "wk", cfg).view(B, T, NKV, HS).transpose(1, 2)   # (B, NKV, T, HS)
-    v = linear(x, p, pre + "wv", cfg).view(B, T, NKV, HS).transpose(1, 2)
+    q, k, v = (linear(x, p, pre + w, cfg) for w in ("wq", "wk", "wv"))     # (B, T, NH*HS), (B, T, NKV*HS)
+    if cfg.qkv_bias:
+        q, k, v = q + p[pre + "bq"], k + p[pre + "bk"], v + p[pre + "bv"]
+    if cfg.qk_norm:  # OLMoE: over the whole projection, before the heads are split
+        q, k = rms_norm(q, p[pre + "q_norm"], cfg.rms_eps), rms_norm(k, p[pre + "k_norm"], cfg.rms_eps)
+    q = q.view(B, T, NH, HS).transpose(1, 2)                               # (B, NH, T, HS)
+    k = k.view(B, T, NKV, HS).transpose(1, 2)                              # (B, NKV, T, HS)
+    v = v.view(B, T, NKV, HS).transpose(1, 2)
     q, k = rope(q, cfg.rope_theta), rope(k, cfg.rope_theta)
     # query head h reads kv head h // (NH/NKV): repeat each kv head NH/NKV times, in order
     k = k.repeat_interleave(NH // NKV, dim=1)                              # (B, NH, T, HS)
@@ -124,9 +160,10 @@ def attention(x, p, pre, cfg):
     return linear(y, p, pre + "wo", cfg)
 
 
-def route(x, w_router, K, routable):
+def route(x, w_router, K, routable, renormalize=True):
     # x (N, C) -> probs (N, E) softmax over all E; idx (N, K) the K largest probs among the
-    # routable experts (bool (E) or None), descending, ties to the lower id; w (N, K) renormalised.
+    # routable experts (bool (E) or None), descending, ties to the lower id; w (N, K) renormalised
+    # to sum to 1 (norm_topk_prob) or the probabilities themselves.
     probs = F.linear(x, w_router).softmax(-1)
     ranked = probs.detach()
     if routable is not None:
@@ -134,7 +171,7 @@ def route(x, w_router, K, routable):
         ranked = ranked.masked_fill(~routable, -1.0)  # probabilities are >= 0: -1 ranks last
     idx = ranked.sort(stable=True, dim=-1, descending=True).indices[:, :K]
     g = probs.gather(1, idx)                                               # (N, K)
-    return probs, idx, g / g.sum(-1, keepdim=True)
+    return probs, idx, g / g.sum(-1, keepdim=True) if renormalize else g
 
 
 def moe(x, p, pre, cfg, idx, w):
@@ -150,6 +187,16 @@ def moe(x, p, pre, cfg, idx, w):
         ye = linear(F.silu(linear(xe, p, ex + "w1", cfg)) * linear(xe, p, ex + "w3", cfg), p, ex + "w2", cfg)
         out.index_add_(0, rows, ye * w[rows, slot, None])
     return out
+
+
+def shared_experts(x, p, pre, cfg):
+    # x (N, C) -> (N, C): one SwiGLU MLP of FS = n_shared * shared_d_ff, every token; with
+    # shared_gate scaled per token by sigmoid(gate x) (Qwen2-MoE).
+    y = linear(F.silu(linear(x, p, pre + "shared/w1", cfg)) * linear(x, p, pre + "shared/w3", cfg), p,
+               pre + "shared/w2", cfg)
+    if cfg.shared_gate:
+        y = torch.sigmoid(F.linear(x, p[pre + "shared/gate"])) * y          # (N, 1) * (N, C)
+    return y
 
 
 def aux_loss(probs, idx, valid, E):
@@ -203,8 +250,11 @@ class MixtralRef(torch.nn.Module):
             h = x + attention(rms_norm(x, p[pre + "attn_norm"], cfg.rms_eps), p, pre, cfg)
             hn = rms_norm(h, p[pre + "ffn_norm"], cfg.rms_eps).reshape(B * T, -1)
             probs, idx, w = route(hn, p[pre + "router"], cfg.top_k,
-                                  None if routable is None else routable[l])
-            x = h + moe(hn, p, pre, cfg, idx, w).view(B, T, -1)
+                                  None if routable is None else routable[l], cfg.norm_topk_prob)
+            y = moe(hn, p, pre, cfg, idx, w)
+            if cfg.shared_ff > 0:
+                y = y + shared_experts(hn, p, pre, cfg)
+            x = h + y.view(B, T, -1)
             if cfg.aux_loss_coef > 0:
                 aux = aux + aux_loss(probs, idx, valid, cfg.n_experts)
             probs_all.append(probs)

@@ -160,6 +160,27 @@ TEST_F(CudaModel, LoraOverAnNf4BaseWithExpertControlMatchesCpu) {
   expect_model_parity(cfg, Task::lm, true);
 }
 
+// The families' features (model/config.h): q/k/v biases, q/k norms, raw top-k, gated shared
+// experts, in full and under adapters over an nf4 base (the shared experts adapted too).
+TEST_F(CudaModel, FamilyFeaturesMatchCpu) {
+  for (bool lora : {false, true}) {
+    SCOPED_TRACE(lora ? "LoRA over nf4" : "full");
+    ModelConfig cfg = model_preset("tiny");
+    cfg.n_kv_heads = 2;
+    cfg.qkv_bias = cfg.qk_norm = cfg.shared_gate = true;
+    cfg.norm_topk_prob = false;
+    cfg.n_shared_experts = 2;
+    cfg.shared_d_ff = 64;
+    if (lora) {
+      cfg.lora.rank = 4;
+      cfg.lora.alpha = 8;
+      cfg.lora.targets = kLoraAttention | kLoraExperts;
+      cfg.lora.base_dtype = BaseDtype::nf4;
+    }
+    expect_model_parity(cfg, Task::lm, true);
+  }
+}
+
 TEST_F(CudaModel, ClassifierMatchesCpu) {
   ModelConfig cfg = model_preset("tiny");
   cfg.n_classes = 3;

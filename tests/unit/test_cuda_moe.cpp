@@ -1,7 +1,7 @@
 // The CUDA backend's MoE ops against their CPU twins: router (ties, routable masks, K=1, K=E),
 // router backward and statistics, dispatch (experts with no tokens, capacity drops, several
 // tiles), gather/scatter and their backwards with dropped assignments, grouped GEMMs with
-// empty and frozen experts, SwiGLU. Tolerance classes: test_cuda_util.h.
+// empty and frozen experts, SwiGLU, the shared expert's sigmoid gate. Tolerance classes: test_cuda_util.h.
 #ifdef HFEDMOE_HAVE_CUDA
 #include "test_cuda_util.h"
 #include "util/rng.h"
@@ -41,6 +41,7 @@ std::vector<int> range(int n) {
 struct RouterCase {
   int N, E, K;
   bool mask;
+  bool renormalize = true;  // false: norm_topk_prob off (Qwen2-MoE, OLMoE)
 };
 
 // True when the CPU's probabilities in row n have two distinct values closer than 1e-5
@@ -57,8 +58,9 @@ bool near_tie(const std::vector<float>& probs, int n, int E) {
 TEST_F(CudaMoe, RouterForwardTopkTiesAndMasks) {
   uint64_t seed = 2000;
   for (RouterCase c : {RouterCase{37, 8, 2, false}, {300, 32, 1, false}, {5, 4, 4, false}, {50, 8, 2, true},
-                       {20, 6, 6, false}, {40, 8, 4, true}}) {
-    SCOPED_TRACE(testing::Message() << "N " << c.N << " E " << c.E << " K " << c.K << " mask " << c.mask);
+                       {20, 6, 6, false}, {40, 8, 4, true}, {40, 16, 8, false, false}, {50, 8, 2, true, false}}) {
+    SCOPED_TRACE(testing::Message() << "N " << c.N << " E " << c.E << " K " << c.K << " mask " << c.mask
+                                    << " renormalize " << c.renormalize);
     auto logits = randn(size_t(c.N) * c.E, seed++, 2.0f);
     for (int e = 0; e < c.E; e++) logits[e] = 0.5f;  // row 0: all tied -> the lowest ids win
     for (int e = 0; e + 1 < c.E; e += 2) logits[c.E + e + 1] = logits[c.E + e];  // row 1: tied pairs
@@ -68,10 +70,11 @@ TEST_F(CudaMoe, RouterForwardTopkTiesAndMasks) {
     std::vector<float> probs(size_t(c.N) * c.E), w(size_t(c.N) * c.K);
     std::vector<int32_t> idx(size_t(c.N) * c.K);
     cpu().router_forward(probs.data(), idx.data(), w.data(), logits.data(), c.mask ? routable.data() : nullptr, c.N,
-                         c.E, c.K);
+                         c.E, c.K, c.renormalize);
     float *g_probs = up(probs), *g_w = up(w);
     int32_t* g_idx = up(idx);
-    gpu().router_forward(g_probs, g_idx, g_w, up(logits), c.mask ? up(routable) : nullptr, c.N, c.E, c.K);
+    gpu().router_forward(g_probs, g_idx, g_w, up(logits), c.mask ? up(routable) : nullptr, c.N, c.E, c.K,
+                         c.renormalize);
     expect_close("probs", down(g_probs, probs.size()), probs, kElementwise);
     auto got_idx = down(g_idx, idx.size());
     // Row 0: the first K routable ids in order (the CPU's rule, checked here too).
@@ -94,22 +97,23 @@ TEST_F(CudaMoe, RouterForwardTopkTiesAndMasks) {
 
 TEST_F(CudaMoe, RouterBackwardWithAndWithoutAux) {
   uint64_t seed = 2100;
-  for (RouterCase c : {RouterCase{37, 8, 2, false}, {300, 32, 1, false}, {5, 4, 4, false}, {50, 8, 2, true}}) {
+  for (RouterCase c : {RouterCase{37, 8, 2, false}, {300, 32, 1, false}, {5, 4, 4, false}, {50, 8, 2, true},
+                       {64, 16, 8, false, false}}) {
     for (bool aux : {false, true}) {
       SCOPED_TRACE(testing::Message() << "N " << c.N << " E " << c.E << " K " << c.K << " aux " << aux);
       auto logits = randn(size_t(c.N) * c.E, seed++, 2.0f);
       std::vector<float> probs(size_t(c.N) * c.E), w(size_t(c.N) * c.K);
       std::vector<int32_t> idx(size_t(c.N) * c.K);
-      cpu().router_forward(probs.data(), idx.data(), w.data(), logits.data(), nullptr, c.N, c.E, c.K);
+      cpu().router_forward(probs.data(), idx.data(), w.data(), logits.data(), nullptr, c.N, c.E, c.K, c.renormalize);
       auto dw = randn(w.size(), seed++), aux_dprobs = randn(c.E, seed++, 0.1f);
       std::vector<uint8_t> valid(c.N, 1);
       for (int n = 0; n < c.N; n += 4) valid[n] = 0;
       std::vector<float> dlogits = randn(probs.size(), seed++), dlogits0 = dlogits;
       cpu().router_backward(dlogits.data(), dw.data(), probs.data(), idx.data(), w.data(), valid.data(),
-                            aux ? aux_dprobs.data() : nullptr, c.N, c.E, c.K);
+                            aux ? aux_dprobs.data() : nullptr, c.N, c.E, c.K, c.renormalize);
       float* g_dlogits = up(dlogits0);
       gpu().router_backward(g_dlogits, up(dw), up(probs), up(idx), up(w), up(valid), aux ? aux_dprobs.data() : nullptr,
-                            c.N, c.E, c.K);
+                            c.N, c.E, c.K, c.renormalize);
       expect_close("dlogits", down(g_dlogits, dlogits.size()), dlogits, kReduction);
     }
   }
@@ -120,7 +124,7 @@ TEST_F(CudaMoe, RouterStatsCountsAndMeans) {
   auto logits = randn(size_t(N) * E, 2200, 2.0f);
   std::vector<float> probs(size_t(N) * E), w(size_t(N) * K);
   std::vector<int32_t> idx(size_t(N) * K);
-  cpu().router_forward(probs.data(), idx.data(), w.data(), logits.data(), nullptr, N, E, K);
+  cpu().router_forward(probs.data(), idx.data(), w.data(), logits.data(), nullptr, N, E, K, true);
   for (bool any_valid : {true, false}) {
     std::vector<uint8_t> valid(N, any_valid ? 1 : 0);
     for (int n = 0; n < N; n += 5) valid[n] = 0;
@@ -266,6 +270,24 @@ TEST_F(CudaMoe, SwigluForwardBackward) {
     expect_close("swiglu out", down(g_out, out.size()), out, kElementwise);
     expect_close("swiglu dh1", down(g_dh1, dh1.size()), dh1, kElementwise);
     expect_close("swiglu dh3", down(g_dh3, dh3.size()), dh3, kElementwise);
+  }
+}
+
+// Qwen2-MoE's shared-expert gate: out += sigmoid(gate) y, and its backward.
+TEST_F(CudaMoe, SigmoidGateForwardBackward) {
+  for (auto [N, C] : {std::pair<int, int>{1, 1}, {37, 129}, {300, 64}}) {
+    auto y = randn(size_t(N) * C, 3000 + N), gate = randn(N, 3100 + N, 3.0f), dout = randn(y.size(), 3200);
+    std::vector<float> out = randn(y.size(), 3300), dy = randn(y.size(), 3400), dgate = randn(N, 3500);
+    const auto out0 = out, dy0 = dy, dgate0 = dgate;
+    cpu().sigmoid_gate_forward(out.data(), y.data(), gate.data(), N, C);
+    cpu().sigmoid_gate_backward(dy.data(), dgate.data(), dout.data(), y.data(), gate.data(), N, C);
+    const float *g_y = up(y), *g_gate = up(gate);
+    float *g_out = up(out0), *g_dy = up(dy0), *g_dgate = up(dgate0);
+    gpu().sigmoid_gate_forward(g_out, g_y, g_gate, N, C);
+    gpu().sigmoid_gate_backward(g_dy, g_dgate, up(dout), g_y, g_gate, N, C);
+    expect_close("gate out", down(g_out, out.size()), out, kElementwise);
+    expect_close("gate dy", down(g_dy, dy.size()), dy, kElementwise);
+    expect_close("gate dgate", down(g_dgate, dgate.size()), dgate, kReduction);
   }
 }
 

@@ -109,26 +109,51 @@ TEST(MemoryModel, MatchesTheBytesTheCpuBackendHoldsForOneStep) {
   }
 }
 
-// The same with LoRA adapters over an nf4 base: the arena (adapters and the tensors trained in
-// full) with its gradients and moments, the base at 4.1 bits a weight, the adapters' A x.
-TEST(MemoryModel, WithAdaptersMatchesTheBytesTheCpuBackendHolds) {
+// The rule for an LM client of cfg training every expert at full routing, against the CPU
+// backend's arenas + AdamW's two moments + the global copy, as above.
+void expect_modeled_within_10_percent(const ModelConfig& cfg, const std::string& what) {
   CpuOps ops(1);
-  ModelConfig cfg = demo_model(0);
-  cfg.lora.rank = 8;
-  cfg.lora.targets = kLoraAttention | kLoraExperts;
-  cfg.lora.base_dtype = BaseDtype::nf4;
   Model model(cfg, Task::lm, ops, 8, 128);
   const double P = static_cast<double>(model.table().total());
   const double real = static_cast<double>(model.backend_bytes()) + 2 * 4 * P + 4 * P;
   MemoryModel mem(cfg, Task::lm);
   const double modeled = mem.step_bytes(8, 128, mem.full_routed_rows(8, 128), cfg.n_layers * cfg.n_experts, 0);
-  EXPECT_NEAR(modeled / real, 1.0, 0.10) << "modeled " << modeled << " vs real " << real;
-  EXPECT_GT(model.frozen_base_bytes(), 0u);
+  EXPECT_NEAR(modeled / real, 1.0, 0.10) << what << ": modeled " << modeled << " vs real " << real;
+  EXPECT_EQ(model.frozen_base_bytes() > 0, cfg.lora.enabled()) << what;
+}
+
+// The same with LoRA adapters over an nf4 base: the arena (adapters and the tensors trained in
+// full) with its gradients and moments, the base at 4.1 bits a weight, the adapters' A x.
+TEST(MemoryModel, WithAdaptersMatchesTheBytesTheCpuBackendHolds) {
+  ModelConfig cfg = demo_model(0);
+  cfg.lora.rank = 8;
+  cfg.lora.targets = kLoraAttention | kLoraExperts;
+  cfg.lora.base_dtype = BaseDtype::nf4;
+  expect_modeled_within_10_percent(cfg, "nf4 base");
+  MemoryModel mem(cfg, Task::lm);
   // An expert's training state is its adapters': 16 bytes for each of r (C + F) * 3 floats.
   EXPECT_EQ(mem.trained_expert_bytes(), 16.0 * 8 * (64 + 64) * 3);
   // against the full expert's 3 F C floats: 4x smaller at r = 8, C = F = 64
   MemoryModel full(demo_model(0), Task::lm);
   EXPECT_EQ(mem.trained_expert_bytes() * 4, full.trained_expert_bytes());
+}
+
+// The families' features (q/k norms, q/k/v biases, gated shared experts as wide as all routed
+// experts together, so that their terms carry weight), trained in full and under adapters.
+TEST(MemoryModel, WithFamilyFeaturesMatchesTheBytesTheCpuBackendHolds) {
+  for (bool lora : {false, true}) {
+    ModelConfig cfg = demo_model(0);
+    cfg.qk_norm = cfg.qkv_bias = cfg.shared_gate = true;
+    cfg.norm_topk_prob = false;
+    cfg.n_shared_experts = 2;
+    cfg.shared_d_ff = cfg.d_ff * cfg.n_experts / 2;
+    if (lora) {
+      cfg.lora.rank = 8;
+      cfg.lora.targets = kLoraAttention | kLoraExperts;
+      cfg.lora.base_dtype = BaseDtype::nf4;
+    }
+    expect_modeled_within_10_percent(cfg, lora ? "features under LoRA" : "features");
+  }
 }
 
 // The budgets promised in the comment lines of the shipped files.

@@ -1,5 +1,7 @@
 // Parity of the C++ model (CPU backend) with the PyTorch reference, tests/ref/mixtral_ref.py
-// (lm_lora: LoRA adapters on every linear over a frozen base, with GQA, padding, frozen experts).
+// (lm_lora: LoRA adapters on every linear over a frozen base, with GQA, padding, frozen experts;
+// lm_qwen2_moe, lm_olmoe, lm_deepseek: the families' features, model/config.h; lm_features_lora:
+// all of them under adapters).
 // Each tests/data/ref/<case>.h5 holds float32 weights, a batch, the ExpertControl masks and what
 // PyTorch autograd computed from them in float64 (loss, every gradient, gate probabilities,
 // top-k choices; for lm_gqa also 10 AdamW steps). Regenerate after a deliberate semantic change:
@@ -22,10 +24,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "cli/common_options.h"
 #include "io/h5.h"
+#include "data/hf_folder.h"
 #include "model/adamw.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
@@ -59,6 +64,16 @@ struct RefCase {
     cfg.tie_embeddings = f.attr_int("/", "tie_embeddings") != 0;
     cfg.n_classes = static_cast<int>(f.attr_int("/", "n_classes"));
     cfg.aux_loss_coef = static_cast<float>(f.attr_double("/", "aux_loss_coef"));
+    // The family features are in the file only when not at their default (model/config.h).
+    auto flag = [&](const char* key, bool& field) {
+      if (f.has_attr("/", key)) field = f.attr_int("/", key) != 0;
+    };
+    flag("norm_topk_prob", cfg.norm_topk_prob);
+    flag("qkv_bias", cfg.qkv_bias);
+    flag("qk_norm", cfg.qk_norm);
+    flag("shared_gate", cfg.shared_gate);
+    if (f.has_attr("/", "n_shared_experts")) cfg.n_shared_experts = static_cast<int>(f.attr_int("/", "n_shared_experts"));
+    if (f.has_attr("/", "shared_d_ff")) cfg.shared_d_ff = static_cast<int>(f.attr_int("/", "shared_d_ff"));
     if (f.has_attr("/", "lora_rank")) {  // adapters over a frozen fp32 base
       cfg.lora.rank = static_cast<int>(f.attr_int("/", "lora_rank"));
       cfg.lora.alpha = static_cast<float>(f.attr_double("/", "lora_alpha"));
@@ -134,16 +149,9 @@ double rel_err(const float* a, const float* ref, size_t n) {
   return r > 0 ? std::sqrt(d / r) : std::sqrt(d);
 }
 
-class ModelParity : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(ModelParity, ForwardBackwardMatchesPyTorch) {
-  RefCase rc(GetParam());
+// One forward and backward of model (holding rc's weights) on rc's batch against the reference.
+void expect_parity(Model& model, const RefCase& rc, const char* name) {
   const ModelConfig& cfg = rc.cfg;
-  CpuOps ops;
-  Model model(cfg, rc.task, ops, rc.B, rc.T);
-  load_params(model, rc.f, "model/");
-  if (HasFatalFailure()) return;
-
   ForwardResult r = model.forward(rc.batch(), rc.control());
   model.backward();
   EXPECT_NEAR(r.loss, rc.scalar("loss"), 1e-5 * std::abs(rc.scalar("loss")))
@@ -187,7 +195,7 @@ TEST_P(ModelParity, ForwardBackwardMatchesPyTorch) {
     }
   }
   std::printf("[ parity ] %s: loss %.7f (ref %.7f), worst gradient %s at %.2e (fp32 reference %.2e)\n",
-              GetParam(), r.loss, rc.scalar("loss"), worst_name.c_str(), worst,
+              name, r.loss, rc.scalar("loss"), worst_name.c_str(), worst,
               rc.f.attr_double("/", "fp32_max_grad_rel_err"));
 
   if (!rc.trainable.empty()) {
@@ -200,6 +208,61 @@ TEST_P(ModelParity, ForwardBackwardMatchesPyTorch) {
       }
   }
 }
+
+class ModelParity : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ModelParity, ForwardBackwardMatchesPyTorch) {
+  RefCase rc(GetParam());
+  CpuOps ops;
+  Model model(rc.cfg, rc.task, ops, rc.B, rc.T);
+  load_params(model, rc.f, "model/");
+  if (HasFatalFailure()) return;
+  expect_parity(model, rc, GetParam());
+}
+
+// A family's tiny Hugging Face folder (tests/data/hf/<family>, tests/ref/make_hf_folders.py:
+// config.json and safetensors in the family's own keys and names) imported as `train
+// --train.init_hf` and `export --export.import` read it: the config maps to the case's model,
+// every tensor arrives bit for bit, and the imported model's loss and gradients match the
+// float64 reference.
+struct HfFolderCase {
+  const char* family;
+  const char* ref_case;
+};
+class HfFolderParity : public ::testing::TestWithParam<HfFolderCase> {};
+
+TEST_P(HfFolderParity, ImportedFolderMatchesPyTorch) {
+  const HfFolderCase& c = GetParam();
+  RefCase rc(c.ref_case);
+  const std::string dir = HFEDMOE_SOURCE_DIR "/tests/data/hf/" + std::string(c.family);
+  ModelConfig cfg = hf_folder_config(dir, "byte260");
+  EXPECT_EQ(cfg.hf_family, c.family);
+  EXPECT_EQ(cfg.tokenizer, "byte260");
+  cfg.preset = rc.cfg.preset;
+  cfg.hf_family = rc.cfg.hf_family;
+  EXPECT_EQ(ModelOptions::ini_of(cfg), ModelOptions::ini_of(rc.cfg)) << "config.json maps to another model";
+  CpuOps ops;
+  Model model(rc.cfg, rc.task, ops, rc.B, rc.T);
+  ModelConfig family_cfg = rc.cfg;
+  family_cfg.hf_family = c.family;
+  std::vector<float> imported(model.table().total());
+  load_hf_folder_weights(dir, ParamTable(family_cfg), imported.data());
+  std::vector<std::string> names;
+  list_datasets(rc.f, "model/", "", names);
+  for (const std::string& n : names) {
+    const ParamInfo* p = model.table().find(n);
+    ASSERT_TRUE(p) << n;
+    std::vector<float> want = rc.f.read<float>("model/" + n);
+    ASSERT_EQ(0, std::memcmp(want.data(), imported.data() + p->offset, p->numel() * sizeof(float))) << n;
+  }
+  model.load_params(imported.data());
+  expect_parity(model, rc, c.family);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, HfFolderParity,
+                         ::testing::Values(HfFolderCase{"mixtral", "lm_gqa"}, HfFolderCase{"qwen2_moe", "lm_qwen2_moe"},
+                                           HfFolderCase{"olmoe", "lm_olmoe"}, HfFolderCase{"deepseek", "lm_deepseek"}),
+                         [](const ::testing::TestParamInfo<HfFolderCase>& i) { return std::string(i.param.family); });
 
 // 10 steps of AdamW over the whole arena on one batch: the losses (taken before each step)
 // and the final weights against torch.optim.AdamW with the same hyper-parameters.
@@ -233,7 +296,8 @@ TEST(ModelParityAdamW, TenStepsMatchPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ModelParity,
-                         ::testing::Values("lm_gqa", "lm_tied_aux", "cls_pad", "lm_routable", "lm_frozen", "lm_lora"),
+                         ::testing::Values("lm_gqa", "lm_tied_aux", "cls_pad", "lm_routable", "lm_frozen", "lm_lora",
+                                           "lm_qwen2_moe", "lm_olmoe", "lm_deepseek", "lm_features_lora"),
                          [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
 }  // namespace

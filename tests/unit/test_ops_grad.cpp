@@ -169,13 +169,14 @@ struct RouterCase {
   std::vector<float> logits, probs, topk_w, R, aux;
   std::vector<int32_t> idx, idx_at_x;
   std::vector<uint8_t> valid;
+  bool renormalize = true;
   RouterCase() : logits(randn(N * E, 11, 2.0f)), probs(N * E), topk_w(N * K), R(randn(N * K, 12)),
                  aux(randn(E, 13)), idx(N * K), valid(N, 1) {
     valid[2] = 0;
   }
   // L = sum(topk_w * R) + sum over valid rows of probs . aux
   double loss(const uint8_t* routable) {
-    ops().router_forward(probs.data(), idx.data(), topk_w.data(), logits.data(), routable, N, E, K);
+    ops().router_forward(probs.data(), idx.data(), topk_w.data(), logits.data(), routable, N, E, K, renormalize);
     double l = dot(topk_w, R);
     for (int n = 0; n < N; n++)
       for (int e = 0; e < E; e++)
@@ -194,9 +195,40 @@ TEST(OpsGrad, RouterTopkRenormalised) {
   }
   std::vector<float> dlogits(rc.N * rc.E, 0.0f);
   ops().router_backward(dlogits.data(), rc.R.data(), rc.probs.data(), rc.idx.data(), rc.topk_w.data(),
-                        rc.valid.data(), rc.aux.data(), rc.N, rc.E, rc.K);
+                        rc.valid.data(), rc.aux.data(), rc.N, rc.E, rc.K, rc.renormalize);
   expect_fd_match("router dlogits", rc.logits, dlogits, [&] { return rc.loss(nullptr); }, 1e-3f, 3e-3, 1e-6, 1,
                   [&] { return rc.idx != rc.idx_at_x; });
+}
+
+// norm_topk_prob false (Qwen2-MoE, OLMoE): the top-k weights are the softmax probabilities themselves.
+TEST(OpsGrad, RouterTopkRaw) {
+  RouterCase rc;
+  rc.renormalize = false;
+  rc.loss(nullptr);
+  rc.idx_at_x = rc.idx;
+  for (int a = 0; a < rc.N * rc.K; a++) EXPECT_EQ(rc.topk_w[a], rc.probs[(a / rc.K) * rc.E + rc.idx[a]]);
+  std::vector<float> dlogits(rc.N * rc.E, 0.0f);
+  ops().router_backward(dlogits.data(), rc.R.data(), rc.probs.data(), rc.idx.data(), rc.topk_w.data(),
+                        rc.valid.data(), rc.aux.data(), rc.N, rc.E, rc.K, rc.renormalize);
+  expect_fd_match("router dlogits (raw top-k)", rc.logits, dlogits, [&] { return rc.loss(nullptr); }, 1e-3f, 3e-3,
+                  1e-6, 1, [&] { return rc.idx != rc.idx_at_x; });
+}
+
+// Qwen2-MoE's shared-expert gate: out += sigmoid(g) y.
+TEST(OpsGrad, SigmoidGate) {
+  const int N = 5, C = 7;
+  std::vector<float> y = randn(N * C, 21), g = randn(N, 22, 2.0f), R = randn(N * C, 23), out(N * C);
+  auto loss = [&] {
+    std::fill(out.begin(), out.end(), 0.0f);
+    ops().sigmoid_gate_forward(out.data(), y.data(), g.data(), N, C);
+    return dot(out, R);
+  };
+  loss();
+  for (int i = 0; i < N * C; i++) EXPECT_NEAR(out[i], y[i] / (1.0 + std::exp(-g[i / C])), 1e-6);
+  std::vector<float> dy(N * C, 0.0f), dg(N, 0.0f);
+  ops().sigmoid_gate_backward(dy.data(), dg.data(), R.data(), y.data(), g.data(), N, C);
+  expect_fd_match("sigmoid gate dy", y, dy, loss);
+  expect_fd_match("sigmoid gate dgate", g, dg, loss);
 }
 
 TEST(OpsGrad, RouterStrictRoutableMask) {
@@ -209,7 +241,7 @@ TEST(OpsGrad, RouterStrictRoutableMask) {
   for (int n = 0; n < rc.N; n++) EXPECT_GT(rc.probs[n * rc.E + 1], 0.0f);
   std::vector<float> dlogits(rc.N * rc.E, 0.0f);
   ops().router_backward(dlogits.data(), rc.R.data(), rc.probs.data(), rc.idx.data(), rc.topk_w.data(),
-                        rc.valid.data(), rc.aux.data(), rc.N, rc.E, rc.K);
+                        rc.valid.data(), rc.aux.data(), rc.N, rc.E, rc.K, rc.renormalize);
   expect_fd_match("router dlogits (routable mask)", rc.logits, dlogits, [&] { return rc.loss(routable); }, 1e-3f,
                   3e-3, 1e-6, 1, [&] { return rc.idx != rc.idx_at_x; });
 }
@@ -218,7 +250,7 @@ TEST(OpsGrad, RouterTiesGoToLowerExpert) {
   const int N = 1, E = 4, K = 2;
   std::vector<float> logits = {0.5f, 1.0f, 1.0f, 1.0f}, probs(E), w(K);
   std::vector<int32_t> idx(K);
-  ops().router_forward(probs.data(), idx.data(), w.data(), logits.data(), nullptr, N, E, K);
+  ops().router_forward(probs.data(), idx.data(), w.data(), logits.data(), nullptr, N, E, K, true);
   EXPECT_EQ(idx[0], 1);
   EXPECT_EQ(idx[1], 2);
   EXPECT_FLOAT_EQ(w[0], 0.5f);

@@ -43,7 +43,7 @@ struct MoeLayer {
 
   void forward() {
     ops().matmul_forward(logits.data(), x.data(), router.data(), nullptr, N, C, E, false);
-    ops().router_forward(probs.data(), idx.data(), topk_w.data(), logits.data(), routable, N, E, K);
+    ops().router_forward(probs.data(), idx.data(), topk_w.data(), logits.data(), routable, N, E, K, true);
     ops().moe_dispatch(offsets.data(), perm.data(), pos.data(), idx.data(), N, K, E, capacity);
     int M = offsets[E];
     ops().moe_gather(xs.data(), x.data(), perm.data(), M, K, C);
@@ -73,7 +73,7 @@ struct MoeLayer {
                                   w3(), stride(), offsets.data(), trainable, E, C, F);
     ops().moe_gather_backward(dx.data(), dxs.data(), pos.data(), N, K, C);
     ops().router_backward(dlogits.data(), dtw.data(), probs.data(), idx.data(), topk_w.data(), valid.data(),
-                          nullptr, N, E, K);
+                          nullptr, N, E, K, true);
     ops().matmul_backward(dx.data(), drouter.data(), nullptr, dlogits.data(), x.data(), router.data(), N, C, E);
   }
 

@@ -51,14 +51,14 @@ void write_raw(const std::string& path, const std::vector<RawTensor>& tensors, s
 
 TEST(Safetensors, MixtralNames) {
   ParamTable table(model_preset("tiny"));
-  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::tok_emb)), "model.embed_tokens.weight");
-  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::attn_norm, 1)), "model.layers.1.input_layernorm.weight");
-  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::wk, 0)), "model.layers.0.self_attn.k_proj.weight");
-  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::ffn_norm, 0)), "model.layers.0.post_attention_layernorm.weight");
-  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::router, 1)), "model.layers.1.block_sparse_moe.gate.weight");
-  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::w2, 1, 7)), "model.layers.1.block_sparse_moe.experts.7.w2.weight");
-  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::final_norm)), "model.norm.weight");
-  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::lm_head)), "lm_head.weight");
+  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::tok_emb), "mixtral"), "model.embed_tokens.weight");
+  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::attn_norm, 1), "mixtral"), "model.layers.1.input_layernorm.weight");
+  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::wk, 0), "mixtral"), "model.layers.0.self_attn.k_proj.weight");
+  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::ffn_norm, 0), "mixtral"), "model.layers.0.post_attention_layernorm.weight");
+  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::router, 1), "mixtral"), "model.layers.1.block_sparse_moe.gate.weight");
+  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::w2, 1, 7), "mixtral"), "model.layers.1.block_sparse_moe.experts.7.w2.weight");
+  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::final_norm), "mixtral"), "model.norm.weight");
+  EXPECT_EQ(hf_tensor_name(table.get(ParamKind::lm_head), "mixtral"), "lm_head.weight");
 }
 
 TEST(Safetensors, RoundTripIsBitExact) {
@@ -122,7 +122,7 @@ TEST(Safetensors, HalfPrecisionInputIsWidened) {
   // Every tensor as BF16 holding 1.5, except the first as F16 holding -2.0 and 2^-20 (subnormal).
   std::vector<RawTensor> raw;
   for (const auto& p : table.tensors()) {
-    RawTensor t{hf_tensor_name(p), raw.empty() ? "F16" : "BF16", p.shape, {}};
+    RawTensor t{hf_tensor_name(p, "mixtral"), raw.empty() ? "F16" : "BF16", p.shape, {}};
     for (size_t i = 0; i < p.numel(); i++) {
       uint16_t h = raw.empty() ? (i == 1 ? 0x0010 : 0xC000) : 0x3FC0;
       t.bytes.append(reinterpret_cast<const char*>(&h), 2);
