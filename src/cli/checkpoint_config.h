@@ -17,6 +17,10 @@ namespace hf {
 ModelConfig model_config_from_ini(const std::string& ini,
                                   const std::vector<std::pair<std::string, std::string>>& overrides = {});
 
+// ini less its adapter options (train.adapter, train.lora_*, train.base_dtype): the
+// configuration of the model without adapters, for a merged export of a LoRA checkpoint.
+std::string ini_without_adapter(const std::string& ini);
+
 // The parameter table of the model the checkpoint at path describes in its stored
 // configuration (its header checked first), for reading it with load_checkpoint.
 ParamTable stored_model_table(const std::string& path);

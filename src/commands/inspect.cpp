@@ -21,6 +21,7 @@
 #include "io/seal.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
+#include "util/human.h"
 
 namespace hf {
 namespace {
@@ -171,8 +172,22 @@ void describe_checkpoint(const CheckpointFile& c) {
     std::printf("  model      %s: V %d, C %d, L %d, heads %d/%d, E %d x F %d, top-%d, T %d%s%s\n", c.preset.c_str(),
                 c.vocab_size, c.d_model, c.n_layers, c.n_heads, c.n_kv_heads, c.n_experts, c.d_ff, c.top_k, c.seq_len,
                 c.tie_embeddings ? ", tied embeddings" : "", c.n_classes ? strf(", %d classes", c.n_classes).c_str() : "");
+    if (c.lora.enabled()) {
+      int64_t adapter_params = 0;
+      for (const ParamInfo& p : ParamTable(c).tensors())
+        if (is_lora_a(p.kind) || is_lora_b(p.kind)) adapter_params += static_cast<int64_t>(p.numel());
+      std::printf("  adapters   LoRA r %d, alpha %g, targets %s: %s parameters, %s as fp32\n", c.lora.rank,
+                  static_cast<double>(c.lora.alpha), lora_targets_text(c.lora.targets).c_str(),
+                  with_commas(adapter_params).c_str(), human_bytes(4.0 * static_cast<double>(adapter_params)).c_str());
+    }
   } catch (const Error& e) {
     std::printf("  model      (not recoverable from the config: %s)\n", e.what());
+  }
+  if (f.has_attr("meta", "base_dtype")) {
+    const std::string path = f.attr_string("meta", "base_path");
+    std::printf("  base       %s, %s%s\n", f.attr_string("meta", "base_dtype").c_str(),
+                path.empty() ? "from run.seed (no train.init)" : path.c_str(),
+                path.empty() ? "" : (" (sha256 " + f.attr_string("meta", "base_sha256") + ")").c_str());
   }
 
   std::vector<std::string> tensors = f.datasets("model");

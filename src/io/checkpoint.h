@@ -5,7 +5,8 @@
 //   /meta     attrs: format="hfedmoe-checkpoint", format_version (2), kind ("train"|"pretrain"),
 //             round, seed, method, config (the resolved INI text), build (git describe),
 //             manifest (io/manifest.h: every dataset's dtype, shape and crc32, and the crc32 of
-//             every other attribute listed here)
+//             every other attribute listed here); a LoRA run's also base_path, base_sha256 and
+//             base_dtype (model/lora_base.h: the frozen base its adapters were trained over)
 //   /model/<name>    every tensor of the ParamTable, by its HDF5 name, with shape
 //   /server/<name>   named arrays of the server: sampler state, server optimizer moments,
 //                    virtual clock, aggregation statistics that carry across rounds
@@ -23,6 +24,7 @@
 #include "io/h5.h"
 #include "io/manifest.h"
 #include "io/metrics.h"
+#include "model/lora_base.h"
 #include "model/params.h"
 
 namespace hf {
@@ -33,6 +35,7 @@ struct Checkpoint {
   uint64_t seed = 0;
   std::string method;
   std::string config_ini;
+  BaseRef base;              // LoRA runs: the frozen base; base.dtype "" without adapters
   std::vector<float> model;  // (table.total()) the parameter arena
   std::map<std::string, std::vector<float>> server_f32;
   std::map<std::string, std::vector<double>> server_f64;

@@ -138,22 +138,6 @@ class JsonParser {
   size_t i_ = 0;
 };
 
-std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += strf("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 std::string shape_text(const std::vector<int64_t>& s) {
   std::string out = "[";
@@ -216,6 +200,23 @@ float half_to_float(uint16_t h) {
 
 }  // namespace
 
+std::string json_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += strf("\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
 namespace {
 // PEFT's name of an adapter tensor: its base layer's HF name with ".weight" replaced by
 // ".lora_A.weight" or ".lora_B.weight", under "base_model.model.".
@@ -265,7 +266,7 @@ std::string hf_tensor_name(const ParamInfo& p) {
 }
 
 void save_safetensors(const std::string& path, const ParamTable& table, const float* params,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata, const TensorNamer& name) {
   std::string header = "{\"__metadata__\": {";
   bool first = true;
   for (const auto& [k, v] : metadata) {
@@ -276,7 +277,7 @@ void save_safetensors(const std::string& path, const ParamTable& table, const fl
   uint64_t offset = 0;
   for (const auto& p : table.tensors()) {
     uint64_t bytes = p.numel() * sizeof(float);
-    header += ", " + json_quote(hf_tensor_name(p)) + ": {\"dtype\": \"F32\", \"shape\": " + shape_text(p.shape) +
+    header += ", " + json_quote(name(p)) + ": {\"dtype\": \"F32\", \"shape\": " + shape_text(p.shape) +
               strf(", \"data_offsets\": [%llu, %llu]}", static_cast<unsigned long long>(offset),
                    static_cast<unsigned long long>(offset + bytes));
     offset += bytes;
@@ -308,20 +309,35 @@ std::map<std::string, std::string> safetensors_metadata(const std::string& path)
   return out;
 }
 
-void load_safetensors(const std::string& path, const ParamTable& table, float* params) {
+std::map<std::string, std::vector<int64_t>> safetensors_shapes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  Header h = read_header(in, path);
+  std::map<std::string, std::vector<int64_t>> out;
+  for (const auto& [name, t] : h.json.fields) {
+    if (name == "__metadata__") continue;
+    std::vector<int64_t>& s = out[name];
+    if (const Json* shape = t.get("shape"))
+      for (const auto& d : shape->items) s.push_back(d.num);
+  }
+  return out;
+}
+
+void load_safetensors(const std::string& path, const ParamTable& table, float* params, const TensorNamer& namer,
+                      const std::function<bool(const ParamInfo&)>& may_lack) {
   std::ifstream in(path, std::ios::binary);
   Header h = read_header(in, path);
   const std::string fix = "export the file from a model with the same --model options (see its __metadata__ "
                           "hfedmoe_config), or pass those options";
   std::set<std::string> known;
-  for (const auto& p : table.tensors()) known.insert(hf_tensor_name(p));
+  for (const auto& p : table.tensors()) known.insert(namer(p));
   for (const auto& [name, v] : h.json.fields) {
     if (name == "__metadata__" || name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // HF buffers
     if (!known.count(name)) fail(path + ": tensor " + name + " is not part of the model", fix);
   }
   for (const auto& p : table.tensors()) {
-    std::string name = hf_tensor_name(p);
+    std::string name = namer(p);
     const Json* t = h.json.get(name);
+    if (!t && may_lack && may_lack(p)) continue;
     if (!t) fail(path + ": tensor " + name + " " + shape_text(p.shape) + " is missing", fix);
     const Json *dtype = t->get("dtype"), *shape = t->get("shape"), *offsets = t->get("data_offsets");
     if (!dtype || !shape || !offsets || shape->type != Json::array || offsets->items.size() != 2)
