@@ -81,6 +81,11 @@ python3 "$src/tests/ref/make_peft_adapter.py" write "$tmp/peft" --base "$ck" --r
 "$bin" export --export.checkpoint "$tmp/peft.h5" --export.out "$tmp/peft_again" >/dev/null 2>&1
 check "a hand-built PEFT adapter (q_proj, v_proj, w1, w2) imports with every tensor as written" \
   python3 "$src/tests/ref/make_peft_adapter.py" same "$tmp/peft" "$tmp/peft_again"
+sed -i 's/"use_rslora": false/"use_rslora": true/' "$tmp/peft/adapter_config.json"
+refused "uses rsLoRA (scale alpha / sqrt(r))" -- \
+  "$bin" export --export.import "$tmp/peft" --export.out "$tmp/rs.h5" "${model[@]}"
+refused "has no adapters (its model is whole)" -- \
+  "$bin" eval --data.path "$tmp/sotu.h5" --eval.checkpoint "$ck" --eval.base "$ck"
 check "its configuration: r 4, alpha 16, targets wq,wv,w1,w2, fp32 base $ck" \
   bash -c "'$bin' inspect '$tmp/peft.h5' | grep -q 'adapters   LoRA r 4, alpha 16, targets wq,wv,w1,w2' &&
     '$bin' inspect '$tmp/peft.h5' | grep -qF 'base       fp32, $ck (sha256 $sha)'"
