@@ -1,7 +1,12 @@
 // Training-step throughput of the CPU reference model: forward + backward + AdamW.
 //
 //   bench_model [--preset tiny|small|all] [--threads N] [--steps N] [--batch B] [--seq T]
-//               [--profile] [--out FILE]
+//               [--lora R] [--lora_targets LIST] [--base_dtype fp32|bf16|int8|nf4] [--profile] [--out FILE]
+//
+// --lora R trains rank-R adapters (alpha 16) on --lora_targets (default experts,attention) over
+// a frozen base stored as --base_dtype (default fp32), as train.adapter=lora does; the model
+// column then reads e.g. "small lora8 nf4". Run one configuration per process: peak RSS is the
+// process's.
 //
 // Definitions of what is printed:
 //   tokens/s  = B * T / (median wall time of one full step: forward + backward + AdamW);
@@ -211,7 +216,8 @@ class TimedOps final : public hf::Ops {
 
 struct Options {
   std::string preset = "all", out;
-  int threads = 2, steps = 10, batch = 8, seq = 0;
+  int threads = 2, steps = 10, batch = 8, seq = 0, lora = 0;
+  std::string lora_targets = "experts,attention", base_dtype = "fp32";
   bool profile = false;
 };
 
@@ -229,14 +235,27 @@ Options parse(int argc, char** argv) {
     else if (a == "--batch") o.batch = std::stoi(value());
     else if (a == "--seq") o.seq = std::stoi(value());
     else if (a == "--out") o.out = value();
+    else if (a == "--lora") o.lora = std::stoi(value());
+    else if (a == "--lora_targets") o.lora_targets = value();
+    else if (a == "--base_dtype") o.base_dtype = value();
     else if (a == "--profile") o.profile = true;
-    else hf::fail("unknown option " + a, "use --preset, --threads, --steps, --batch, --seq, --profile, --out");
+    else hf::fail("unknown option " + a, "use --preset, --threads, --steps, --batch, --seq, --lora, --lora_targets, --base_dtype, --profile, --out");
   }
   return o;
 }
 
 void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
   hf::ModelConfig cfg = hf::model_preset(preset);
+  std::string label = preset;
+  if (opt.lora > 0) {
+    const std::pair<std::string, hf::BaseDtype> dtypes[] = {{"fp32", hf::BaseDtype::fp32}, {"bf16", hf::BaseDtype::bf16},
+                                                            {"int8", hf::BaseDtype::int8}, {"nf4", hf::BaseDtype::nf4}};
+    auto d = std::find_if(std::begin(dtypes), std::end(dtypes), [&](const auto& x) { return x.first == opt.base_dtype; });
+    if (d == std::end(dtypes)) hf::fail("--base_dtype " + opt.base_dtype + " is unknown", "use fp32, bf16, int8 or nf4");
+    cfg.lora = {opt.lora, 16.0f, hf::parse_lora_targets(opt.lora_targets), d->second};
+    cfg.validate();
+    label += hf::strf(" lora%d %s", opt.lora, opt.base_dtype.c_str());
+  }
   const int B = opt.batch, T = opt.seq > 0 ? opt.seq : (preset == "tiny" ? 128 : cfg.seq_len);
   TimedOps timed(cpu);
   hf::Ops& ops = opt.profile ? static_cast<hf::Ops&>(timed) : static_cast<hf::Ops&>(cpu);
@@ -293,10 +312,12 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   double rss_mb = ru.ru_maxrss / 1024.0;
-  std::printf("%-6s B=%d T=%d params=%.2fM: %.0f tokens/s, %.1f GFLOP/s, step %.1f ms (fwd %.1f, bwd %.1f, adamw %.1f),"
-              " peak RSS %.0f MB, loss %.4f, load %.1f, cpu %.1f ms/step = %.0f tokens per CPU-second\n",
-              preset.c_str(), B, T, model.table().total() / 1e6, tok_s, gflops, step_s * 1e3, fwd_s * 1e3,
-              bwd_s * 1e3, opt_s * 1e3, rss_mb, loss, load, cpu_step * 1e3, B * T / cpu_step);
+  std::printf("%-6s B=%d T=%d trained params=%.2fM: %.0f tokens/s, %.1f GFLOP/s, step %.1f ms (fwd %.1f, bwd %.1f, adamw %.1f),"
+              " peak RSS %.0f MB (backend holds %.0f MB + %.0f MB AdamW moments), loss %.4f, load %.1f, cpu %.1f ms/step"
+              " = %.0f tokens per CPU-second\n",
+              label.c_str(), B, T, model.table().total() / 1e6, tok_s, gflops, step_s * 1e3, fwd_s * 1e3,
+              bwd_s * 1e3, opt_s * 1e3, rss_mb, model.backend_bytes() / 1e6, 8.0 * model.table().total() / 1e6, loss, load,
+              cpu_step * 1e3, B * T / cpu_step);
   if (opt.profile) {
     double total = 0;
     for (auto& kv : timed.seconds) total += kv.second;
@@ -313,7 +334,7 @@ void run(const std::string& preset, const Options& opt, hf::CpuOps& cpu) {
     std::ofstream f(opt.out, std::ios::app);
     const char* wait = std::getenv("OMP_WAIT_POLICY");
     f << hf::strf("| %s | %d | %d | %d | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.1f | %s |\n",
-                  preset.c_str(), B, T, opt.threads, wait ? wait : "default", tok_s, gflops, fwd_s * 1e3,
+                  label.c_str(), B, T, opt.threads, wait ? wait : "default", tok_s, gflops, fwd_s * 1e3,
                   bwd_s * 1e3, opt_s * 1e3, B * T / cpu_step, rss_mb, load, cpu_model("unknown CPU").c_str());
   }
 }

@@ -52,7 +52,7 @@ class ModelOptions {
  public:
   void add(Options& o);
   ModelConfig resolve(const Options& o);  // validates; a usage error names the bad field
-  // The [model] section of a config.ini that model_config_from_ini (cli/checkpoint_config.h)
+  // The [model] section of a config.ini that model_config_from_ini (commands/checkpoint_config.h)
   // reads back as c, every field written (for a model that came from elsewhere: an HF folder).
   static std::string ini_of(const ModelConfig& c);
   // Makes c the resolved model, so the Options' resolved_ini() records it (train.init_hf).

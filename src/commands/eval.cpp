@@ -2,10 +2,12 @@
 // dataset's test split. The model comes from the checkpoint's stored configuration; any
 // --model.* option given explicitly overrides it. Human-readable lines go to stderr (the
 // log); one JSON line with every number goes to stdout, or to --eval.out (written atomically).
+// A LoRA checkpoint holds adapters only: its frozen base is the checkpoint it names (or
+// --eval.base), whose sha256 must be the one stored (data/lora_base.h).
 #include <cmath>
 #include <cstdio>
 
-#include "cli/checkpoint_config.h"
+#include "commands/checkpoint_config.h"
 #include "cli/checkpoint_path.h"
 #include "cli/common_options.h"
 #include "cli/run_dir.h"
@@ -15,6 +17,7 @@
 #include "io/fs.h"
 #include "io/metrics.h"
 #include "model/evaluate.h"
+#include "data/lora_base.h"
 #include "model/model.h"
 #include "mpi/runtime.h"
 #include "ops/ops.h"
@@ -24,7 +27,7 @@ namespace hf {
 namespace {
 
 struct EvalOptions {
-  std::string checkpoint, data, out;
+  std::string checkpoint, data, out, base;
   int rows = 0;
   int batch_size = 16;
 };
@@ -40,7 +43,10 @@ int cmd_eval(int argc, char** argv) {
       .add("data.path", &e.data, "dataset written by `hfedmoe prepare`; its test split is evaluated")
       .add("eval.out", &e.out, "write the JSON result line to this file instead of stdout")
       .add("eval.rows", &e.rows, "evaluate the first N test rows; 0 = all")
-      .add("eval.batch_size", &e.batch_size, "rows per forward pass");
+      .add("eval.batch_size", &e.batch_size, "rows per forward pass")
+      .add("eval.base", &e.base,
+           "LoRA checkpoints: the base checkpoint the adapters were trained over, when it is no longer where the "
+           "checkpoint says (its sha256 must match)");
   add_run_options(o, run, {"run.threads", "run.log_level", "run.backend", "run.precision"});
   model_opt.add(o);
   bool go = false;
@@ -63,6 +69,12 @@ int cmd_eval(int argc, char** argv) {
     for (const auto& [key, value] : parse_ini(o.resolved_ini()))
       if (key.rfind("model.", 0) == 0 && o.was_set(key)) overrides.push_back({key, value});
     cfg = model_config_from_ini(meta.config_ini, overrides);
+    if (cfg.lora.enabled()) {
+      if (e.base.empty()) e.base = meta.base.path;
+      check_base_ref(meta.base, base_ref_of(e.base, meta.base.dtype), e.checkpoint);
+    } else if (!e.base.empty()) {
+      fail("eval.base is set but " + e.checkpoint + " has no adapters (its model is whole)", "drop --eval.base");
+    }
     data = Dataset::load(e.data);
     data.check_tokenizer(cfg.tokenizer);
     if (data.task == Task::classify && cfg.n_classes != data.n_classes)
@@ -81,6 +93,7 @@ int cmd_eval(int argc, char** argv) {
   Backend backend = open_backend(run);
   // A classification dataset is read out by the classification head; an LM dataset by the LM head.
   Model model(cfg, data.task, *backend.ops, e.batch_size, data.seq_len);
+  if (cfg.lora.enabled()) load_lora_base(model, e.base, meta.seed);
   std::vector<float> weights(model.table().total());  // (P)
   load_model_weights(e.checkpoint, model.table(), weights.data());
   model.load_params(weights.data());

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <map>
 
-#include "cli/checkpoint_config.h"
+#include "commands/checkpoint_config.h"
 #include "cli/checkpoint_path.h"
 #include "cli/options.h"
 #include "commands/commands.h"
@@ -21,6 +21,7 @@
 #include "io/seal.h"
 #include "mpi/runtime.h"
 #include "util/check.h"
+#include "util/human.h"
 
 namespace hf {
 namespace {
@@ -179,8 +180,22 @@ void describe_checkpoint(const CheckpointFile& c) {
                                           c.shared_ff() / c.n_shared_experts, c.shared_gate ? ", gated" : "")
                                          .c_str()
                                    : "");
+    if (c.lora.enabled()) {
+      int64_t adapter_params = 0;
+      for (const ParamInfo& p : ParamTable(c).tensors())
+        if (is_lora_a(p.kind) || is_lora_b(p.kind)) adapter_params += static_cast<int64_t>(p.numel());
+      std::printf("  adapters   LoRA r %d, alpha %g, targets %s: %s parameters, %s as fp32\n", c.lora.rank,
+                  static_cast<double>(c.lora.alpha), lora_targets_text(c.lora.targets).c_str(),
+                  with_commas(adapter_params).c_str(), human_bytes(4.0 * static_cast<double>(adapter_params)).c_str());
+    }
   } catch (const Error& e) {
     std::printf("  model      (not recoverable from the config: %s)\n", e.what());
+  }
+  if (f.has_attr("meta", "base_dtype")) {
+    const std::string path = f.attr_string("meta", "base_path");
+    std::printf("  base       %s, %s%s\n", f.attr_string("meta", "base_dtype").c_str(),
+                path.empty() ? "from run.seed (no train.init)" : path.c_str(),
+                path.empty() ? "" : (" (sha256 " + f.attr_string("meta", "base_sha256") + ")").c_str());
   }
 
   std::vector<std::string> tensors = f.datasets("model");

@@ -6,10 +6,11 @@
 #include <fstream>
 
 #include "data/json_fields.h"
+#include "data/sha256.h"
+#include "data/tokenizer_id.h"
 #include "io/fs.h"
 #include "io/safetensors.h"
 #include "model/hf_families.h"
-#include "data/tokenizer_id.h"
 #include "util/check.h"
 
 namespace hf {
@@ -63,7 +64,10 @@ ModelConfig hf_folder_config(const std::string& dir, const std::string& tokenize
   return c;
 }
 
-void load_hf_folder_weights(const std::string& dir, const ParamTable& table, float* params) {
+namespace {
+
+// The folder's *.safetensors files in name order (a fixed order, whatever the file system's).
+std::vector<std::string> safetensors_shards(const std::string& dir) {
   std::vector<std::string> shards;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
@@ -71,8 +75,28 @@ void load_hf_folder_weights(const std::string& dir, const ParamTable& table, flo
       shards.push_back(entry.path().string());
   }
   if (shards.empty()) fail(dir + " has no .safetensors file", "download the model's safetensors weights into it");
-  std::sort(shards.begin(), shards.end());  // a fixed order, whatever the file system's
-  load_safetensors_shards(shards, table, params);
+  std::sort(shards.begin(), shards.end());
+  return shards;
+}
+
+}  // namespace
+
+void load_hf_folder_weights(const std::string& dir, const ParamTable& table, float* params) {
+  load_safetensors_shards(safetensors_shards(dir), table, params);
+}
+
+std::string hf_folder_sha256(const std::string& dir) {
+  std::vector<std::string> files = safetensors_shards(dir);
+  files.insert(files.begin(), dir + "/config.json");
+  Sha256 digest;
+  std::vector<char> buf(size_t{1} << 20);
+  for (const std::string& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) fail("cannot read " + file, "check that the model folder is complete and readable");
+    while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0)
+      digest.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return digest.hex();
 }
 
 bool load_hf_folder_initial(const std::string& dir, const ParamTable& table, float* params) {

@@ -23,6 +23,11 @@ void load_hf_folder_weights(const std::string& dir, const ParamTable& table, flo
 // folder has, is left as params holds it; returns false then.
 bool load_hf_folder_initial(const std::string& dir, const ParamTable& table, float* params);
 
+// The folder's weights identity: sha256 over config.json and every *.safetensors file in name
+// order (each file's bytes streamed, never whole in memory), what a LoRA checkpoint records
+// of the base it was trained over (data/lora_base.h).
+std::string hf_folder_sha256(const std::string& dir);
+
 // Writes dir/config.json (the family's keys) and dir/model.safetensors (its tensor names), each
 // through a temporary file and a rename. The folder is created if missing.
 void save_hf_folder(const std::string& dir, const ParamTable& table, const float* params);

@@ -68,18 +68,12 @@ void Engine::setup() {
     // train.init (the model without adapters). The arena (adapters, and the tensors trained in
     // full from the same sources) then starts the global model as in a run without adapters.
     collectively([&] {
-      model->init_weights(run.seed);
-      if (!init_source.empty()) {
-        const ParamTable& full_table = model->full_table();
-        std::vector<float> full(full_table.total());  // (the model without adapters)
-        const float* arena = model->params_on_host();
-        for (const ParamInfo& p : table.tensors())  // what the file may lack (a fresh head) as the seed gave it
-          if (const ParamInfo* f = full_table.find(p.name))
-            std::copy(arena + p.offset, arena + p.offset + p.numel(), full.begin() + f->offset);
-        load_initial(full_table, full.data());
-        model->load_base(full.data());
-        if (is_server()) LOG_INFO("frozen base (%s) and initial model from %s", base_dtype_name(model_cfg.lora.base_dtype),
-                                  init_source.c_str());
+      load_lora_base(*model, init_source, run.seed);
+      if (is_server()) {
+        base = base_ref_of(init_source, base_dtype_name(model_cfg.lora.base_dtype));
+        if (!init_source.empty())
+          LOG_INFO("frozen base (%s) and initial model from %s (sha256 %s)", base.dtype.c_str(), init_source.c_str(),
+                   base.sha256.c_str());
       }
       const float* init = model->params_on_host();
       std::copy(init, init + table.total(), global.begin());

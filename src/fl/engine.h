@@ -17,6 +17,7 @@
 #include "fl/method.h"
 #include "fl/plan.h"
 #include "fl/update.h"
+#include "data/lora_base.h"
 #include "model/model.h"
 #include "fl/exchange.h"
 #include "ops/ops.h"
@@ -30,6 +31,7 @@ struct Engine {
   TrainOptions train;
   ModelConfig model_cfg;
   std::string config_ini;  // the resolved configuration (for checkpoints)
+  BaseRef base;            // LoRA: the frozen base the checkpoints name and a resume checks
   RunDir dir;
 
   Dataset data;

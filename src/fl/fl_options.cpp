@@ -23,6 +23,15 @@ double parse_auto_or_number(const std::string& key, const std::string& text, dou
 
 }  // namespace
 
+void add_adapter_options(Options& o, TrainOptions& train) {
+  o.add("train.adapter", &train.adapter, "none (train every weight) or lora (adapters over a frozen base)")
+      .add("train.lora_rank", &train.lora_rank, "rank r of each LoRA adapter")
+      .add("train.lora_alpha", &train.lora_alpha, "LoRA alpha: the adapter's branch is scaled by alpha / r")
+      .add("train.lora_targets", &train.lora_targets,
+           "linear layers that get adapters: any of w1,w2,w3 (experts), wq,wk,wv,wo (attention)")
+      .add("train.base_dtype", &train.base_dtype, "storage of the frozen base with adapters: fp32, bf16, int8 or nf4");
+}
+
 void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& train) {
   std::string methods;
   for (const std::string& name : method_names()) methods += (methods.empty() ? "" : ", ") + name;
@@ -71,13 +80,8 @@ void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& 
       .add("train.grad_clip", &train.grad_clip, "global-norm gradient clip over the trained parameters (0 = off)")
       .add("train.init", &train.init, "checkpoint whose model starts the run (e.g. a pretrain checkpoint)")
       .add("train.init_hf", &train.init_hf,
-           "Hugging Face model folder (config.json + safetensors) whose architecture and weights start the run")
-      .add("train.adapter", &train.adapter, "none (train every weight) or lora (adapters over a frozen base)")
-      .add("train.lora_rank", &train.lora_rank, "rank r of each LoRA adapter")
-      .add("train.lora_alpha", &train.lora_alpha, "LoRA alpha: the adapter's branch is scaled by alpha / r")
-      .add("train.lora_targets", &train.lora_targets,
-           "linear layers that get adapters: any of w1,w2,w3 (experts), wq,wk,wv,wo (attention)")
-      .add("train.base_dtype", &train.base_dtype, "storage of the frozen base with adapters: fp32, bf16, int8 or nf4");
+           "Hugging Face model folder (config.json + safetensors) whose architecture and weights start the run");
+  add_adapter_options(o, train);
   for (const MethodInfo& m : method_registry())
     if (m.add_options) m.add_options(o, fl);
 }

@@ -87,6 +87,9 @@ struct TrainOptions {
 };
 
 void add_fl_options(Options& o, FlOptions& fl, DataOptions& data, TrainOptions& train);
+// Only the adapter options (train.adapter, train.lora_*, train.base_dtype; part of the above),
+// for reading them back from a checkpoint's stored configuration.
+void add_adapter_options(Options& o, TrainOptions& train);
 // Checks every value and parses the choices into the *_v enums.
 void validate_fl_options(FlOptions& fl, const DataOptions& data, const TrainOptions& train);
 // The adapter options as the model's LoraConfig (rank 0 with train.adapter=none); an adapter

@@ -165,6 +165,7 @@ int run_server(Engine& eng) {
   if (!resume.empty()) {
     Checkpoint ck = load_checkpoint(resume, table);
     state.load_from(ck, resume, eng.run.seed, eng.fl.method);
+    if (eng.model_cfg.lora.enabled()) check_base_ref(ck.base, eng.base, resume);
     eng.global = ck.model;
     start = ck.round;
     old_rows = ck.metrics;
@@ -179,6 +180,7 @@ int run_server(Engine& eng) {
     ck.seed = eng.run.seed;
     ck.method = eng.fl.method;
     ck.config_ini = eng.config_ini;
+    ck.base = eng.base;
     ck.model = eng.global;
     state.save_to(ck);
     ck.metrics = metrics.rows();

@@ -197,6 +197,8 @@ Checkpoint read_meta(const h5::File& f) {
   ck.seed = static_cast<uint64_t>(f.attr_int("meta", "seed"));
   ck.method = f.attr_string("meta", "method");
   ck.config_ini = f.attr_string("meta", "config");
+  if (f.has_attr("meta", "base_dtype"))
+    ck.base = {f.attr_string("meta", "base_path"), f.attr_string("meta", "base_sha256"), f.attr_string("meta", "base_dtype")};
   return ck;
 }
 
@@ -294,6 +296,11 @@ std::string save_checkpoint(const Checkpoint& ck, const ParamTable& table, const
       w.attr("meta", "seed", static_cast<int64_t>(ck.seed));  // the bits of the uint64
       w.attr("meta", "method", ck.method);
       w.attr("meta", "config", ck.config_ini);
+      if (!ck.base.dtype.empty()) {
+        w.attr("meta", "base_path", ck.base.path);
+        w.attr("meta", "base_sha256", ck.base.sha256);
+        w.attr("meta", "base_dtype", ck.base.dtype);
+      }
       w.attr("meta", "build", std::string(HFEDMOE_VERSION " (" HFEDMOE_GIT_DESCRIBE ")"));
       w.attr("model", "n_params", static_cast<int64_t>(table.total()));
       for (const auto& p : table.tensors()) w.put("model/" + p.name, ck.model.data() + p.offset, p.shape);

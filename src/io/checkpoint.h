@@ -5,7 +5,8 @@
 //   /meta     attrs: format="hfedmoe-checkpoint", format_version (2), kind ("train"|"pretrain"),
 //             round, seed, method, config (the resolved INI text), build (git describe),
 //             manifest (io/manifest.h: every dataset's dtype, shape and crc32, and the crc32 of
-//             every other attribute listed here)
+//             every other attribute listed here); a LoRA run's also base_path, base_sha256 and
+//             base_dtype (BaseRef: the frozen base its adapters were trained over)
 //   /model/<name>    every tensor of the ParamTable, by its HDF5 name, with shape
 //   /server/<name>   named arrays of the server: sampler state, server optimizer moments,
 //                    virtual clock, aggregation statistics that carry across rounds
@@ -27,12 +28,20 @@
 
 namespace hf {
 
+// The frozen base a LoRA checkpoint's adapters were trained over (data/lora_base.h).
+struct BaseRef {
+  std::string path;    // train.init or train.init_hf as the run resolved it; "" = the base came from run.seed
+  std::string sha256;  // hex digest of that file's bytes (a folder: of its config.json and safetensors); "" with none
+  std::string dtype;   // train.base_dtype (fp32, bf16, int8, nf4)
+};
+
 struct Checkpoint {
   std::string kind = "train";
   int64_t round = 0;  // rounds (train) or steps (pretrain) completed
   uint64_t seed = 0;
   std::string method;
   std::string config_ini;
+  BaseRef base;              // LoRA runs: the frozen base; base.dtype "" without adapters
   std::vector<float> model;  // (table.total()) the parameter arena
   std::map<std::string, std::vector<float>> server_f32;
   std::map<std::string, std::vector<double>> server_f64;
@@ -62,7 +71,7 @@ CheckpointFile open_checkpoint(const std::string& path);
 // error naming the tensor). Verifies the crc32 of every dataset.
 Checkpoint load_checkpoint(const std::string& path, const ParamTable& table);
 // Only /meta (kind, round, seed, method, config_ini), after the same checks of the file: the
-// stored configuration, from which cli/checkpoint_config.h builds the model it describes.
+// stored configuration, from which commands/checkpoint_config.h builds the model it describes.
 Checkpoint load_checkpoint_meta(const std::string& path);
 // Loads only /model into params (table.total() floats), for `train --train.init` and `eval`.
 // Every tensor of the table must be in the file with its shape (a usage error naming the

@@ -144,23 +144,6 @@ class JsonParser {
   size_t i_ = 0;
 };
 
-std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += strf("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 std::string shape_text(const std::vector<int64_t>& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); i++) out += (i ? ", " : "") + std::to_string(s[i]);
@@ -220,10 +203,32 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
+// The name of p in a file: namer's, or its family's (model/hf_families.h) without one.
+std::string name_of(const ParamInfo& p, const ParamTable& table, const TensorNamer& namer) {
+  return namer ? namer(p) : hf_tensor_name(p, table.config().hf_family);
+}
+
 }  // namespace
 
+std::string json_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += strf("\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
 void save_safetensors(const std::string& path, const ParamTable& table, const float* params,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata, const TensorNamer& namer) {
   std::string header = "{\"__metadata__\": {";
   bool first = true;
   for (const auto& [k, v] : metadata) {
@@ -234,7 +239,7 @@ void save_safetensors(const std::string& path, const ParamTable& table, const fl
   uint64_t offset = 0;
   for (const auto& p : table.tensors()) {
     uint64_t bytes = p.numel() * sizeof(float);
-    header += ", " + json_quote(hf_tensor_name(p, table.config().hf_family)) + ": {\"dtype\": \"F32\", \"shape\": " + shape_text(p.shape) +
+    header += ", " + json_quote(name_of(p, table, namer)) + ": {\"dtype\": \"F32\", \"shape\": " + shape_text(p.shape) +
               strf(", \"data_offsets\": [%llu, %llu]}", static_cast<unsigned long long>(offset),
                    static_cast<unsigned long long>(offset + bytes));
     offset += bytes;
@@ -266,14 +271,28 @@ std::map<std::string, std::string> safetensors_metadata(const std::string& path)
   return out;
 }
 
-void load_safetensors(const std::string& path, const ParamTable& table, float* params) {
-  load_safetensors_shards({path}, table, params);
+std::map<std::string, std::vector<int64_t>> safetensors_shapes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  Header h = read_header(in, path);
+  std::map<std::string, std::vector<int64_t>> out;
+  for (const auto& [name, t] : h.json.fields) {
+    if (name == "__metadata__") continue;
+    std::vector<int64_t>& s = out[name];
+    if (const Json* shape = t.get("shape"))
+      for (const auto& d : shape->items) s.push_back(d.num);
+  }
+  return out;
 }
 
-void load_safetensors_shards(const std::vector<std::string>& paths, const ParamTable& table, float* params) {
+void load_safetensors(const std::string& path, const ParamTable& table, float* params, const TensorNamer& namer,
+                      const MayLack& may_lack) {
+  load_safetensors_shards({path}, table, params, namer, may_lack);
+}
+
+void load_safetensors_shards(const std::vector<std::string>& paths, const ParamTable& table, float* params,
+                             const TensorNamer& namer, const MayLack& may_lack) {
   const std::string fix = "export the file from a model with the same --model options (see its __metadata__ "
                           "hfedmoe_config), or pass those options";
-  const std::string& family = table.config().hf_family;
   // Each shard's header is parsed from a stream; its tensors are read from a read-only mapping of
   // the file, one at a time, so a model larger than memory pages through (fp32 tensors are one
   // copy from the page cache into the arena).
@@ -288,7 +307,7 @@ void load_safetensors_shards(const std::vector<std::string>& paths, const ParamT
   };
   std::vector<Shard> shards(paths.size());
   std::set<std::string> known;
-  for (const auto& p : table.tensors()) known.insert(hf_tensor_name(p, family));
+  for (const auto& p : table.tensors()) known.insert(name_of(p, table, namer));
   std::map<std::string, size_t> shard_of;  // tensor name -> its shard
   for (size_t i = 0; i < paths.size(); i++) {
     Shard& sh = shards[i];
@@ -310,7 +329,8 @@ void load_safetensors_shards(const std::vector<std::string>& paths, const ParamT
     }
   }
   for (const auto& p : table.tensors()) {
-    std::string name = hf_tensor_name(p, family);
+    std::string name = name_of(p, table, namer);
+    if (!shard_of.count(name) && may_lack && may_lack(p)) continue;
     if (!shard_of.count(name))
       fail((paths.size() == 1 ? paths[0] : "the safetensors files") + ": tensor " + name + " " + shape_text(p.shape) +
                " is missing",

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "model/hf_families.h"
@@ -48,6 +49,15 @@ uint32_t parse_lora_targets(const std::string& list) {
     begin = end + 1;
   }
   return bits;
+}
+
+std::string lora_targets_text(uint32_t targets) {
+  const std::pair<uint32_t, const char*> names[] = {{kLoraWq, "wq"}, {kLoraWk, "wk"}, {kLoraWv, "wv"}, {kLoraWo, "wo"},
+                                                    {kLoraW1, "w1"}, {kLoraW3, "w3"}, {kLoraW2, "w2"}};
+  std::string out;
+  for (const auto& [bit, name] : names)
+    if (targets & bit) out += (out.empty() ? "" : ",") + std::string(name);
+  return out;
 }
 
 void ModelConfig::validate() const {

@@ -36,6 +36,8 @@ struct LoraConfig {
 // "w1,w2,w3,wq,wk,wv,wo" (any subset, comma-separated; "experts" and "attention" name the
 // groups) -> LoraTarget bits; a usage error naming an unknown entry.
 uint32_t parse_lora_targets(const std::string& list);
+// The inverse: the targeted kinds, comma-separated, in the model's order (wq,wk,wv,wo,w1,w3,w2).
+std::string lora_targets_text(uint32_t targets);
 
 struct ModelConfig {
   std::string preset = "tiny";

@@ -79,6 +79,13 @@ size_t FrozenBase::bytes_for(const ParamTable& full, BaseDtype dtype) {
   return total;
 }
 
+std::vector<float> FrozenBase::round_trip(const float* w, int OC, int IC, BaseDtype dtype) {
+  std::vector<float> out(static_cast<size_t>(OC) * IC);  // (OC, IC)
+  QuantizedWeight q = quantize_weight(w, OC, IC, dtype, block_of(dtype, IC), double_quantised(dtype));
+  dequantize_reference(out.data(), q.view(), 0, out.size());
+  return out;
+}
+
 size_t FrozenBase::bytes() const {
   size_t total = 0;
   for (const FrozenWeight& w : weights_)

@@ -29,6 +29,9 @@ class FrozenBase {
   size_t bytes() const;  // what the stored codes and scales occupy
   // The same without building the base: the seven linear kinds of `full` stored as dtype.
   static size_t bytes_for(const ParamTable& full, BaseDtype dtype);
+  // w (OC, IC) as the base stores it, read back in fp32 through the reference dequantisation:
+  // the weight the frozen ops compute with (a merged export starts from it).
+  static std::vector<float> round_trip(const float* w, int OC, int IC, BaseDtype dtype);
 
  private:
   Ops& ops_;

@@ -380,10 +380,6 @@ void Model::load_params(const float* host) {
   if (host != m.params) m.ops.upload(m.params, host, table_.total() * sizeof(float));
 }
 
-namespace {
-// The weights of the model without adapters, laid out by `full`: normal(0, 0.02) for matrices
-// (wo, w2 and ws2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. One stream per
-// tensor, so a tensor's values do not depend on the others' sizes.
 std::vector<float> initial_weights(const ParamTable& full, uint64_t seed) {
   const float resid_scale = 1.0f / std::sqrt(2.0f * full.config().n_layers);
   std::vector<float> host(full.total());
@@ -416,7 +412,6 @@ std::vector<float> initial_weights(const ParamTable& full, uint64_t seed) {
   }
   return host;
 }
-}  // namespace
 
 void Model::init_weights(uint64_t seed) {
   Impl& m = *impl_;

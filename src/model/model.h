@@ -46,6 +46,11 @@ struct ForwardResult {
   int64_t correct = 0;   // argmax hits over the counted items (next token, or class)
 };
 
+// The weights of the model without adapters, laid out by `full`: normal(0, 0.02) for matrices
+// (wo, w2 and ws2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. One stream per
+// tensor, so a tensor's values do not depend on the others' sizes. Model::init_weights uploads it.
+std::vector<float> initial_weights(const ParamTable& full, uint64_t seed);
+
 class Model {
  public:
   // ops: the backend (CPU reference or CUDA); max_B, max_T size the workspace.

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cli/checkpoint_config.h"
+#include "commands/checkpoint_config.h"
 #include "io/checkpoint.h"
 #include "io/crc32.h"
 #include "io/fs.h"

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <string>
 
+#include "data/lora_base.h"
 #include "model/model.h"
 #include "test_model_fd.h"
 #include "util/check.h"
@@ -82,36 +83,22 @@ TEST(ModelLora, FreshAdaptersLeaveTheBaseModelBitForBit) {
 }
 
 // A trained adapter is the merged weight W + (alpha/r) B A, computed without forming it: the
-// loss equals the model without adapters holding the merged weights, to fp32 rounding
-// (1e-5 relative; a wrong scale, a transposed adapter or a missing branch is O(1e-2) or more).
+// loss equals the model without adapters holding merged_weights (data/lora_base.h, what
+// `export` writes; an nf4 base dequantised as the model stores it), to fp32 rounding (1e-5
+// relative; a wrong scale, a transposed adapter or a missing branch is O(1e-2) or more).
 TEST(ModelLora, EqualsTheModelWithMergedWeights) {
   TinyBatch tb;
-  ModelConfig c = lora_config(kLoraWq | kLoraWo | kLoraW1 | kLoraW2);
-  Model lora(c, Task::lm, ops(), TinyBatch::B, TinyBatch::T);
-  init_for_gradcheck(lora);  // B not zero
-  Model full(grad_config(), Task::lm, ops(), TinyBatch::B, TinyBatch::T);
-  full.init_weights(1);  // the base init_for_gradcheck's init_weights(1) gave the LoRA model
-  std::vector<float> merged(full.params(), full.params() + full.table().total());
-  for (const ParamInfo& p : lora.table().tensors()) {
-    const ParamInfo* q = full.table().find(p.name);
-    if (q) std::copy(lora.params() + p.offset, lora.params() + p.offset + p.numel(), merged.begin() + q->offset);
-    if (!is_lora_a(p.kind)) continue;
-    // W (OC, IC) += scale * B (OC, r) A (r, IC)
-    const std::string base = p.name.substr(0, p.name.size() - std::string("_lora_A").size());
-    const ParamInfo& w = *full.table().find(base);
-    const ParamInfo& b = *lora.table().find(base + "_lora_B");
-    const int64_t OC = w.shape[0], IC = w.shape[1], r = c.lora.rank;
-    for (int64_t o = 0; o < OC; o++)
-      for (int64_t i = 0; i < IC; i++) {
-        double s = 0;
-        for (int64_t k = 0; k < r; k++)
-          s += static_cast<double>(lora.params()[b.offset + o * r + k]) * lora.params()[p.offset + k * IC + i];
-        merged[w.offset + o * IC + i] += static_cast<float>(c.lora.scale() * s);
-      }
+  for (BaseDtype dtype : {BaseDtype::fp32, BaseDtype::nf4}) {
+    SCOPED_TRACE(base_dtype_name(dtype));
+    ModelConfig c = lora_config(kLoraWq | kLoraWo | kLoraW1 | kLoraW2, dtype);
+    Model lora(c, Task::lm, ops(), TinyBatch::B, TinyBatch::T);
+    init_for_gradcheck(lora);  // B not zero
+    Model full(grad_config(), Task::lm, ops(), TinyBatch::B, TinyBatch::T);
+    // the base init_for_gradcheck's init_weights(1) gave the LoRA model
+    full.load_params(merged_weights(lora.table(), lora.params(), full.table(), initial_weights(full.table(), 1)).data());
+    const float want = full.forward(tb.batch()).loss, got = lora.forward(tb.batch()).loss;
+    EXPECT_NEAR(got, want, 1e-5 * std::fabs(want));
   }
-  full.load_params(merged.data());
-  const float want = full.forward(tb.batch()).loss, got = lora.forward(tb.batch()).loss;
-  EXPECT_NEAR(got, want, 1e-5 * std::fabs(want));
 }
 
 TEST(ModelLora, GradientsMatchFiniteDifferencesOverFp32AndNf4Bases) {
