@@ -182,7 +182,8 @@ void describe_checkpoint(const CheckpointFile& c) {
                                    : "");
     if (c.lora.enabled()) {
       int64_t adapter_params = 0;
-      for (const ParamInfo& p : ParamTable(c).tensors())
+      const ParamTable lora_table(c);  // named: a range-for over a temporary's member would dangle
+      for (const ParamInfo& p : lora_table.tensors())
         if (is_lora_a(p.kind) || is_lora_b(p.kind)) adapter_params += static_cast<int64_t>(p.numel());
       std::printf("  adapters   LoRA r %d, alpha %g, targets %s: %s parameters, %s as fp32\n", c.lora.rank,
                   static_cast<double>(c.lora.alpha), lora_targets_text(c.lora.targets).c_str(),
