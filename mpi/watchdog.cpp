@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -50,12 +51,8 @@ std::vector<int> await_arrivals(int64_t step, double timeout_s) {
     }
     std::this_thread::sleep_for(kPoll);
   }
-  size_t next_silent = 0;
   for (int r = 0; r < R; r++) {
-    if (next_silent < silent.size() && silent[next_silent] == r + 1) {
-      next_silent++;
-      continue;
-    }
+    if (std::find(silent.begin(), silent.end(), r + 1) != silent.end()) continue;
     HF_CHECK(got[r] == step, "rank %d reported step %lld while rank 0 waits for %lld", r + 1,
              static_cast<long long>(got[r]), static_cast<long long>(step));
     mpi_ok(MPI_Send(&step, 1, MPI_INT64_T, r + 1, kReleaseTag, MPI_COMM_WORLD), "Send(release)");

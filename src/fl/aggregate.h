@@ -41,7 +41,8 @@ class ServerAggregator {
   std::vector<float> m, v;  // (P)
 
  private:
-  // raw_gate_sum's 1/|S| for router l, 0 when the gate is averaged.
+  // raw_gate_sum's 1/|S| for router l; 0 when the gate is averaged; -1 when S is empty (the
+  // router is left as it is).
   double raw_scale(const RoundUpdate& u, int l) const;
   void step(float* params, Range r, const int64_t* sum, double w, double raw_scale);
   void step_chunk(float* params, Range r, const int64_t* sum, double w, double raw_scale);  // one thread's part

@@ -94,20 +94,20 @@ void Exchange::reduce_update(RoundUpdate& u, ServerAggregator* agg, float* param
   std::memcpy(u.touched.data(), masks_.data(), LE);
   std::memcpy(u.kept.data(), masks_.data() + LE, LE);
 
-  // b. pack the sections with the touched experts into chunks; chunk k's reduce runs while
-  //    chunk k+1 is packed, and rank 0 unpacks each chunk by the same list once it is reduced
+  // b. pack the sections with the touched experts into chunks, reduce each onto rank 0, which
+  //    applies it by the same list as it arrives
   sections_.clear();
   u.for_each_section(u.n_slots, u.touched.data(), [this](void* data, size_t k, const SumTarget& t) {
     if (k > 0) sections_.push_back({data, k, t});  // a round of 0 slots: data() may be null
   });
   size_t n = 0;
   for (const Section& s : sections_) n += s.count;
-  SectionCursor packer(sections_, sizeof(int64_t)), unpacker(sections_, sizeof(int64_t));
+  SectionCursor packer(sections_, sizeof(int64_t)), receiver(sections_, sizeof(int64_t));
   for (size_t at = 0; at < n; at += chunk_.size()) {
     const size_t k = std::min(chunk_.size(), n - at);
     packer.pack(chunk_.data(), k);
     transport_->reduce_to_server(chunk_.data(), k);
-    if (is_server()) unpacker.apply(chunk_.data(), k, u, *agg, params);
+    if (is_server()) receiver.apply(chunk_.data(), k, u, *agg, params);
   }
   bytes_.up += executors_ * static_cast<int64_t>(masks_.size() + n * sizeof(int64_t));
   bytes_.down += executors_ * static_cast<int64_t>(masks_.size());
