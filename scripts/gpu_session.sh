@@ -3,7 +3,8 @@
 # rather than typing. Build here (no GPU needed), carry the build folder, run there:
 #
 #   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
-#         -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES=90
+#         -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES=90 \
+#         -DHFEDMOE_SENTENCEPIECE=OFF     # the GPU machine has no libsentencepiece.so
 #   ninja -C build-cuda -j2 hfedmoe hfedmoe_unit hfedmoe_mpi_tests bench_cuda_model bench_cuda_attention \
 #         bench_aggregate
 #   # copy build-cuda to the GPU machine, then there, from the repository root:

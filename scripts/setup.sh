@@ -20,7 +20,8 @@ for arg in "$@"; do
 done
 
 packages=(cmake ninja-build g++ pkg-config libopenmpi-dev openmpi-bin libhdf5-dev
-          libboost-program-options-dev libgtest-dev libopenblas-dev gnuplot-nox hdf5-tools)
+          libboost-program-options-dev libgtest-dev libopenblas-dev libsentencepiece-dev gnuplot-nox
+          hdf5-tools)
 if [[ $want_test == 1 ]]; then
   packages+=(slurm-wlm slurmctld slurmd munge iproute2 util-linux procps python3)
 fi

@@ -7,7 +7,7 @@
 namespace hf {
 
 std::string tokenizer_file_of_dir(const std::string& dir) {
-  for (const char* name : {"tokenizer.json", "tokenizer.model"}) {
+  for (const char* name : {"tokenizer.model", "tokenizer.json"}) {
     std::string file = dir + "/" + name;
     if (path_exists(file)) return file;
   }

@@ -1,6 +1,7 @@
 #include "data/tokenizers.h"
 
 #include "data/bpe_tokenizer.h"
+#include "data/sentencepiece_tokenizer.h"
 #include "data/tokenizer_id.h"
 #include "model/tokenizer.h"
 #include "util/check.h"
@@ -25,8 +26,12 @@ std::unique_ptr<Tokenizer> byte260_tokenizer() { return std::make_unique<Byte260
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   std::string file = tokenizer_file_of_dir(dir);
   if (file.size() >= 5 && file.compare(file.size() - 5, 5, ".json") == 0) return load_bpe_tokenizer(file);
-  fail(file + ": SentencePiece tokenizer.model files are not supported by this build yet",
-       "give a folder with a byte-level BPE tokenizer.json");
+#ifdef HFEDMOE_HAVE_SENTENCEPIECE
+  return load_sentencepiece_tokenizer(file);
+#else
+  fail(file + ": this build has no SentencePiece, which tokenizer.model files need",
+       "install libsentencepiece-dev (scripts/setup.sh does) and rebuild");
+#endif
 }
 
 }  // namespace hf

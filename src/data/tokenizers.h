@@ -1,10 +1,11 @@
 #pragma once
 // The tokenizers a dataset can be prepared with, behind one interface:
 //   byte260        the built-in byte-level tokenizer (model/tokenizer.h)
-//   byte-level BPE a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2, OLMoE families;
-//                  data/bpe_tokenizer.h)
+//   byte-level BPE a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2, OLMoE, DeepSeek
+//                  families; data/bpe_tokenizer.h)
+//   SentencePiece  a tokenizer.model (Mixtral, LLaMA-2 families; data/sentencepiece_tokenizer.h)
 // load_tokenizer picks by the files of a model folder, by the rule tokenizer_file_of_dir
-// states (tokenizer.json first), so the identity a dataset records names what encoded it.
+// states (tokenizer.model first), so the identity a dataset records names what encoded it.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,7 +38,7 @@ class Tokenizer {
 // The built-in byte-level tokenizer.
 std::unique_ptr<Tokenizer> byte260_tokenizer();
 
-// The tokenizer of a Hugging Face model folder (tokenizer.json first, else tokenizer.model);
+// The tokenizer of a Hugging Face model folder (tokenizer.model first, else tokenizer.json);
 // a usage error naming the file and what is unsupported when it cannot be read.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 

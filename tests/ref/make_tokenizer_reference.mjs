@@ -1,4 +1,4 @@
-// Reference tokenizations for tests/unit/test_tokenizer_bpe.cpp, by @huggingface/tokenizers
+// Reference tokenizations for tests/unit/test_tokenizers_reference.cpp, by @huggingface/tokenizers
 // (tokenizer.json in plain JS, written to match the Rust crate) over real text:
 //   tests/data/tokenizers/texts.jsonl      one JSON string per line: 1-3 consecutive lines of
 //                                          Moby Dick and State of the Union addresses, and the

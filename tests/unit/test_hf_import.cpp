@@ -25,13 +25,6 @@ using test::error_of;
 
 const std::string kData = HFEDMOE_SOURCE_DIR "/tests/data/hf/";
 
-std::string temp_dir(const std::string& name) {
-  std::string dir = ::testing::TempDir() + "hf_" + name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 std::map<std::string, std::string> config_fields(const std::string& dir) {
   return json_object_fields(read_text_file(dir + "/config.json"), dir);
 }
@@ -45,7 +38,7 @@ TEST_P(HfRoundTrip, ExportGivesTheFolderBack) {
   std::vector<float> weights(table.total());
   load_hf_folder_weights(src, table, weights.data());
 
-  const std::string out = temp_dir(GetParam());
+  const std::string out = test::fresh_temp_dir(GetParam());
   save_hf_folder(out, table, weights.data());
   // The same config keys with the same values (the source has more: keys hfedmoe does not use).
   const auto want = config_fields(src), got = config_fields(out);
@@ -68,7 +61,7 @@ INSTANTIATE_TEST_SUITE_P(Families, HfRoundTrip, ::testing::Values("mixtral", "qw
 
 // A copy of a family's folder with config.json's `key` set to the JSON literal `value`.
 std::string folder_with(const std::string& family, const std::string& key, const std::string& value) {
-  const std::string dir = temp_dir(family + "_" + key);
+  const std::string dir = test::fresh_temp_dir(family + "_" + key);
   for (const auto& e : std::filesystem::directory_iterator(kData + family))
     std::filesystem::copy_file(e.path(), dir + "/" + e.path().filename().string());
   std::string text = read_text_file(dir + "/config.json");

