@@ -3,10 +3,12 @@
 #   1 prepare   the datasets the grids name (data/study/<task>_<partition>.h5) that are missing
 #   1b          the pretrained base the grids name (train.init), by jobs/base.sh, when missing
 #   2 lr        jobs/sweeps/study_lr.grid: every method at the same 3 learning rates, 1 seed
+#               (--adapter lora: study_lora_lr.grid, 4 learning rates)
 #   3 select    scripts/select_lr: per (task, method) the lr of the best mean last-k validation
-#               accuracy -> <root>/study_lr/selection/lr_choice.tsv (+ .md with every lr's score)
-#   4 main      jobs/sweeps/study_local.grid, each method at its chosen lr (jobs/sweep --overrides)
-#   5 ablation  jobs/sweeps/study_ablation.grid, hfedmoe at its chosen lr
+#               accuracy -> <root>/<lr sweep>/selection/lr_choice.tsv (+ .md with every lr's score)
+#   4 main      jobs/sweeps/study_local.grid (--adapter lora: study_lora.grid), each method at its
+#               chosen lr (jobs/sweep --overrides)
+#   5 ablation  jobs/sweeps/study_ablation.grid, hfedmoe at its chosen lr (not with --adapter lora)
 #   6 collect   scripts/collect_results --study -> <results>/main, <results>/ablation, the lr
 #               choice in <results>/lr, and <results>/README.md (machine, commit, binary, times)
 # Every stage skips what is done (a finished cell is never rerun; an interrupted one resumes from
@@ -16,10 +18,13 @@
 #   jobs/study.sh                        # everything, 2 cells at a time
 #   jobs/study.sh --jobs 1 --stages "main ablation collect"
 #   jobs/study.sh --dry-run              # print the commands of every stage, run nothing
+#   jobs/study.sh --adapter lora         # the study with rank-8 LoRA over an nf4 base
 # Options: --jobs N (cells at a time, default 2: each cell is 1 process with 1 thread),
 #   --root DIR (run directories, default runs), --results DIR (tables and plots, default
-#   bench/results/study), --stages "LIST" (default: prepare lr select main ablation collect),
-#   --dry-run.
+#   bench/results/study, with --adapter lora bench/results/study/lora), --stages "LIST"
+#   (default: prepare lr select main ablation collect; with --adapter lora no ablation),
+#   --adapter none|lora (lora: jobs/sweeps/study_lora_lr.grid and study_lora.grid, the same
+#   stages on spam3 with budgets in LoRA's bytes), --dry-run.
 # Environment: HFEDMOE_BIN (default build/hfedmoe), MPIEXEC / MPIEXEC_FLAGS (jobs/sweep; default
 #   flags --oversubscribe, + --allow-run-as-root as root), STUDY_CLIENTS (clients of a Dirichlet
 #   partition, default 30), STUDY_SEQ_LEN (tokens per row, default 128 = jobs/demo.cfg's
@@ -37,10 +42,11 @@ if [[ -z "${MPIEXEC_FLAGS:-}" ]]; then
   [[ $(id -u) == 0 ]] && MPIEXEC_FLAGS+=" --allow-run-as-root"
   export MPIEXEC_FLAGS
 fi
-JOBS=2 ROOT=runs RESULTS=bench/results/study STAGES="prepare lr select main ablation collect" DRY=0
+JOBS=2 ROOT=runs RESULTS="" STAGES="" DRY=0 ADAPTER=none
 while (($#)); do
   case "$1" in
     --jobs) JOBS=$2; shift 2 ;;
+    --adapter) ADAPTER=$2; shift 2 ;;
     --root) ROOT=$2; shift 2 ;;
     --results) RESULTS=$2; shift 2 ;;
     --stages) STAGES=$2; shift 2 ;;
@@ -50,16 +56,30 @@ while (($#)); do
   esac
 done
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "study: error: --jobs $JOBS: give a positive integer" >&2; exit 2; }
+# The grids of each study: name = <sweep name> in each decides its run folder under ROOT.
+case $ADAPTER in
+  none) LR_GRID=jobs/sweeps/study_lr.grid MAIN_GRID=jobs/sweeps/study_local.grid
+        ABLATION_GRID=jobs/sweeps/study_ablation.grid ALL_STAGES="prepare lr select main ablation collect"
+        : "${RESULTS:=bench/results/study}" ;;
+  lora) LR_GRID=jobs/sweeps/study_lora_lr.grid MAIN_GRID=jobs/sweeps/study_lora.grid
+        ABLATION_GRID="" ALL_STAGES="prepare lr select main collect"
+        : "${RESULTS:=bench/results/study/lora}" ;;
+  *) echo "study: error: --adapter $ADAPTER: give none or lora" >&2; exit 2 ;;
+esac
+: "${STAGES:=$ALL_STAGES}"
 for s in $STAGES; do
-  [[ " prepare lr select main ablation collect " == *" $s "* ]] ||
-    { echo "study: error: --stages: unknown stage '$s' (prepare lr select main ablation collect)" >&2; exit 2; }
+  [[ " $ALL_STAGES " == *" $s "* ]] ||
+    { echo "study: error: --stages: unknown stage '$s' for --adapter $ADAPTER ($ALL_STAGES)" >&2; exit 2; }
 done
 if ((!DRY)) && [[ " $STAGES " == *" prepare "* || " $STAGES " == *" lr "* || " $STAGES " == *" main "* || " $STAGES " == *" ablation "* ]]; then
   [[ -x $BIN ]] || { echo "study: error: $BIN not found; build first (cmake -B build && ninja -C build) or set HFEDMOE_BIN" >&2; exit 2; }
 fi
 
-GRIDS=(jobs/sweeps/study_lr.grid jobs/sweeps/study_local.grid jobs/sweeps/study_ablation.grid)
-CHOICE=$ROOT/study_lr/selection/lr_choice.tsv
+sweep_name() { sed -n 's/^name *= *//p' "$1"; }
+GRIDS=("$LR_GRID" "$MAIN_GRID" $ABLATION_GRID)
+LR_ROOT=$ROOT/$(sweep_name "$LR_GRID") MAIN_ROOT=$ROOT/$(sweep_name "$MAIN_GRID") ABLATION_ROOT=""
+[[ -n $ABLATION_GRID ]] && ABLATION_ROOT=$ROOT/$(sweep_name "$ABLATION_GRID")
+CHOICE=$LR_ROOT/selection/lr_choice.tsv
 SWEEP_FLAGS=(--out-root "$ROOT" --jobs "$JOBS" --keep-going)
 ((DRY)) && SWEEP_FLAGS+=(--dry-run)
 rc_all=0 t_all=$(date +%s) n_stage=0 times=()
@@ -118,7 +138,7 @@ stage_sweep() {  # stage_sweep GRID [--overrides FILE]
 }
 
 stage_select() {
-  run scripts/select_lr "$ROOT/study_lr" --out "$ROOT/study_lr/selection"
+  run scripts/select_lr "$LR_ROOT" --out "$LR_ROOT/selection"
 }
 
 need_choice() {
@@ -129,9 +149,9 @@ stage_collect() {
   local rc=0
   run mkdir -p "$RESULTS/lr"
   [[ -f $CHOICE ]] && run cp "$CHOICE" "${CHOICE%.tsv}.md" "$RESULTS/lr/"
-  [[ -d $ROOT/study_local ]] || ((DRY)) && { run scripts/collect_results --study "$ROOT/study_local" --out "$RESULTS/main" || rc=1; }
-  [[ -d $ROOT/study_ablation ]] || ((DRY)) &&
-    { run scripts/collect_results --study --compare-key variant --reference base "$ROOT/study_ablation" \
+  [[ -d $MAIN_ROOT ]] || ((DRY)) && { run scripts/collect_results --study "$MAIN_ROOT" --out "$RESULTS/main" || rc=1; }
+  [[ -n $ABLATION_GRID ]] && { [[ -d $ABLATION_ROOT ]] || ((DRY)); } &&
+    { run scripts/collect_results --study --compare-key variant --reference base "$ABLATION_ROOT" \
         --out "$RESULTS/ablation" || rc=1; }
   ((DRY)) || write_provenance
   return $rc
@@ -144,7 +164,7 @@ write_provenance() {
   {
     echo "# The study on this machine (jobs/study.sh)"
     echo
-    echo "Regenerate: \`jobs/study.sh --root $ROOT --results $RESULTS\` (stages: $STAGES; $JOBS cells at a time)."
+    echo "Regenerate: \`jobs/study.sh --adapter $ADAPTER --root $ROOT --results $RESULTS\` (stages: $STAGES; $JOBS cells at a time)."
     echo
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "- commit: $commit$( ((dirty)) && echo " (with $dirty uncommitted change(s) in src/ mpi/ cuda/ jobs/ scripts/)")"
@@ -152,7 +172,7 @@ write_provenance() {
     echo "- machine: $(uname -srm), $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //')"
     echo "- grids: ${GRIDS[*]} (the fixed options are at the top of each)"
     echo "- learning rates: lr/lr_choice.md (chosen on validation accuracy; lr/lr_choice.tsv)"
-    echo "- tables: main/results.md (every method), ablation/results.md (hfedmoe variants against base)"
+    echo "- tables: main/results.md (every method)$([[ -n $ABLATION_GRID ]] && echo ", ablation/results.md (hfedmoe variants against base)")"
     echo
     echo "Stage times (this invocation):"
     printf -- '- %s\n' "${times[@]}"
@@ -167,10 +187,10 @@ for s in $STAGES; do
   rc=0
   case $s in
     prepare) stage_prepare || rc=$? ;;
-    lr) stage_sweep jobs/sweeps/study_lr.grid || rc=$? ;;
+    lr) stage_sweep "$LR_GRID" || rc=$? ;;
     select) stage_select || rc=$? ;;
-    main) { need_choice && stage_sweep jobs/sweeps/study_local.grid --overrides "$CHOICE"; } || rc=$? ;;
-    ablation) { need_choice && stage_sweep jobs/sweeps/study_ablation.grid --overrides "$CHOICE"; } || rc=$? ;;
+    main) { need_choice && stage_sweep "$MAIN_GRID" --overrides "$CHOICE"; } || rc=$? ;;
+    ablation) { need_choice && stage_sweep "$ABLATION_GRID" --overrides "$CHOICE"; } || rc=$? ;;
     collect) stage_collect || rc=$? ;;
   esac
   dt=$(($(date +%s) - t0))

@@ -225,6 +225,17 @@ check "study.sh: the main grid and the ablations run at the chosen lrs, 2 cells 
    grep -q "jobs/sweep run jobs/sweeps/study_ablation.grid --overrides $tmp/sr/study_lr/selection/lr_choice.tsv" "$tmp/study.log"'
 check "study.sh: ablations collected against the base variant" \
   'grep -q "collect_results --study --compare-key variant --reference base $tmp/sr/study_ablation" "$tmp/study.log"'
+"$src/jobs/study.sh" --adapter lora --dry-run --root "$tmp/sl" --results "$tmp/slres" >"$tmp/study_lora.log" 2>&1 || true
+check "study.sh --adapter lora: its own lr sweep, choice, main grid at the chosen lrs, and collect; no ablation" \
+  '[[ $(grep -o "^== \[[0-9]/5\] [a-z]*" "$tmp/study_lora.log" | cut -d" " -f3 | tr "\n" " ") == "prepare lr select main collect " ]] &&
+   grep -q "jobs/sweep run jobs/sweeps/study_lora_lr.grid --out-root $tmp/sl" "$tmp/study_lora.log" &&
+   grep -q "scripts/select_lr $tmp/sl/study_lora_lr --out $tmp/sl/study_lora_lr/selection" "$tmp/study_lora.log" &&
+   grep -q "jobs/sweep run jobs/sweeps/study_lora.grid --overrides $tmp/sl/study_lora_lr/selection/lr_choice.tsv" "$tmp/study_lora.log" &&
+   grep -q "collect_results --study $tmp/sl/study_lora --out $tmp/slres/main" "$tmp/study_lora.log" &&
+   ! grep -q ablation "$tmp/study_lora.log"'
+check "study.sh: the ablation stage is refused with --adapter lora, and an unknown adapter too" \
+  '"$src/jobs/study.sh" --adapter lora --stages ablation 2>"$tmp/err"; [[ $? == 2 ]] && grep -q "unknown stage .ablation. for --adapter lora" "$tmp/err" &&
+   { "$src/jobs/study.sh" --adapter qlora 2>"$tmp/err"; [[ $? == 2 ]]; } && grep -q "give none or lora" "$tmp/err"'
 check "study.sh: a bad --jobs is a usage error" '"$src/jobs/study.sh" --jobs 0 2>"$tmp/err"; [[ $? == 2 ]] && grep -q "give a positive integer" "$tmp/err"'
 
 [[ -n "${KEEP_RESULTS:-}" ]] && cp -r "$out" "$KEEP_RESULTS"

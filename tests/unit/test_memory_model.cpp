@@ -169,6 +169,11 @@ TEST(MemoryModel, ShippedFilesGiveTheirDocumentedBudgets) {
     expect_budgets("jobs/profiles/default.csv", demo_model(classes), Task::classify, 128, {2, 6, 16});
     for (const char* mix : {"mix_edge80", "mix_even", "mix_ws60"})
       expect_budgets(std::string("jobs/sweeps/") + mix + ".csv", demo_model(classes), Task::classify, 128, {2, 6, 16});
+    ModelConfig lora = demo_model(classes);  // the LoRA study's model (jobs/sweeps/study_lora.grid)
+    lora.lora.rank = 8;
+    lora.lora.targets = kLoraAttention | kLoraExperts;
+    lora.lora.base_dtype = BaseDtype::nf4;
+    expect_budgets("jobs/sweeps/mix_even_lora.csv", lora, Task::classify, 128, {2, 6, 16});
   }
   expect_budgets("jobs/profiles/small.csv", model_preset("small"), Task::lm, 256, {2, 4, 16});
   expect_budgets("jobs/profiles/paper.csv", model_preset("base"), Task::lm, 512, {2, 6, 14, 32});
