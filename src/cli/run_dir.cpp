@@ -13,6 +13,18 @@
 
 namespace hf {
 
+namespace {
+
+// Whether `file` lies in folder `dir` or below it, after links and "..", as the deletion would see it.
+bool is_inside(const std::string& file, const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::path f = fs::weakly_canonical(file), d = fs::weakly_canonical(dir);
+  auto mismatch = std::mismatch(d.begin(), d.end(), f.begin(), f.end());
+  return mismatch.first == d.end();
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> parse_ini(const std::string& text) {
   std::vector<std::pair<std::string, std::string>> out;
   std::istringstream in(text);
@@ -81,6 +93,9 @@ RunDir open_run_dir(const RunOptions& run, const std::string& resolved_ini, cons
     if (!run.resume.empty()) {
       rd.resume = resolve_checkpoint("run.resume", run.resume);
       check_resume_checkpoint(rd.resume, resolved_ini, rules, "drop --run.resume to start from the beginning");
+      if (run.fresh && path_exists(rd.ckpt_dir()) && is_inside(rd.resume, rd.ckpt_dir()))
+        fail("--fresh would delete " + rd.ckpt_dir() + ", which holds --run.resume's checkpoint " + rd.resume,
+             "copy the checkpoint out of that folder first, or drop --fresh to resume in this run directory");
     } else if (!run.fresh) {
       rd.resume = latest_checkpoint(rd.ckpt_dir(), rules.kind);
       if (!rd.resume.empty())

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A run whose ckpt/latest was deleted resumes from its newest valid checkpoint (saying so)
-# and never starts over; latest naming a file outside its folder, or no valid checkpoint
+# and never starts over; --fresh never deletes the --run.resume it was given; latest naming a
+# file outside its folder, or no valid checkpoint
 # left, is one error line. A full disk (a small tmpfs, where this machine lets us mount one;
 # skipped with the reason otherwise) stops the run, in one process and under mpirun, with exit
 # 1 and one line naming "No space left on device" and the path, the previous checkpoint and
@@ -26,6 +27,11 @@ rm "$tmp/a/ckpt/latest"
 check "no latest: the log says it resumes from the newest valid checkpoint" \
   grep -q "latest is missing: resuming from the newest valid checkpoint, .*train_3.h5" "$tmp/a.log"
 check "metrics continue: rounds 1..5 once each ($(rounds_of "$tmp/a"))" test "$(rounds_of "$tmp/a")" = "1 2 3 4 5 "
+# --fresh with a --run.resume inside the run's own ckpt folder would delete it: refused, folder intact.
+rc=0; "$bin" "${job[@]}" --fl.rounds 6 --out "$tmp/a" --fresh --run.resume "$tmp/a/ckpt/../ckpt/train_5.h5" \
+  >/dev/null 2>"$tmp/fresh.err" || rc=$?
+check "--fresh refuses to delete --run.resume's checkpoint, and leaves it" \
+  bash -c "[[ $rc == 2 && \$(grep -c '^error:' '$tmp/fresh.err') == 1 ]] && grep -q 'fresh would delete .* which holds --run.resume' '$tmp/fresh.err' && [[ -f '$tmp/a/ckpt/train_5.h5' ]]"
 # A damaged newest is skipped (and named); none valid is one error line.
 rm "$tmp/a/ckpt/latest"
 head -c 1000 "$tmp/a/ckpt/train_5.h5" >"$tmp/cut" && cp "$tmp/cut" "$tmp/a/ckpt/train_5.h5"
