@@ -21,8 +21,12 @@ struct Module {
   uint32_t bit;
   const char* peft;
 };
-constexpr Module kModules[] = {{kLoraWq, "q_proj"}, {kLoraWk, "k_proj"}, {kLoraWv, "v_proj"}, {kLoraWo, "o_proj"},
-                               {kLoraW1, "w1"},     {kLoraW2, "w2"},     {kLoraW3, "w3"}};
+// The experts' modules in Mixtral's names (w1, w3, w2) and in Qwen2-MoE's, OLMoE's and DeepSeek's
+// (gate_proj, up_proj, down_proj, which their shared experts use too).
+constexpr Module kModules[] = {{kLoraWq, "q_proj"},    {kLoraWk, "k_proj"},  {kLoraWv, "v_proj"},
+                               {kLoraWo, "o_proj"},    {kLoraW1, "w1"},      {kLoraW2, "w2"},
+                               {kLoraW3, "w3"},        {kLoraW1, "gate_proj"}, {kLoraW3, "up_proj"},
+                               {kLoraW2, "down_proj"}};
 
 // The module a tensor belongs to: "model.layers.0.block_sparse_moe.gate.weight" -> "gate".
 std::string module_of(const std::string& hf_name) {
@@ -102,7 +106,7 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
     auto m = std::find_if(std::begin(kModules), std::end(kModules), [&](const Module& x) { return module == x.peft; });
     if (m == std::end(kModules))
       fail(weights + ": adapter " + name + " sits on '" + module + "', which is no linear layer of this model",
-           "adapt only q_proj, k_proj, v_proj, o_proj, w1, w2, w3");
+           "adapt only q_proj, k_proj, v_proj, o_proj and the experts' w1, w2, w3 (gate_proj, down_proj, up_proj)");
     if (shape.size() != 2 || shape[0] != a.rank)
       fail(strf("%s: %s has rank %lld but %s says r = %d", weights.c_str(), name.c_str(),
                 static_cast<long long>(shape.empty() ? 0 : shape[0]), config.c_str(), a.rank),

@@ -36,6 +36,12 @@ lora=(train --train.init_hf tests/data/hf/qwen2_moe --model.tokenizer byte260 --
 "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${lora[@]}" --fl.rounds 2 --out "$tmp/lora-b" >/dev/null 2>&1
 check "qwen2_moe with LoRA over nf4: 1 and 3 ranks give the same bits" \
   test "$(checksum "$tmp/lora-a/ckpt/train_2.h5")" = "$(checksum "$tmp/lora-b/ckpt/train_2.h5")"
+"$bin" export --export.checkpoint "$tmp/lora-a/ckpt/train_2.h5" --export.out "$tmp/lora-exp" >/dev/null 2>&1
+"$bin" export --export.import "$tmp/lora-exp" --export.out "$tmp/lora-back.h5" >/dev/null 2>"$tmp/err" || cat "$tmp/err"
+check "qwen2_moe's PEFT adapter is written in its own module names (gate_proj, up_proj, down_proj)" \
+  grep -qa 'mlp.experts.0.down_proj.lora_A.weight' "$tmp/lora-exp/adapter_model.safetensors"
+check "and imports back bit for bit" \
+  test "$(checksum "$tmp/lora-a/ckpt/train_2.h5")" = "$(checksum "$tmp/lora-back.h5" 2>/dev/null)"
 
 # export: the folder into a checkpoint, and a trained model back to the family's names
 "$bin" export --export.import tests/data/hf/deepseek --model.tokenizer byte260 --export.out "$tmp/deepseek.h5" \
