@@ -29,23 +29,17 @@ for family in mixtral qwen2_moe olmoe deepseek deepseek_dense; do
     test "$(checksum "$tmp/$family-a/ckpt/train_2.h5")" = "$(checksum "$tmp/$family-r/ckpt/train_2.h5")"
 done
 
-# adapters over an nf4 base: the biases, q/k norms and shared experts of Qwen2-MoE
-lora=(train --train.init_hf tests/data/hf/qwen2_moe --model.tokenizer byte260 --model.seq_len 32
-  --data.path "$tmp/sotu.h5" --fl.clients_per_round 3 --train.local_steps 2 --train.batch_size 4 --run.threads 1
-  --train.adapter lora --train.lora_rank 4 --train.base_dtype nf4)
-"$bin" "${lora[@]}" --fl.rounds 2 --out "$tmp/lora-a" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
-"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${lora[@]}" --fl.rounds 2 --out "$tmp/lora-b" >/dev/null 2>&1
-check "qwen2_moe with LoRA over nf4: 1 and 3 ranks give the same bits" \
-  test "$(checksum "$tmp/lora-a/ckpt/train_2.h5")" = "$(checksum "$tmp/lora-b/ckpt/train_2.h5")"
-
-# adapters over an nf4 base on DeepSeekMoE's dense first layer (its MLP adapted as w1 w3 w2)
-dense=(train --train.init_hf tests/data/hf/deepseek_dense --model.tokenizer byte260 --model.seq_len 32
-  --data.path "$tmp/sotu.h5" --fl.clients_per_round 3 --train.local_steps 2 --train.batch_size 4 --run.threads 1
-  --train.adapter lora --train.lora_rank 4 --train.base_dtype nf4)
-"$bin" "${dense[@]}" --fl.rounds 2 --out "$tmp/dense-lora-a" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
-"$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${dense[@]}" --fl.rounds 2 --out "$tmp/dense-lora-b" >/dev/null 2>&1
-check "deepseek_dense with LoRA over nf4: 1 and 3 ranks give the same bits" \
-  test "$(checksum "$tmp/dense-lora-a/ckpt/train_2.h5")" = "$(checksum "$tmp/dense-lora-b/ckpt/train_2.h5")"
+# adapters over an nf4 base: the biases, q/k norms and shared experts of Qwen2-MoE, and
+# DeepSeekMoE's dense first layer (its MLP adapted as w1 w3 w2)
+for family in qwen2_moe deepseek_dense; do
+  lora=(train --train.init_hf tests/data/hf/$family --model.tokenizer byte260 --model.seq_len 32
+    --data.path "$tmp/sotu.h5" --fl.clients_per_round 3 --train.local_steps 2 --train.batch_size 4 --run.threads 1
+    --train.adapter lora --train.lora_rank 4 --train.base_dtype nf4)
+  "$bin" "${lora[@]}" --fl.rounds 2 --out "$tmp/$family-lora-a" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+  "$mpiexec" "${mpi_flags[@]}" -np 3 "$bin" "${lora[@]}" --fl.rounds 2 --out "$tmp/$family-lora-b" >/dev/null 2>&1
+  check "$family with LoRA over nf4: 1 and 3 ranks give the same bits" \
+    test "$(checksum "$tmp/$family-lora-a/ckpt/train_2.h5")" = "$(checksum "$tmp/$family-lora-b/ckpt/train_2.h5")"
+done
 
 # export: the folder into a checkpoint, and a trained model back to the family's names
 "$bin" export --export.import tests/data/hf/deepseek --model.tokenizer byte260 --export.out "$tmp/deepseek.h5" \

@@ -150,13 +150,18 @@ TEST_F(CudaModel, GqaTiedAuxCapacityAndExpertControlMatchCpu) {
   expect_model_parity(cfg, Task::lm, true);
 }
 
-TEST_F(CudaModel, LoraOverAnNf4BaseWithExpertControlMatchesCpu) {
-  ModelConfig cfg = model_preset("tiny");
-  cfg.n_kv_heads = 2;
+// Adapters on every linear (r 4) over an nf4 base.
+void with_nf4_adapters(ModelConfig& cfg) {
   cfg.lora.rank = 4;
   cfg.lora.alpha = 8;
   cfg.lora.targets = kLoraAttention | kLoraExperts;
   cfg.lora.base_dtype = BaseDtype::nf4;
+}
+
+TEST_F(CudaModel, LoraOverAnNf4BaseWithExpertControlMatchesCpu) {
+  ModelConfig cfg = model_preset("tiny");
+  cfg.n_kv_heads = 2;
+  with_nf4_adapters(cfg);
   expect_model_parity(cfg, Task::lm, true);
 }
 
@@ -171,12 +176,7 @@ TEST_F(CudaModel, FamilyFeaturesMatchCpu) {
     cfg.norm_topk_prob = false;
     cfg.n_shared_experts = 2;
     cfg.shared_d_ff = 64;
-    if (lora) {
-      cfg.lora.rank = 4;
-      cfg.lora.alpha = 8;
-      cfg.lora.targets = kLoraAttention | kLoraExperts;
-      cfg.lora.base_dtype = BaseDtype::nf4;
-    }
+    if (lora) with_nf4_adapters(cfg);
     expect_model_parity(cfg, Task::lm, true);
   }
 }
@@ -192,12 +192,7 @@ TEST_F(CudaModel, DenseFirstLayersMatchCpu) {
     cfg.dense_d_ff = 96;
     cfg.n_shared_experts = 1;
     cfg.shared_gate = true;
-    if (lora) {
-      cfg.lora.rank = 4;
-      cfg.lora.alpha = 8;
-      cfg.lora.targets = kLoraAttention | kLoraExperts;
-      cfg.lora.base_dtype = BaseDtype::nf4;
-    }
+    if (lora) with_nf4_adapters(cfg);
     expect_model_parity(cfg, Task::lm, true);
   }
 }
