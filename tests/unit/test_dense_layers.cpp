@@ -6,6 +6,7 @@
 
 #include "model/config.h"
 #include "model/params.h"
+#include "test_util.h"
 #include "util/check.h"
 
 namespace hf {
@@ -61,15 +62,7 @@ TEST(DenseLayers, RoutingIndicesCountMoeLayersOnly) {
 }
 
 TEST(DenseLayers, BadOptionsAreOneLineErrors) {
-  auto message = [](const ModelConfig& c) -> std::string {
-    try {
-      c.validate();
-    } catch (const Error& e) {
-      EXPECT_EQ(e.exit_code, kExitUsage);
-      return e.what();
-    }
-    return "";
-  };
+  auto message = [](const ModelConfig& c) { return test::error_of([&] { c.validate(); }); };
   ModelConfig c = dense_config();
   c.first_k_dense = 3;
   EXPECT_NE(message(c).find("model.first_k_dense=3 is outside [0, model.n_layers=3)"), std::string::npos) << message(c);
