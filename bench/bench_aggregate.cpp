@@ -136,7 +136,7 @@ void run_benchmark(int argc, char** argv) {
   cfg.n_classes = 2;
   if (args.experts > 0) cfg.n_experts = args.experts;
   ParamTable table(cfg);
-  const int L = cfg.n_layers, E = cfg.n_experts, C = args.clients;
+  const int L = cfg.moe_layers(), E = cfg.n_experts, C = args.clients;
   RoundUpdate u;
   u.init(table, Task::classify, C, 3);
   const int device = pin_this_rank(cuda_device_count(), false).device;

@@ -36,10 +36,11 @@ const Published kModels[] = {
          "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632, "max_position_embeddings": 8192,
          "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "norm_topk_prob": false, "decoder_sparse_step": 1,
          "use_sliding_window": false, "tie_word_embeddings": false, "hidden_act": "silu"})"},
-    {"DeepSeekMoE-16B (layer 0 as MoE)",
+    {"DeepSeekMoE-16B",
      R"({"model_type": "deepseek", "vocab_size": 102400, "hidden_size": 2048, "num_hidden_layers": 28,
          "num_attention_heads": 16, "num_key_value_heads": 16, "n_routed_experts": 64, "num_experts_per_tok": 6,
-         "moe_intermediate_size": 1408, "n_shared_experts": 2, "first_k_dense_replace": 0, "moe_layer_freq": 1,
+         "moe_intermediate_size": 1408, "n_shared_experts": 2, "first_k_dense_replace": 1,
+         "intermediate_size": 10944, "moe_layer_freq": 1,
          "max_position_embeddings": 4096, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "norm_topk_prob": false,
          "scoring_func": "softmax", "attention_bias": false, "tie_word_embeddings": false, "hidden_act": "silu"})"},
     {"Mixtral-8x7B-v0.1",
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
     hf::ModelConfig cfg = hf::model_config_from_hf(hf::json_object_fields(m.config, m.name), m.name);
     cfg.seq_len = seq;
     const hf::MemoryModel full(cfg, hf::Task::lm);
-    const double all = static_cast<double>(cfg.n_layers) * cfg.n_experts;
+    const double all = static_cast<double>(cfg.moe_layers()) * cfg.n_experts;
     const double full_bytes = full.step_bytes(batch, seq, full.full_routed_rows(batch, seq), static_cast<int>(all), 0);
     hf::ModelConfig lora = cfg;
     lora.lora.rank = 8;

@@ -99,6 +99,8 @@ void ModelOptions::add(Options& o) {
       .add("model.n_shared_experts", &cfg_.n_shared_experts, "experts every token passes through (DeepSeekMoE, Qwen2-MoE)")
       .add("model.shared_d_ff", &cfg_.shared_d_ff, "hidden size of each shared expert; 0 = model.d_ff")
       .add("model.shared_gate", &cfg_.shared_gate, "scale the shared experts' output by sigmoid(gate x) (Qwen2-MoE)")
+      .add("model.first_k_dense", &cfg_.first_k_dense, "layers [0, k) have a dense SwiGLU MLP instead of experts (DeepSeekMoE's first_k_dense_replace)")
+      .add("model.dense_d_ff", &cfg_.dense_d_ff, "hidden size of the dense layers' MLP; 0 = model.d_ff")
       .add("model.hf_family", &cfg_.hf_family, "Hugging Face family export names tensors for: mixtral, qwen2_moe, olmoe or deepseek");
 }
 
@@ -138,6 +140,8 @@ ModelConfig ModelOptions::resolve(const Options& o) {
   take("n_shared_experts", c.n_shared_experts, given.n_shared_experts);
   take("shared_d_ff", c.shared_d_ff, given.shared_d_ff);
   take("shared_gate", c.shared_gate, given.shared_gate);
+  take("first_k_dense", c.first_k_dense, given.first_k_dense);
+  take("dense_d_ff", c.dense_d_ff, given.dense_d_ff);
   take("hf_family", c.hf_family, given.hf_family);
   c.validate();
   cfg_ = c;

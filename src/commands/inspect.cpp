@@ -75,8 +75,10 @@ std::vector<std::string> datasets_in(const h5::File& f, const std::string& group
 // case), one line per expert otherwise.
 void print_layer(const h5::File& f, const std::string& layer) {
   std::printf("  %-10s %s\n", layer.substr(6).c_str(), members(f, layer, datasets_in(f, layer)).c_str());
-  if (f.exists(layer + "/shared"))  // the shared experts (model.n_shared_experts): dense, every token
-    std::printf("  %-10s shared: %s\n", "", members(f, layer + "/shared", datasets_in(f, layer + "/shared")).c_str());
+  for (const char* dense : {"shared", "mlp"})  // the shared experts, or a dense layer's MLP: every token
+    if (f.exists(layer + "/" + dense))
+      std::printf("  %-10s %s: %s\n", "", dense,
+                  members(f, layer + "/" + dense, datasets_in(f, layer + "/" + dense)).c_str());
   std::vector<std::string> experts;
   for (const auto& n : f.list(layer))
     if (f.is_group(layer + "/" + n) && n.rfind("expert_", 0) == 0) experts.push_back(n);
@@ -174,12 +176,13 @@ void describe_checkpoint(const CheckpointFile& c) {
     std::printf("  model      %s: V %d, C %d, L %d, heads %d/%d, E %d x F %d, top-%d, T %d%s%s\n", c.preset.c_str(),
                 c.vocab_size, c.d_model, c.n_layers, c.n_heads, c.n_kv_heads, c.n_experts, c.d_ff, c.top_k, c.seq_len,
                 c.tie_embeddings ? ", tied embeddings" : "", c.n_classes ? strf(", %d classes", c.n_classes).c_str() : "");
-    std::printf("  family     %s%s%s%s%s\n", c.hf_family.c_str(), c.norm_topk_prob ? "" : ", top-k not renormalised",
+    std::printf("  family     %s%s%s%s%s%s\n", c.hf_family.c_str(), c.norm_topk_prob ? "" : ", top-k not renormalised",
                 c.qkv_bias ? ", q/k/v biases" : "", c.qk_norm ? ", q/k norm" : "",
                 c.n_shared_experts ? strf(", %d shared expert(s) of F %d%s", c.n_shared_experts,
                                           c.shared_ff() / c.n_shared_experts, c.shared_gate ? ", gated" : "")
                                          .c_str()
-                                   : "");
+                                   : "",
+                c.first_k_dense ? strf(", %d dense layer(s) of F %d", c.first_k_dense, c.dense_ff()).c_str() : "");
     if (c.lora.enabled()) {
       int64_t adapter_params = 0;
       const ParamTable lora_table(c);  // named: a range-for over a temporary's member would dangle

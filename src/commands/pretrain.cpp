@@ -200,7 +200,7 @@ int cmd_pretrain(int argc, char** argv) {
   double grad_norm = NAN;
   std::optional<RoutingStats> routing;  // of the last evaluation
   auto evaluate = [&] {
-    routing.emplace(cfg.n_layers, cfg.n_experts);
+    routing.emplace(cfg.moe_layers(), cfg.n_experts);
     return evaluator.run(model, corpus.test, eval_rows.data(), static_cast<int64_t>(eval_rows.size()), &*routing);
   };
   auto add_row = [&](bool eval) {
@@ -214,12 +214,13 @@ int cmd_pretrain(int argc, char** argv) {
                       {"grad_norm", grad_norm},
                       {"test_loss", ev.loss()},
                       {"test_acc", ev.acc()}};
-    for (int l = 0; l < cfg.n_layers; l++) {
+    for (int l = 0; l < cfg.moe_layers(); l++) {  // columns named by the model layer
       LayerRouting r = eval ? routing->layer(l) : LayerRouting{0, NAN, NAN, -1, NAN, NAN};
-      row.push_back({strf("routing_entropy_l%d", l), r.entropy});
-      row.push_back({strf("routing_entropy_frac_l%d", l), r.entropy_frac});
-      row.push_back({strf("routing_top_share_l%d", l), r.top_share});
-      row.push_back({strf("routing_max_gate_l%d", l), r.max_gate});
+      const int at = cfg.model_layer(l);
+      row.push_back({strf("routing_entropy_l%d", at), r.entropy});
+      row.push_back({strf("routing_entropy_frac_l%d", at), r.entropy_frac});
+      row.push_back({strf("routing_top_share_l%d", at), r.top_share});
+      row.push_back({strf("routing_max_gate_l%d", at), r.max_gate});
     }
     metrics.append(row);
     loss_sum = 0;

@@ -27,7 +27,8 @@ int cmd_train(int argc, char** argv) {
     if (!eng.train.init_hf.empty()) {
       // The folder's config.json is the architecture; the options keep what it does not say.
       for (const char* key : {"model.preset", "model.vocab_size", "model.d_model", "model.n_layers", "model.n_experts",
-                              "model.top_k", "model.d_ff", "model.n_heads", "model.n_kv_heads", "model.hf_family"})
+                              "model.top_k", "model.d_ff", "model.n_heads", "model.n_kv_heads", "model.hf_family",
+                              "model.first_k_dense", "model.dense_d_ff"})
         if (o.was_set(key))
           fail(std::string(key) + " is set with train.init_hf", "drop it: " + eng.train.init_hf + "/config.json describes the model");
       ModelConfig c = hf_folder_config(eng.train.init_hf, o.was_set("model.tokenizer") ? eng.model_cfg.tokenizer : "");

@@ -41,14 +41,23 @@ ModelConfig hf_folder_config(const std::string& dir, const std::string& tokenize
   const std::string path = dir + "/config.json";
   if (!path_exists(path)) fail(dir + " has no config.json", "give a Hugging Face model folder (config.json + *.safetensors)");
   const std::string text = read_text_file(path);
-  // The structured keys the model could not honour: RoPE scaling, Qwen2-MoE's dense layers.
-  for (const char* key : {"rope_scaling", "mlp_only_layers"}) {
-    const std::string v = structured_value(text, key);
-    if (!v.empty() && v != "[]")
-      fail(path + ": unsupported option(s) " + key + "=" + v,
-           "hfedmoe runs every layer as a SwiGLU MoE with plain RoPE; see docs/user-guide.md, \"Bring a pretrained model\"");
+  const std::string rope_scaling = structured_value(text, "rope_scaling");
+  if (!rope_scaling.empty())
+    fail(path + ": unsupported option(s) rope_scaling=" + rope_scaling,
+         "hfedmoe runs plain RoPE; see docs/user-guide.md, \"Bring a pretrained model\"");
+  std::map<std::string, std::string> fields = json_object_fields(text, path);
+  // Qwen2-MoE lists its dense layers; hfedmoe's are the first k (model.first_k_dense).
+  const std::string dense = structured_value(text, "mlp_only_layers");
+  if (!dense.empty()) {
+    const int k = static_cast<int>(std::count(dense.begin(), dense.end(), ',')) + (dense == "[]" ? 0 : 1);
+    std::string leading = "[";
+    for (int l = 0; l < k; l++) leading += (l ? "," : "") + std::to_string(l);
+    if (dense != leading + "]")
+      fail(path + ": unsupported option(s) mlp_only_layers=" + dense,
+           "hfedmoe's dense layers are the first k (model.first_k_dense): only [0, ..., k-1] is supported");
+    fields["mlp_only_layers"] = std::to_string(k);
   }
-  ModelConfig c = model_config_from_hf(json_object_fields(text, path), path);
+  ModelConfig c = model_config_from_hf(fields, path);
   const bool has_tokenizer = path_exists(dir + "/tokenizer.json") || path_exists(dir + "/tokenizer.model");
   if (has_tokenizer) {
     c.tokenizer = tokenizer_id_of_dir(dir);

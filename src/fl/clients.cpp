@@ -26,7 +26,7 @@ ClientTable ClientTable::build(const FlOptions& fl, const TrainOptions& train, c
                                const ParamTable& table, bool method_needs_budget, uint64_t seed) {
   const ModelConfig& m = table.config();
   ClientTable t;
-  t.L = m.n_layers;
+  t.L = m.moe_layers();  // the routing-facing arrays count MoE layers (model/params.h)
   t.E = m.n_experts;
   int have = data.n_clients();
   t.n_clients = fl.clients > 0 ? fl.clients : have;

@@ -20,7 +20,7 @@ LocalTrainer::LocalTrainer(Model& model, Ops& ops, const Method& method, const F
       opt_(model.table(), ops, AdamWConfig{0.9, 0.999, 1e-8, train.weight_decay}), memory_(model.config(), data.task) {
   const ModelConfig& c = model.config();
   const ParamTable& t = model.table();
-  L_ = c.n_layers, E_ = c.n_experts, K_ = c.top_k, T_ = data.seq_len;
+  L_ = c.moe_layers(), E_ = c.n_experts, K_ = c.top_k, T_ = data.seq_len;
   HF_CHECK(E_ <= 256, "E=%d > 256 experts", E_);
   for (int l = 0; l < L_; l++) {
     router_ranges_.push_back(t.router(l));

@@ -4,7 +4,7 @@
 //
 //   weights        4 * P                   every weight, held for the forward
 //   dense state   16 * P_shared            the non-expert tensors (attention, norms, routers,
-//                                          embeddings, heads) are trained: gradient, two AdamW
+//                                          embeddings, heads, shared experts, dense layers' MLP) are trained: gradient, two AdamW
 //                                          moments, the global copy the delta is measured against
 //   trained now   16 * PE per expert        each expert (of one layer) updated by this step: the same four
 //   trained before 12 * PE per expert       each expert updated in an earlier step of the round and
@@ -17,12 +17,13 @@
 // embeddings, norms, routers, heads, and PE is one expert's adapters; the frozen base adds its
 // bytes at storage precision (no gradient, no moments), and each adapter keeps r floats a row.
 //
-// P = all parameters, PE = expert_block_size() (3FC), P_shared = P - L*E*PE. The activation
+// P = all parameters, PE = expert_block_size() (3FC), P_shared = P - LM*E*PE (LM: the MoE
+// layers, model.n_layers - model.first_k_dense). The activation
 // terms count exactly the buffers the model keeps for its backward (model/model.cpp): every
 // routed row keeps its gathered input, w1 and w3 outputs, SwiGLU product and output, because
 // the input gradient needs them even where the expert's weights are frozen.
 //
-// C_budget = clamp(floor((memory - fixed) / (L * 16 * PE)), 0, E) at the full batch: the experts
+// C_budget = clamp(floor((memory - fixed) / (LM * 16 * PE)), 0, E) at the full batch: the experts
 // per layer whose training state fits beside everything else. Routing does not move the
 // activation term (every token sends top_k rows per layer, dropless), so a client that trains
 // C_budget experts per layer all round fits; one that trains more distinct experts over the
@@ -58,7 +59,7 @@ class MemoryModel {
 
 struct BudgetDerivation {
   double fixed_bytes = 0;       // weights, dense training state, activations, workspace (full batch)
-  double per_expert_bytes = 0;  // training state of one expert in every layer (L * 16 * PE)
+  double per_expert_bytes = 0;  // training state of one expert in every MoE layer (LM * 16 * PE)
   double free_bytes = 0;        // memory - fixed
   int budget = 0;               // clamp(floor(free / per_expert), 0, E)
   std::string explain() const;  // one line for the log

@@ -16,7 +16,7 @@ CostModel::CostModel(const ParamTable& table, Task task, int batch, int seq_len)
   step_flops = 6.0 * static_cast<double>(table.active_params_per_token()) * batch * seq_len;
   model_bytes = 4.0 * static_cast<double>(table.total());
   expert_bytes = 4.0 * static_cast<double>(table.expert_block_size());
-  shared_up_bytes = 4.0 * static_cast<double>(table.router(0).size()) * c.n_layers;
+  shared_up_bytes = 4.0 * static_cast<double>(table.router(0).size()) * c.moe_layers();
   for (const Range& r : trained_dense_ranges(table, task)) shared_up_bytes += 4.0 * static_cast<double>(r.size());
 }
 

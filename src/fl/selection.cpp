@@ -15,8 +15,8 @@ void routed_experts(const Model& model, uint8_t* used) {
   const ModelConfig& c = model.config();
   int N = model.last_B() * model.last_T(), E = c.n_experts, K = c.top_k;
   const uint8_t* valid = model.token_valid();
-  std::memset(used, 0, static_cast<size_t>(c.n_layers) * E);
-  for (int l = 0; l < c.n_layers; l++) {
+  std::memset(used, 0, static_cast<size_t>(c.moe_layers()) * E);
+  for (int l = 0; l < c.moe_layers(); l++) {
     const int32_t* topk = model.topk_experts(l);  // (N, K)
     for (int i = 0; i < N; i++) {
       if (valid && !valid[i]) continue;

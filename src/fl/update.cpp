@@ -22,7 +22,7 @@ std::vector<Range> trained_dense_ranges(const ParamTable& table, Task task) {
 
 void RoundUpdate::init(const ParamTable& table, Task task, int max_slots, int profiles) {
   const ModelConfig& c = table.config();
-  L = c.n_layers;
+  L = c.moe_layers();
   E = c.n_experts;
   PE = table.expert_block_size();
   PR = static_cast<size_t>(c.n_experts) * c.d_model;

@@ -93,6 +93,12 @@ void ModelConfig::validate() const {
   if (shared_d_ff < 0) fail(strf("model.shared_d_ff=%d is negative", shared_d_ff), "use 0 (= model.d_ff) or a size");
   if (shared_gate && n_shared_experts == 0)
     fail("model.shared_gate is set without shared experts", "set model.n_shared_experts, or drop model.shared_gate");
+  if (first_k_dense < 0 || first_k_dense >= n_layers)
+    fail(strf("model.first_k_dense=%d is outside [0, model.n_layers=%d)", first_k_dense, n_layers),
+         "keep at least one MoE layer: use 0 (every layer MoE) up to n_layers - 1");
+  if (dense_d_ff < 0) fail(strf("model.dense_d_ff=%d is negative", dense_d_ff), "use 0 (= model.d_ff) or a size");
+  if (dense_d_ff > 0 && first_k_dense == 0)
+    fail("model.dense_d_ff is set without dense layers", "set model.first_k_dense, or drop model.dense_d_ff");
   validate_lora();
 }
 
@@ -124,6 +130,11 @@ void ModelConfig::validate_lora() const {
     sides.insert(sides.end(), {{kLoraW1, "the shared experts' w1", std::min(FS, d_model)},
                                {kLoraW3, "the shared experts' w3", std::min(FS, d_model)},
                                {kLoraW2, "the shared experts' w2", std::min(FS, d_model)}});
+  const int FD = dense_ff();  // and the dense layers' MLP
+  if (first_k_dense > 0)
+    sides.insert(sides.end(), {{kLoraW1, "the dense layers' w1", std::min(FD, d_model)},
+                               {kLoraW3, "the dense layers' w3", std::min(FD, d_model)},
+                               {kLoraW2, "the dense layers' w2", std::min(FD, d_model)}});
   for (const Side& s : sides)
     if ((lora.targets & s.bit) && lora.rank > s.smaller)
       fail(strf("train.lora_rank=%d exceeds the smaller dimension (%d) of %s", lora.rank, s.smaller, s.name),

@@ -3,7 +3,8 @@
 // Dimension letters used across model code:
 //   B batch, T time (sequence), C d_model, NH query heads, NKV key/value heads,
 //   HS head size (C / NH), E experts, K top-k, F expert d_ff, FS shared-expert d_ff (all shared
-//   experts together), V vocabulary, NC classes.
+//   experts together), FD dense-layer d_ff, LM MoE layers (L - model.first_k_dense), V vocabulary,
+//   NC classes.
 #include <cstdint>
 #include <string>
 
@@ -70,6 +71,12 @@ struct ModelConfig {
   int n_shared_experts = 0;
   int shared_d_ff = 0;         // per shared expert; 0 = d_ff
   bool shared_gate = false;    // scale the shared output by sigmoid(gate · x) per token (Qwen2-MoE)
+  // Dense layers before the first MoE layer (DeepSeekMoE's first_k_dense_replace): layers
+  // [0, first_k_dense) have one dense SwiGLU MLP of FD = dense_ff() instead of router, routed
+  // and shared experts. Dense parameters, like the shared experts. The routing-facing (L, E)
+  // arrays count the LM = moe_layers() MoE layers only (model/params.h).
+  int first_k_dense = 0;
+  int dense_d_ff = 0;          // FD; 0 = d_ff
   LoraConfig lora;            // adapters over a frozen base; rank 0 = none
   // The Hugging Face family whose tensor names and config.json keys export writes
   // (model/hf_families.h); an imported model keeps its folder's model_type.
@@ -77,6 +84,10 @@ struct ModelConfig {
 
   int head_size() const { return d_model / n_heads; }
   int shared_ff() const { return n_shared_experts * (shared_d_ff > 0 ? shared_d_ff : d_ff); }  // FS
+  int dense_ff() const { return dense_d_ff > 0 ? dense_d_ff : d_ff; }                           // FD
+  int moe_layers() const { return n_layers - first_k_dense; }                                   // LM
+  bool is_dense_layer(int layer) const { return layer < first_k_dense; }
+  int model_layer(int moe_layer) const { return first_k_dense + moe_layer; }  // MoE layer index -> model layer
   // Throws a usage error naming the field when the shape is inconsistent.
   void validate() const;
   void validate_lora() const;  // the adapter options alone (part of validate())

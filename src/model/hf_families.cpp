@@ -22,6 +22,14 @@ struct Family {
   const char* shared_count_key;   // n_shared_experts (else one shared expert)
   const char* shared_d_ff_key;    // per shared expert (else the routed experts' d_ff)
   const char* shared_gate;        // the sigmoid gate's tensor under model.layers.l.
+  // Dense layers before the first MoE layer (model.first_k_dense): the key that counts them
+  // (DeepSeekMoE's first_k_dense_replace) or lists them (Qwen2-MoE's mlp_only_layers, which
+  // data/hf_folder.cpp turns into its count, refusing any list but [0, ..., k-1]), their
+  // width's key, and their MLP's prefix under model.layers.l. (then "<w>.weight").
+  const char* dense_layers_key;
+  bool dense_layers_listed;
+  const char* dense_d_ff_key;
+  const char* dense_mlp;
   // Keys whose value must be this for the model to be expressible (a string, or a literal's
   // text with "" for null, as data/json_fields.h gives them).
   struct Required {
@@ -36,18 +44,18 @@ const std::vector<Family>& families() {
   static const std::vector<Family> f = {
       {"mixtral", "MixtralForCausalLM", "num_local_experts", "intermediate_size", false, false, false,
        "block_sparse_moe.gate", "block_sparse_moe.experts.", "w1", "w3", "w2", nullptr, nullptr, nullptr, nullptr,
-       {{"sliding_window", "", false}}},
+       nullptr, false, nullptr, nullptr, {{"sliding_window", "", false}}},
       {"qwen2_moe", "Qwen2MoeForCausalLM", "num_experts", "moe_intermediate_size", true, true, false, "mlp.gate",
        "mlp.experts.", "gate_proj", "up_proj", "down_proj", "mlp.shared_expert.", nullptr,
-       "shared_expert_intermediate_size", "mlp.shared_expert_gate.weight",
-       {{"use_sliding_window", "false", false}, {"decoder_sparse_step", "1", false}}},
+       "shared_expert_intermediate_size", "mlp.shared_expert_gate.weight", "mlp_only_layers", true,
+       "intermediate_size", "mlp.", {{"use_sliding_window", "false", false}, {"decoder_sparse_step", "1", false}}},
       {"olmoe", "OlmoeForCausalLM", "num_experts", "intermediate_size", true, false, true, "mlp.gate", "mlp.experts.",
-       "gate_proj", "up_proj", "down_proj", nullptr, nullptr, nullptr, nullptr,
+       "gate_proj", "up_proj", "down_proj", nullptr, nullptr, nullptr, nullptr, nullptr, false, nullptr, nullptr,
        {{"clip_qkv", "", false}, {"attention_bias", "false", false}}},
       {"deepseek", "DeepseekForCausalLM", "n_routed_experts", "moe_intermediate_size", true, false, false, "mlp.gate",
        "mlp.experts.", "gate_proj", "up_proj", "down_proj", "mlp.shared_experts.", "n_shared_experts", nullptr, nullptr,
-       {{"first_k_dense_replace", "0", false},
-        {"moe_layer_freq", "1", false},
+       "first_k_dense_replace", false, "intermediate_size", "mlp.",
+       {{"moe_layer_freq", "1", false},
         {"scoring_func", "softmax", true},
         {"attention_bias", "false", false}}},
   };
@@ -70,8 +78,9 @@ std::string family_list() {
 // PEFT's name of an adapter tensor: its base layer's name with ".weight" replaced by
 // ".lora_A.weight" or ".lora_B.weight", under "base_model.model.".
 std::string peft_adapter_name(const ParamInfo& p, const std::string& family) {
-  static const ParamKind bases[] = {ParamKind::wq, ParamKind::wk, ParamKind::wv,  ParamKind::wo,  ParamKind::w1,
-                                    ParamKind::w3, ParamKind::w2, ParamKind::ws1, ParamKind::ws3, ParamKind::ws2};
+  static const ParamKind bases[] = {ParamKind::wq,  ParamKind::wk,  ParamKind::wv,  ParamKind::wo,  ParamKind::w1,
+                                    ParamKind::w3,  ParamKind::w2,  ParamKind::ws1, ParamKind::ws3, ParamKind::ws2,
+                                    ParamKind::wm1, ParamKind::wm3, ParamKind::wm2};
   for (ParamKind base : bases) {
     if (p.kind != lora_a_kind(base) && p.kind != lora_b_kind(base)) continue;
     ParamInfo b = p;
@@ -133,6 +142,12 @@ std::string hf_tensor_name(const ParamInfo& p, const std::string& family) {
            "train a model with shared experts under model.hf_family=qwen2_moe or deepseek");
     return layer + f.shared + w + ".weight";
   };
+  auto dense_mlp = [&](const char* w) {
+    if (!f.dense_mlp)
+      fail(std::string("the ") + f.name + " family has no dense layers",
+           "train a model with model.first_k_dense under model.hf_family=deepseek or qwen2_moe");
+    return layer + f.dense_mlp + w + ".weight";
+  };
   auto expert = [&](const char* w) { return layer + f.experts + std::to_string(p.expert) + "." + w + ".weight"; };
   switch (p.kind) {
     case ParamKind::tok_emb: return "model.embed_tokens.weight";
@@ -154,6 +169,9 @@ std::string hf_tensor_name(const ParamInfo& p, const std::string& family) {
     case ParamKind::ws1: return shared(f.w1);
     case ParamKind::ws3: return shared(f.w3);
     case ParamKind::ws2: return shared(f.w2);
+    case ParamKind::wm1: return dense_mlp(f.w1);
+    case ParamKind::wm3: return dense_mlp(f.w3);
+    case ParamKind::wm2: return dense_mlp(f.w2);
     case ParamKind::ws_gate:
       if (!f.shared_gate)
         fail(std::string("the ") + f.name + " family has no shared-expert gate",
@@ -168,6 +186,8 @@ std::string hf_tensor_name(const ParamInfo& p, const std::string& family) {
     case ParamKind::w1_lora_a: case ParamKind::w1_lora_b: case ParamKind::w3_lora_a: case ParamKind::w3_lora_b:
     case ParamKind::w2_lora_a: case ParamKind::w2_lora_b: case ParamKind::ws1_lora_a: case ParamKind::ws1_lora_b:
     case ParamKind::ws3_lora_a: case ParamKind::ws3_lora_b: case ParamKind::ws2_lora_a: case ParamKind::ws2_lora_b:
+    case ParamKind::wm1_lora_a: case ParamKind::wm1_lora_b: case ParamKind::wm3_lora_a: case ParamKind::wm3_lora_b:
+    case ParamKind::wm2_lora_a: case ParamKind::wm2_lora_b:
       return peft_adapter_name(p, family);
   }
   HF_CHECK(false, "unknown parameter kind %d", static_cast<int>(p.kind));
@@ -220,6 +240,10 @@ ModelConfig model_config_from_hf(const std::map<std::string, std::string>& field
     c.n_shared_experts = f->shared_count_key ? int_field(fields, f->shared_count_key, where, 0) : c.shared_d_ff > 0;
     c.shared_gate = f->shared_gate != nullptr && c.n_shared_experts > 0;
   }
+  if (f->dense_layers_key) {
+    c.first_k_dense = int_field(fields, f->dense_layers_key, where, 0);
+    c.dense_d_ff = c.first_k_dense > 0 ? int_field(fields, f->dense_d_ff_key, where) : 0;
+  }
   c.validate();
   return c;
 }
@@ -238,6 +262,7 @@ std::string hf_config_json(const ModelConfig& c) {
   expect(c.n_shared_experts == 0 || f.shared_d_ff_key || c.shared_d_ff == 0 || c.shared_d_ff == c.d_ff,
          "model.shared_d_ff");
   expect(c.shared_gate == (f.shared_gate != nullptr && c.n_shared_experts > 0), "model.shared_gate");
+  expect(f.dense_layers_key || c.first_k_dense == 0, "model.first_k_dense");
   if (!mismatch.empty())
     fail("the " + c.hf_family + " family cannot express " + mismatch,
          "set model.hf_family to the family whose architecture the model has (docs/user-guide.md)");
@@ -265,6 +290,12 @@ std::string hf_config_json(const ModelConfig& c) {
   if (f.has_norm_topk_key) add("norm_topk_prob", c.norm_topk_prob ? "true" : "false");
   if (f.shared_count_key) add(f.shared_count_key, num(c.n_shared_experts));
   if (f.shared_d_ff_key) add(f.shared_d_ff_key, num(c.shared_ff()));
+  if (f.dense_layers_key) {
+    std::string listed;  // [0, ..., k-1]
+    for (int l = 0; l < c.first_k_dense; l++) listed += (l ? ", " : "") + std::to_string(l);
+    add(f.dense_layers_key, f.dense_layers_listed ? "[" + listed + "]" : num(c.first_k_dense));
+    if (c.first_k_dense > 0) add(f.dense_d_ff_key, num(c.dense_ff()));
+  }
   for (const Family::Required& r : f.required) add(r.key, r.string ? str(r.value) : *r.value ? r.value : "null");
   j.resize(j.size() - 2);  // the last ",\n"
   return j + "\n}\n";

@@ -12,6 +12,8 @@
 //                           mlp.gate
 //   deepseek   deepseek     mlp.experts.e.{gate,up,down}_proj         mlp.shared_experts.{gate,up,down}_proj
 //                           mlp.gate
+// Dense layers (model.first_k_dense, layers [0, k)): mlp.{gate,up,down}_proj of intermediate_size,
+// counted by deepseek's first_k_dense_replace and listed by qwen2_moe's mlp_only_layers.
 // Every family: model.embed_tokens, model.layers.l.{input_layernorm, post_attention_layernorm},
 // self_attn.{q,k,v,o}_proj (.bias for q/k/v with model.qkv_bias), self_attn.{q,k}_norm
 // (model.qk_norm), model.norm, lm_head (absent when tied), score (classification head).
@@ -35,7 +37,8 @@ std::string hf_tensor_name(const ParamInfo& p, const std::string& family);
 
 // A config.json's top-level fields (as text, data/json_fields.h) -> the model: model_type picks
 // the family; architecture keys map to ModelConfig fields. Usage errors name an unknown
-// model_type and every option the model cannot express (e.g. first_k_dense_replace > 0).
+// model_type and every option the model cannot express (e.g. moe_layer_freq > 1). A listing key
+// (qwen2_moe's mlp_only_layers) holds the count of its leading dense layers (data/hf_folder.cpp).
 // where: the file, for messages. The tokenizer is left to the caller.
 ModelConfig model_config_from_hf(const std::map<std::string, std::string>& fields, const std::string& where);
 

@@ -2,7 +2,8 @@
 //
 //   x0 = tok_emb[tokens]
 //   per layer l:  h = x + wo · attn(rope(qn(wq · rmsnorm(x) + bq)), rope(kn(wk · .. + bk)), wv · .. + bv)
-//                 x = h + moe(rmsnorm(h)) + shared(rmsnorm(h))
+//                 x = h + moe(rmsnorm(h)) + shared(rmsnorm(h))      a MoE layer
+//                 x = h + mlp(rmsnorm(h))                           a dense layer (l < model.first_k_dense)
 //   lm:        logits = lm_head · rmsnorm(x_L)   (lm_head = tok_emb when tied)
 //   classify:  logits = cls_w · mean_valid(rmsnorm(x_L)) + cls_b
 //
@@ -13,10 +14,13 @@
 // Family features, each off by default: biases bq bk bv (model.qkv_bias, Qwen2); qn, kn an
 // RMSNorm over the whole q and k projections (model.qk_norm, OLMoE); shared(x) the shared
 // experts every token passes through, one SwiGLU of FS = model.shared_ff() (DeepSeekMoE), scaled
-// per token by sigmoid(ws_gate · x) with model.shared_gate (Qwen2-MoE).
+// per token by sigmoid(ws_gate · x) with model.shared_gate (Qwen2-MoE); mlp(x) a dense layer's
+// SwiGLU of FD = model.dense_ff() (DeepSeekMoE's first_k_dense_replace), the shared experts'
+// maths without their gate. Every routing buffer and routing-facing index counts the LM MoE
+// layers only: MoE layer m is model layer first_k_dense + m.
 //
-// Load-balancing loss (cfg.aux_loss_coef > 0), per layer l over the V_t valid tokens:
-//   aux = coef * (1/L) * sum_l E * sum_e f_{l,e} * P_{l,e}
+// Load-balancing loss (cfg.aux_loss_coef > 0), per MoE layer l over the V_t valid tokens:
+//   aux = coef * (1/LM) * sum_l E * sum_e f_{l,e} * P_{l,e}
 //   f_{l,e} = (top-k assignments of valid tokens to e) / V_t   (no gradient)
 //   P_{l,e} = mean over valid tokens of G_e
 // HF's Mixtral concatenates all layers' logits and computes one E * sum f P over them; the
@@ -69,21 +73,25 @@ struct Model::Impl {
   float* h;           // (L, N, C) after the attention residual
   float* ln2;         // (L, N, C)
   float* rstd2;       // (L, N)
-  float* probs;       // (L, N, E)
-  int32_t* topk_idx;  // (L, N, K)
-  float* topk_w;      // (L, N, K)
-  int32_t* perm;      // (L, A) assignment of each expert-sorted row
-  int32_t* pos;       // (L, A) sorted row of each assignment, -1 if dropped
-  float* xs;          // (L, A, C) expert inputs, sorted by expert
-  float* h1;          // (L, A, F)
-  float* h3;          // (L, A, F)
-  float* act;         // (L, A, F) silu(h1) * h3
-  float* ys;          // (L, A, C) expert outputs
-  float* sh1 = nullptr;         // (L, N, FS) shared experts (n_shared_experts > 0 only)
-  float* sh3 = nullptr;         // (L, N, FS)
-  float* sact = nullptr;        // (L, N, FS) silu(sh1) * sh3
-  float* sy = nullptr;          // (L, N, C) shared output before its gate (shared_gate only)
-  float* sgate = nullptr;       // (L, N) gate logits (shared_gate only)
+  // The routing buffers are per MoE layer m (LM of them).
+  float* probs;       // (LM, N, E)
+  int32_t* topk_idx;  // (LM, N, K)
+  float* topk_w;      // (LM, N, K)
+  int32_t* perm;      // (LM, A) assignment of each expert-sorted row
+  int32_t* pos;       // (LM, A) sorted row of each assignment, -1 if dropped
+  float* xs;          // (LM, A, C) expert inputs, sorted by expert
+  float* h1;          // (LM, A, F)
+  float* h3;          // (LM, A, F)
+  float* act;         // (LM, A, F) silu(h1) * h3
+  float* ys;          // (LM, A, C) expert outputs
+  // The always-on SwiGLU of each layer that has one (the shared experts of a MoE layer, FS wide;
+  // a dense layer's MLP, FD wide), at mlp_at[l] * maxN; mlp_width[l] 0 = none.
+  float* sh1 = nullptr;         // (N, mlp_width[l]) per layer
+  float* sh3 = nullptr;         // (N, mlp_width[l])
+  float* sact = nullptr;        // (N, mlp_width[l]) silu(sh1) * sh3
+  std::vector<size_t> mlp_width, mlp_at;  // (L) FS, FD or 0; sum of the widths before l
+  float* sy = nullptr;          // (LM, N, C) shared output before its gate (shared_gate only)
+  float* sgate = nullptr;       // (LM, N) gate logits (shared_gate only)
   float* ones = nullptr;        // (N) 1.0: a bias as a GEMM with IC = 1 over the frozen base (qkv_bias with LoRA)
   float* lnf;         // (N, C)
   float* rstdf;       // (N)
@@ -94,7 +102,7 @@ struct Model::Impl {
   int32_t* tokens;    // (N)
   int32_t* targets;   // (N) lm targets or (B) class labels
   uint8_t* valid;     // (N) 1 = not a pad token
-  uint8_t* routable;  // (L, E)
+  uint8_t* routable;  // (LM, E)
   float* rlogits;     // (N, E) forward scratch
 
   // Backward scratch, reused by every layer.
@@ -116,32 +124,34 @@ struct Model::Impl {
   float* dk_pre = nullptr;    // (N, NKV * HS) qk_norm only
   float* dsy = nullptr;       // (N, C) shared_gate only
   float* dsgate = nullptr;    // (N) shared_gate only
-  float* dsact = nullptr;     // (N, FS) shared experts only
-  float* dsh1 = nullptr;      // (N, FS)
-  float* dsh3 = nullptr;      // (N, FS)
+  float* dsact = nullptr;     // (N, max mlp_width) shared experts or dense layers only
+  float* dsh1 = nullptr;      // (N, max mlp_width)
+  float* dsh3 = nullptr;      // (N, max mlp_width)
   float* dlogits;   // (N, V) or (B, NC)
   float* dpooled;   // (B, C)
 
   // LoRA only (null otherwise): the frozen base, each adapter's A x kept for backward, and scratch.
   std::unique_ptr<ParamTable> full_table;  // the model without adapters: the layout load_base() reads
   std::unique_ptr<FrozenBase> base;
-  float* lora_ax[kParamKinds] = {};  // by base kind: (L, N, r) for wq wk wv wo, (L, A, r) for w1 w3 w2
+  // by base kind: (L, N, r) for wq wk wv wo, (LM, N, r) for ws1 ws3 ws2, (LM, A, r) for w1 w3 w2,
+  // (first_k_dense, N, r) for wm1 wm3 wm2
+  float* lora_ax[kParamKinds] = {};
   float* lora_dax = nullptr;         // (A, r) backward scratch
   float* frozen_scratch = nullptr;   // (kFrozenTileRows, max(C, F, NH * HS)) one dequantised tile
 
   // Host mirrors for a device backend (empty on a host backend), filled on demand.
   std::vector<float> params_mirror, grads_mirror;  // (P)
-  std::vector<float> probs_mirror;                 // (L, N, E)
-  std::vector<int32_t> topk_mirror;                // (L, N, K)
+  std::vector<float> probs_mirror;                 // (LM, N, E)
+  std::vector<int32_t> topk_mirror;                // (LM, N, K)
   std::vector<float> logits_mirror;                // (N, V) or (B, NC)
   bool routing_mirrored = false, logits_mirrored = false;  // since the last forward
 
   // Host state of the last forward.
-  std::vector<int32_t> offsets;      // (L, E + 1) expert row ranges
+  std::vector<int32_t> offsets;      // (LM, E + 1) expert row ranges
   std::vector<uint8_t> valid_host;   // (N)
-  std::vector<uint8_t> trainable;    // (L, E), empty = all trainable
-  std::vector<float> aux_f, aux_pbar;   // (L, E)
-  std::vector<float> aux_dprobs;     // (L, E)
+  std::vector<uint8_t> trainable;    // (LM, E), empty = all trainable
+  std::vector<float> aux_f, aux_pbar;   // (LM, E)
+  std::vector<float> aux_dprobs;     // (LM, E)
   std::vector<float> losses_host;    // (N)
   std::vector<int32_t> correct_host; // (N)
   bool use_routable = false;
@@ -173,10 +183,20 @@ struct Model::Impl {
   static bool routed_expert_kind(ParamKind kind) {
     return kind == ParamKind::w1 || kind == ParamKind::w3 || kind == ParamKind::w2;
   }
+  static bool moe_layer_kind(ParamKind kind) {
+    return routed_expert_kind(kind) || kind == ParamKind::ws1 || kind == ParamKind::ws3 || kind == ParamKind::ws2;
+  }
+  // How many layers keep kind's A x: the MoE layers' kinds one per MoE layer, the dense MLP's
+  // one per dense layer, attention's one per layer.
+  size_t ax_layers(ParamKind kind) const {
+    if (moe_layer_kind(kind)) return cfg.moe_layers();
+    if (kind == ParamKind::wm1 || kind == ParamKind::wm3 || kind == ParamKind::wm2) return cfg.first_k_dense;
+    return cfg.n_layers;
+  }
   // A x of kind's adapter in layer l (rows of the layer's N or A, r wide).
   float* ax_of(ParamKind kind, int l) {
-    return lora_ax[static_cast<int>(kind)] +
-           static_cast<size_t>(l) * (routed_expert_kind(kind) ? maxA : maxN) * cfg.lora.rank;
+    const size_t slot = moe_layer_kind(kind) ? l - cfg.first_k_dense : l;
+    return lora_ax[static_cast<int>(kind)] + slot * (routed_expert_kind(kind) ? maxA : maxN) * cfg.lora.rank;
   }
   // The bias of a linear kind (bq, bk, bv with model.qkv_bias), or none.
   bool has_bias(ParamKind kind) const {
@@ -195,9 +215,9 @@ struct Model::Impl {
   void experts_forward(ParamKind kind, int l, float* out, const float* inp, const int32_t* off, int IC, int OC);
   void experts_backward(ParamKind kind, int l, float* dinp, const float* dout, const float* inp, const int32_t* off,
                         const uint8_t* train_l, int IC, int OC);
-  // Forward FLOPs of one layer's adapters over N token rows and M expert rows: 2 r (IC + OC) a row.
-  double adapter_flops(int N, int M) const {
-    const double r = cfg.lora.rank, C = cfg.d_model, F = cfg.d_ff, FS = cfg.shared_ff();
+  // Forward FLOPs of layer l's adapters over N token rows and M expert rows: 2 r (IC + OC) a row.
+  double adapter_flops(int l, int N, int M) const {
+    const double r = cfg.lora.rank, C = cfg.d_model, F = cfg.d_ff;
     const double QC = cfg.n_heads * cfg.head_size();
     const double KVC = cfg.n_kv_heads * cfg.head_size();
     double f = 0;
@@ -205,26 +225,39 @@ struct Model::Impl {
     if (adapted(ParamKind::wk)) f += 2 * r * N * (C + KVC);
     if (adapted(ParamKind::wv)) f += 2 * r * N * (C + KVC);
     if (adapted(ParamKind::wo)) f += 2 * r * N * (QC + C);
-    for (ParamKind k : {ParamKind::w1, ParamKind::w3, ParamKind::w2})
-      if (adapted(k)) f += 2 * r * M * (C + F);
-    if (FS > 0)
-      for (ParamKind k : {ParamKind::ws1, ParamKind::ws3, ParamKind::ws2})
-        if (adapted(k)) f += 2 * r * N * (C + FS);
+    if (!cfg.is_dense_layer(l))
+      for (ParamKind k : {ParamKind::w1, ParamKind::w3, ParamKind::w2})
+        if (adapted(k)) f += 2 * r * M * (C + F);
+    const MlpKinds mk = mlp_kinds(l);
+    for (ParamKind k : {mk.w1, mk.w3, mk.w2})
+      if (mlp_width[l] > 0 && adapted(k)) f += 2 * r * N * (C + mlp_width[l]);
     return f;
   }
 
   void forward_block(int l);
   void backward_block(int l);
-  // The shared experts of layer l on ln2 (N, C): out (N, C) += shared(ln2); backward adds
-  // d/d(ln2) into dln_ and the shared weights' gradients, from dout (N, C).
-  void shared_forward(int l, float* out, const float* ln2_l);
-  void shared_backward(int l, float* dln_, const float* dout, const float* ln2_l);
+  // The routed experts of (model) layer l on ln2 (N, C): out (N, C) += moe(ln2), keeping the routing.
+  // Returns the rows routed to experts (M).
+  int moe_forward(int l, float* out, const float* ln2_l);
+  int moe_backward(int l);  // from dres (N, C) into dln; returns M
+  // The always-on SwiGLU of layer l on ln2 (N, C) (the shared experts, or a dense layer's MLP):
+  // out (N, C) += mlp(ln2); backward adds d/d(ln2) into dln_ and the weights' gradients, from dout (N, C).
+  struct MlpKinds {
+    ParamKind w1, w3, w2;
+  };
+  MlpKinds mlp_kinds(int l) const {
+    if (cfg.is_dense_layer(l)) return {ParamKind::wm1, ParamKind::wm3, ParamKind::wm2};
+    return {ParamKind::ws1, ParamKind::ws3, ParamKind::ws2};
+  }
+  bool gated_mlp(int l) const { return cfg.shared_gate && !cfg.is_dense_layer(l); }
+  void mlp_forward(int l, float* out, const float* ln2_l);
+  void mlp_backward(int l, float* dln_, const float* dout, const float* ln2_l);
   void mirror_routing();
   // arena (P) on the host: itself on a host backend, else downloaded into mirror.
   const float* host_view(const float* arena, std::vector<float>& mirror);
   void check_layer(const char* what, int layer) const {
-    HF_CHECK(layer >= 0 && layer < cfg.n_layers && have_forward, "%s(%d) needs a forward() and a layer < %d", what,
-             layer, cfg.n_layers);
+    HF_CHECK(layer >= 0 && layer < cfg.moe_layers() && have_forward, "%s(%d) needs a forward() and a MoE layer < %d",
+             what, layer, cfg.moe_layers());
   }
 };
 
@@ -238,7 +271,8 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   Impl& m = *impl_;
   const size_t L = cfg.n_layers, C = cfg.d_model, HS = cfg.head_size();
   const size_t QC = cfg.n_heads * HS, KVC = cfg.n_kv_heads * HS, E = cfg.n_experts, K = cfg.top_k;
-  const size_t F = cfg.d_ff, V = cfg.vocab_size, NH = cfg.n_heads, FS = cfg.shared_ff();
+  const size_t F = cfg.d_ff, V = cfg.vocab_size, NH = cfg.n_heads, FS = cfg.shared_ff(), FD = cfg.dense_ff();
+  const size_t LM = cfg.moe_layers();
   const size_t N = static_cast<size_t>(max_B) * max_T, A = N * K, TT = static_cast<size_t>(max_T) * max_T;
   const size_t NC = cfg.n_classes;
   m.maxN = N;
@@ -256,16 +290,16 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   m.h = m.alloc<float>(L * N * C);
   m.ln2 = m.alloc<float>(L * N * C);
   m.rstd2 = m.alloc<float>(L * N);
-  m.probs = m.alloc<float>(L * N * E);
-  m.topk_idx = m.alloc<int32_t>(L * N * K);
-  m.topk_w = m.alloc<float>(L * N * K);
-  m.perm = m.alloc<int32_t>(L * A);
-  m.pos = m.alloc<int32_t>(L * A);
-  m.xs = m.alloc<float>(L * A * C);
-  m.h1 = m.alloc<float>(L * A * F);
-  m.h3 = m.alloc<float>(L * A * F);
-  m.act = m.alloc<float>(L * A * F);
-  m.ys = m.alloc<float>(L * A * C);
+  m.probs = m.alloc<float>(LM * N * E);
+  m.topk_idx = m.alloc<int32_t>(LM * N * K);
+  m.topk_w = m.alloc<float>(LM * N * K);
+  m.perm = m.alloc<int32_t>(LM * A);
+  m.pos = m.alloc<int32_t>(LM * A);
+  m.xs = m.alloc<float>(LM * A * C);
+  m.h1 = m.alloc<float>(LM * A * F);
+  m.h3 = m.alloc<float>(LM * A * F);
+  m.act = m.alloc<float>(LM * A * F);
+  m.ys = m.alloc<float>(LM * A * C);
   m.lnf = m.alloc<float>(N * C);
   m.rstdf = m.alloc<float>(N);
   m.pooled = m.alloc<float>(max_B * C);
@@ -276,7 +310,7 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
   m.tokens = m.alloc<int32_t>(N);
   m.targets = m.alloc<int32_t>(N);
   m.valid = m.alloc<uint8_t>(N);
-  m.routable = m.alloc<uint8_t>(L * E);
+  m.routable = m.alloc<uint8_t>(LM * E);
   m.rlogits = m.alloc<float>(N * E);
   m.dres = m.alloc<float>(N * C);
   m.dln = m.alloc<float>(N * C);
@@ -302,17 +336,24 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
     m.dq_pre = m.alloc<float>(N * QC);
     m.dk_pre = m.alloc<float>(N * KVC);
   }
-  if (FS > 0) {
-    m.sh1 = m.alloc<float>(L * N * FS);
-    m.sh3 = m.alloc<float>(L * N * FS);
-    m.sact = m.alloc<float>(L * N * FS);
-    m.dsact = m.alloc<float>(N * FS);
-    m.dsh1 = m.alloc<float>(N * FS);
-    m.dsh3 = m.alloc<float>(N * FS);
+  size_t widths = 0, widest = 0;
+  for (int l = 0; l < cfg.n_layers; l++) {
+    m.mlp_width.push_back(cfg.is_dense_layer(l) ? FD : FS);
+    m.mlp_at.push_back(widths);
+    widths += m.mlp_width.back();
+    widest = std::max(widest, m.mlp_width.back());
+  }
+  if (widths > 0) {
+    m.sh1 = m.alloc<float>(N * widths);
+    m.sh3 = m.alloc<float>(N * widths);
+    m.sact = m.alloc<float>(N * widths);
+    m.dsact = m.alloc<float>(N * widest);
+    m.dsh1 = m.alloc<float>(N * widest);
+    m.dsh3 = m.alloc<float>(N * widest);
   }
   if (cfg.shared_gate) {
-    m.sy = m.alloc<float>(L * N * C);
-    m.sgate = m.alloc<float>(L * N);
+    m.sy = m.alloc<float>(LM * N * C);
+    m.sgate = m.alloc<float>(LM * N);
     m.dsy = m.alloc<float>(N * C);
     m.dsgate = m.alloc<float>(N);
   }
@@ -330,23 +371,25 @@ Model::Model(const ModelConfig& cfg, Task task, Ops& ops, int max_B, int max_T) 
     std::vector<ParamKind> linear_kinds = {ParamKind::wq, ParamKind::wk, ParamKind::wv, ParamKind::wo,
                                            ParamKind::w1, ParamKind::w3, ParamKind::w2};
     if (FS > 0) linear_kinds.insert(linear_kinds.end(), {ParamKind::ws1, ParamKind::ws3, ParamKind::ws2});
+    if (cfg.first_k_dense > 0) linear_kinds.insert(linear_kinds.end(), {ParamKind::wm1, ParamKind::wm3, ParamKind::wm2});
     for (ParamKind kind : linear_kinds)
       if (m.adapted(kind))
-        m.lora_ax[static_cast<int>(kind)] = m.alloc<float>(L * (Impl::routed_expert_kind(kind) ? A : N) * r);
+        m.lora_ax[static_cast<int>(kind)] =
+            m.alloc<float>(m.ax_layers(kind) * (Impl::routed_expert_kind(kind) ? A : N) * r);
     m.lora_dax = m.alloc<float>(A * r);
-    m.frozen_scratch = m.alloc<float>(static_cast<size_t>(kFrozenTileRows) * std::max({C, F, QC, FS}));
+    m.frozen_scratch = m.alloc<float>(static_cast<size_t>(kFrozenTileRows) * std::max({C, F, QC, widest}));
   }
-  m.offsets.assign(L * (E + 1), 0);
+  m.offsets.assign(LM * (E + 1), 0);
   m.valid_host.assign(N, 0);
-  m.aux_f.assign(L * E, 0);
-  m.aux_pbar.assign(L * E, 0);
-  m.aux_dprobs.assign(L * E, 0);
+  m.aux_f.assign(LM * E, 0);
+  m.aux_pbar.assign(LM * E, 0);
+  m.aux_dprobs.assign(LM * E, 0);
   m.losses_host.assign(N, 0);
   m.correct_host.assign(N, 0);
-  m.trainable.reserve(L * E);
+  m.trainable.reserve(LM * E);
   if (!ops.host_memory()) {  // the P-sized params/grads mirrors on first use: a server never needs grads'
-    m.probs_mirror.resize(L * N * E);
-    m.topk_mirror.resize(L * N * K);
+    m.probs_mirror.resize(LM * N * E);
+    m.topk_mirror.resize(LM * N * K);
     m.logits_mirror.resize(logit_rows * logit_cols);
   }
 }
@@ -404,7 +447,8 @@ std::vector<float> initial_weights(const ParamTable& full, uint64_t seed) {
         break;
       default: {
         Rng rng(seed, Purpose::init, i);
-        const bool residual_out = p.kind == ParamKind::wo || p.kind == ParamKind::w2 || p.kind == ParamKind::ws2;
+        const bool residual_out =
+            p.kind == ParamKind::wo || p.kind == ParamKind::w2 || p.kind == ParamKind::ws2 || p.kind == ParamKind::wm2;
         float std = 0.02f * (residual_out ? resid_scale : 1.0f);
         for (size_t j = 0; j < n; j++) w[j] = static_cast<float>(rng.normal()) * std;
       }
@@ -519,49 +563,53 @@ void Model::Impl::experts_backward(ParamKind kind, int l, float* dinp, const flo
   }
 }
 
-void Model::Impl::shared_forward(int l, float* out, const float* ln2_l) {
-  const int N = B * T, C = cfg.d_model, FS = cfg.shared_ff();
-  float* sh1_l = sh1 + l * maxN * FS;    // (N, FS)
-  float* sh3_l = sh3 + l * maxN * FS;    // (N, FS)
-  float* sact_l = sact + l * maxN * FS;  // (N, FS)
-  dense_forward(ParamKind::ws1, l, sh1_l, ln2_l, N, C, FS, false);
-  dense_forward(ParamKind::ws3, l, sh3_l, ln2_l, N, C, FS, false);
-  ops.swiglu_forward(sact_l, sh1_l, sh3_l, N, FS);
-  if (!cfg.shared_gate) {
-    dense_forward(ParamKind::ws2, l, out, sact_l, N, FS, C, true);
+void Model::Impl::mlp_forward(int l, float* out, const float* ln2_l) {
+  const int N = B * T, C = cfg.d_model, W = static_cast<int>(mlp_width[l]);  // W: FS or FD
+  const MlpKinds mk = mlp_kinds(l);
+  float* sh1_l = sh1 + mlp_at[l] * maxN;    // (N, W)
+  float* sh3_l = sh3 + mlp_at[l] * maxN;    // (N, W)
+  float* sact_l = sact + mlp_at[l] * maxN;  // (N, W)
+  dense_forward(mk.w1, l, sh1_l, ln2_l, N, C, W, false);
+  dense_forward(mk.w3, l, sh3_l, ln2_l, N, C, W, false);
+  ops.swiglu_forward(sact_l, sh1_l, sh3_l, N, W);
+  if (!gated_mlp(l)) {
+    dense_forward(mk.w2, l, out, sact_l, N, W, C, true);
     return;
   }
-  float* sy_l = sy + l * maxN * C;    // (N, C)
-  float* sgate_l = sgate + l * maxN;  // (N)
-  dense_forward(ParamKind::ws2, l, sy_l, sact_l, N, FS, C, false);
+  const size_t m = l - cfg.first_k_dense;
+  float* sy_l = sy + m * maxN * C;    // (N, C)
+  float* sgate_l = sgate + m * maxN;  // (N)
+  dense_forward(mk.w2, l, sy_l, sact_l, N, W, C, false);
   ops.matmul_forward(sgate_l, ln2_l, P(ParamKind::ws_gate, l), nullptr, N, C, 1, false);
   ops.sigmoid_gate_forward(out, sy_l, sgate_l, N, C);
 }
 
-void Model::Impl::shared_backward(int l, float* dln_, const float* dout, const float* ln2_l) {
-  const int N = B * T, C = cfg.d_model, FS = cfg.shared_ff();
+void Model::Impl::mlp_backward(int l, float* dln_, const float* dout, const float* ln2_l) {
+  const int N = B * T, C = cfg.d_model, W = static_cast<int>(mlp_width[l]);  // W: FS or FD
+  const MlpKinds mk = mlp_kinds(l);
   const size_t fsz = sizeof(float);
-  const float* dshared = dout;  // (N, C) d/d(ws2 · act)
-  if (cfg.shared_gate) {
+  const float* dmlp = dout;  // (N, C) d/d(w2 · act)
+  if (gated_mlp(l)) {
+    const size_t m = l - cfg.first_k_dense;
     ops.zero(dsy, static_cast<size_t>(N) * C * fsz);
     ops.zero(dsgate, static_cast<size_t>(N) * fsz);
-    ops.sigmoid_gate_backward(dsy, dsgate, dout, sy + l * maxN * C, sgate + l * maxN, N, C);
+    ops.sigmoid_gate_backward(dsy, dsgate, dout, sy + m * maxN * C, sgate + m * maxN, N, C);
     ops.matmul_backward(dln_, G(ParamKind::ws_gate, l), nullptr, dsgate, ln2_l, P(ParamKind::ws_gate, l), N, C, 1);
-    dshared = dsy;
+    dmlp = dsy;
   }
-  ops.zero(dsact, static_cast<size_t>(N) * FS * fsz);
-  dense_backward(ParamKind::ws2, l, dsact, dshared, sact + l * maxN * FS, N, FS, C);
-  ops.zero(dsh1, static_cast<size_t>(N) * FS * fsz);
-  ops.zero(dsh3, static_cast<size_t>(N) * FS * fsz);
-  ops.swiglu_backward(dsh1, dsh3, dsact, sh1 + l * maxN * FS, sh3 + l * maxN * FS, N, FS);
-  dense_backward(ParamKind::ws1, l, dln_, dsh1, ln2_l, N, C, FS);
-  dense_backward(ParamKind::ws3, l, dln_, dsh3, ln2_l, N, C, FS);
+  ops.zero(dsact, static_cast<size_t>(N) * W * fsz);
+  dense_backward(mk.w2, l, dsact, dmlp, sact + mlp_at[l] * maxN, N, W, C);
+  ops.zero(dsh1, static_cast<size_t>(N) * W * fsz);
+  ops.zero(dsh3, static_cast<size_t>(N) * W * fsz);
+  ops.swiglu_backward(dsh1, dsh3, dsact, sh1 + mlp_at[l] * maxN, sh3 + mlp_at[l] * maxN, N, W);
+  dense_backward(mk.w1, l, dln_, dsh1, ln2_l, N, C, W);
+  dense_backward(mk.w3, l, dln_, dsh3, ln2_l, N, C, W);
 }
 
 void Model::Impl::forward_block(int l) {
   const int N = B * T, C = cfg.d_model, HS = cfg.head_size(), NH = cfg.n_heads, NKV = cfg.n_kv_heads;
-  const int QC = NH * HS, KVC = NKV * HS, E = cfg.n_experts, K = cfg.top_k, F = cfg.d_ff;
-  const size_t nc = maxN * C, ac = maxA * C, af = maxA * F;
+  const int QC = NH * HS, KVC = NKV * HS;
+  const size_t nc = maxN * C;
   const float* x = resid + l * nc;  // (N, C)
   float* ln1_l = ln1 + l * nc;      // (N, C)
   float* q_l = q + l * maxN * QC;   // (N, QC)
@@ -571,18 +619,7 @@ void Model::Impl::forward_block(int l) {
   float* atty_l = atty + l * maxN * QC;  // (N, QC)
   float* h_l = h + l * nc;               // (N, C)
   float* ln2_l = ln2 + l * nc;           // (N, C)
-  float* probs_l = probs + l * maxN * E;        // (N, E)
-  int32_t* topk_l = topk_idx + l * maxN * K;    // (N, K)
-  float* topkw_l = topk_w + l * maxN * K;       // (N, K)
-  int32_t* perm_l = perm + l * maxA;            // (A)
-  int32_t* pos_l = pos + l * maxA;              // (A)
-  int32_t* off_l = offsets.data() + l * (E + 1);  // (E + 1) host
-  float* xs_l = xs + l * ac;                    // (A, C)
-  float* h1_l = h1 + l * af;                    // (A, F)
-  float* h3_l = h3 + l * af;                    // (A, F)
-  float* act_l = act + l * af;                  // (A, F)
-  float* ys_l = ys + l * ac;                    // (A, C)
-  float* out = resid + (l + 1) * nc;            // (N, C)
+  float* out = resid + (l + 1) * nc;     // (N, C)
 
   ops.rmsnorm_forward(ln1_l, rstd1 + l * maxN, x, P(ParamKind::attn_norm, l), N, C, cfg.rms_eps);
   if (cfg.qk_norm) {
@@ -604,8 +641,33 @@ void Model::Impl::forward_block(int l) {
   dense_forward(ParamKind::wo, l, h_l, atty_l, N, QC, C, true);
 
   ops.rmsnorm_forward(ln2_l, rstd2 + l * maxN, h_l, P(ParamKind::ffn_norm, l), N, C, cfg.rms_eps);
+  ops.copy(out, h_l, static_cast<size_t>(N) * C * sizeof(float));
+  const double n = N;
+  fwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C;
+  fwd_flops += 4.0 * B * NH * T * T * HS;  // scores and weighted values, full T x T
+  const int M = cfg.is_dense_layer(l) ? 0 : moe_forward(l, out, ln2_l);
+  if (mlp_width[l] > 0) mlp_forward(l, out, ln2_l);
+  fwd_flops += 6.0 * n * C * mlp_width[l] + (gated_mlp(l) ? 2.0 * n * C : 0.0);
+  if (cfg.lora.enabled()) fwd_flops += adapter_flops(l, N, M);
+}
+
+int Model::Impl::moe_forward(int l, float* out, const float* ln2_l) {
+  const int N = B * T, C = cfg.d_model, E = cfg.n_experts, K = cfg.top_k, F = cfg.d_ff;
+  const size_t m = l - cfg.first_k_dense, ac = maxA * C, af = maxA * F;  // m: the MoE layer
+  float* probs_l = probs + m * maxN * E;        // (N, E)
+  int32_t* topk_l = topk_idx + m * maxN * K;    // (N, K)
+  float* topkw_l = topk_w + m * maxN * K;       // (N, K)
+  int32_t* perm_l = perm + m * maxA;            // (A)
+  int32_t* pos_l = pos + m * maxA;              // (A)
+  int32_t* off_l = offsets.data() + m * (E + 1);  // (E + 1) host
+  float* xs_l = xs + m * ac;                    // (A, C)
+  float* h1_l = h1 + m * af;                    // (A, F)
+  float* h3_l = h3 + m * af;                    // (A, F)
+  float* act_l = act + m * af;                  // (A, F)
+  float* ys_l = ys + m * ac;                    // (A, C)
+
   ops.matmul_forward(rlogits, ln2_l, P(ParamKind::router, l), nullptr, N, C, E, false);
-  ops.router_forward(probs_l, topk_l, topkw_l, rlogits, use_routable ? routable + l * E : nullptr, N, E, K,
+  ops.router_forward(probs_l, topk_l, topkw_l, rlogits, use_routable ? routable + m * E : nullptr, N, E, K,
                      cfg.norm_topk_prob);
   // Capacity counts all N = B*T rows: pad tokens are routed like any token (Mixtral has no
   // notion of padding in its MoE), and "token order" is row-major (b, t).
@@ -619,23 +681,16 @@ void Model::Impl::forward_block(int l) {
   experts_forward(ParamKind::w3, l, h3_l, xs_l, off_l, C, F);
   ops.swiglu_forward(act_l, h1_l, h3_l, M, F);
   experts_forward(ParamKind::w2, l, ys_l, act_l, off_l, F, C);
-  ops.copy(out, h_l, static_cast<size_t>(N) * C * sizeof(float));
   ops.moe_scatter(out, ys_l, topkw_l, pos_l, N, K, C);
-  if (cfg.shared_ff() > 0) shared_forward(l, out, ln2_l);
-
-  const double n = N;
-  fwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * n * C * E;
-  fwd_flops += 4.0 * B * NH * T * T * HS;  // scores and weighted values, full T x T
-  fwd_flops += 6.0 * M * C * F;            // w1, w3, w2
-  fwd_flops += 6.0 * n * C * cfg.shared_ff() + (cfg.shared_gate ? 2.0 * n * C : 0.0);
-  if (cfg.lora.enabled()) fwd_flops += adapter_flops(N, M);
+  fwd_flops += 2.0 * N * C * E + 6.0 * M * C * F;  // router; w1, w3, w2
+  return M;
 }
 
 ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
   Impl& m = *impl_;
   const ModelConfig& cfg = config();
   const int B = batch.B, T = batch.T, N = B * T, L = cfg.n_layers, E = cfg.n_experts, K = cfg.top_k;
-  const int C = cfg.d_model, V = cfg.vocab_size;
+  const int C = cfg.d_model, V = cfg.vocab_size, LM = cfg.moe_layers();
   if (B <= 0 || T <= 0 || B > m.max_B || T > m.max_T)
     fail(strf("batch shape %d x %d does not fit the model's workspace %d x %d", B, T, m.max_B, m.max_T),
          "build the model with a larger max batch/length or split the batch");
@@ -669,17 +724,17 @@ ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
 
   m.use_routable = control.routable != nullptr;
   if (m.use_routable) {
-    for (int l = 0; l < L; l++) {
+    for (int l = 0; l < LM; l++) {
       int allowed = 0;
       for (int e = 0; e < E; e++) allowed += control.routable[l * E + e] != 0;
       if (allowed < K)
-        fail(strf("strict routing allows %d experts in layer %d, fewer than top_k=%d", allowed, l, K),
+        fail(strf("strict routing allows %d experts in MoE layer %d, fewer than top_k=%d", allowed, l, K),
              "give the client a budget of at least top_k experts per layer or use budget_mode=mask");
     }
-    m.ops.upload(m.routable, control.routable, static_cast<size_t>(L) * E);
+    m.ops.upload(m.routable, control.routable, static_cast<size_t>(LM) * E);
   }
   m.trainable.clear();
-  if (control.trainable) m.trainable.assign(control.trainable, control.trainable + static_cast<size_t>(L) * E);
+  if (control.trainable) m.trainable.assign(control.trainable, control.trainable + static_cast<size_t>(LM) * E);
 
   m.ops.embedding_forward(m.resid, m.tokens, m.P(ParamKind::tok_emb), N, C);
   for (int l = 0; l < L; l++) m.forward_block(l);
@@ -708,42 +763,39 @@ ForwardResult Model::forward(const Batch& batch, const ExpertControl& control) {
 
   double aux = 0;
   if (cfg.aux_loss_coef > 0) {
-    for (int l = 0; l < L; l++) {
+    for (int l = 0; l < LM; l++) {
       float* f = m.aux_f.data() + l * E;    // (E)
       float* pbar = m.aux_pbar.data() + l * E;  // (E)
       m.ops.router_stats(f, pbar, m.probs + l * m.maxN * E, m.topk_idx + l * m.maxN * K, m.valid, N, E, K);
       double s = 0;
       for (int e = 0; e < E; e++) s += static_cast<double>(f[e]) * pbar[e];
       aux += E * s;
-      // d aux / d G[n][e] for a valid token n: coef / L * E * f_e / valid tokens.
+      // d aux / d G[n][e] for a valid token n: coef / LM * E * f_e / valid tokens.
       for (int e = 0; e < E; e++)
         m.aux_dprobs[l * E + e] =
-            m.valid_count > 0 ? static_cast<float>(cfg.aux_loss_coef / L * E * f[e] / m.valid_count) : 0.0f;
+            m.valid_count > 0 ? static_cast<float>(cfg.aux_loss_coef / LM * E * f[e] / m.valid_count) : 0.0f;
     }
-    aux *= static_cast<double>(cfg.aux_loss_coef) / L;
+    aux *= static_cast<double>(cfg.aux_loss_coef) / LM;
   }
   r.loss = static_cast<float>(r.task_loss + aux);
   m.have_forward = true;
   return r;
 }
 
-void Model::Impl::backward_block(int l) {
-  const int N = B * T, C = cfg.d_model, HS = cfg.head_size(), NH = cfg.n_heads, NKV = cfg.n_kv_heads;
-  const int QC = NH * HS, KVC = NKV * HS, E = cfg.n_experts, K = cfg.top_k, F = cfg.d_ff;
-  const size_t nc = maxN * C, ac = maxA * C, af = maxA * F;
-  const int32_t* off_l = offsets.data() + l * (E + 1);  // (E + 1) host
+int Model::Impl::moe_backward(int l) {
+  const int N = B * T, C = cfg.d_model, E = cfg.n_experts, K = cfg.top_k, F = cfg.d_ff;
+  const size_t m = l - cfg.first_k_dense, nc = maxN * C, ac = maxA * C, af = maxA * F;  // m: the MoE layer
+  const int32_t* off_l = offsets.data() + m * (E + 1);  // (E + 1) host
   const int M = off_l[E];
-  const uint8_t* train_l = trainable.empty() ? nullptr : trainable.data() + l * E;  // (E) host
-  const int32_t* pos_l = pos + l * maxA;           // (A)
-  const float* topkw_l = topk_w + l * maxN * K;    // (N, K)
+  const uint8_t* train_l = trainable.empty() ? nullptr : trainable.data() + m * E;  // (E) host
+  const int32_t* pos_l = pos + m * maxA;           // (A)
+  const float* topkw_l = topk_w + m * maxN * K;    // (N, K)
   const float* ln2_l = ln2 + l * nc;               // (N, C)
-  const float* xs_l = xs + l * ac;                 // (A, C)
-  const float* ys_l = ys + l * ac;                 // (A, C)
-  const float* act_l = act + l * af;               // (A, F)
-  const float* ln1_l = ln1 + l * nc;               // (N, C)
+  const float* xs_l = xs + m * ac;                 // (A, C)
+  const float* ys_l = ys + m * ac;                 // (A, C)
+  const float* act_l = act + m * af;               // (A, F)
   const size_t fsz = sizeof(float);
 
-  // MoE branch: x_{l+1} = h + moe(rmsnorm(h)); dres holds d/dx_{l+1}.
   ops.zero(dys, static_cast<size_t>(M) * C * fsz);
   ops.zero(dtopk_w, static_cast<size_t>(N) * K * fsz);
   ops.moe_scatter_backward(dys, dtopk_w, dres, ys_l, topkw_l, pos_l, N, K, C);
@@ -751,17 +803,44 @@ void Model::Impl::backward_block(int l) {
   experts_backward(ParamKind::w2, l, dact, dys, act_l, off_l, train_l, F, C);
   ops.zero(dh1, static_cast<size_t>(M) * F * fsz);
   ops.zero(dh3, static_cast<size_t>(M) * F * fsz);
-  ops.swiglu_backward(dh1, dh3, dact, h1 + l * af, h3 + l * af, M, F);
+  ops.swiglu_backward(dh1, dh3, dact, h1 + m * af, h3 + m * af, M, F);
   ops.zero(dxs, static_cast<size_t>(M) * C * fsz);
   experts_backward(ParamKind::w1, l, dxs, dh1, xs_l, off_l, train_l, C, F);
   experts_backward(ParamKind::w3, l, dxs, dh3, xs_l, off_l, train_l, C, F);
-  ops.zero(dln, static_cast<size_t>(N) * C * fsz);
   ops.moe_gather_backward(dln, dxs, pos_l, N, K, C);
-  if (cfg.shared_ff() > 0) shared_backward(l, dln, dres, ln2_l);
+  if (mlp_width[l] > 0) mlp_backward(l, dln, dres, ln2_l);
   ops.zero(drlogits, static_cast<size_t>(N) * E * fsz);
-  ops.router_backward(drlogits, dtopk_w, probs + l * maxN * E, topk_idx + l * maxN * K, topkw_l, valid,
-                      cfg.aux_loss_coef > 0 ? aux_dprobs.data() + l * E : nullptr, N, E, K, cfg.norm_topk_prob);
+  ops.router_backward(drlogits, dtopk_w, probs + m * maxN * E, topk_idx + m * maxN * K, topkw_l, valid,
+                      cfg.aux_loss_coef > 0 ? aux_dprobs.data() + m * E : nullptr, N, E, K, cfg.norm_topk_prob);
   ops.matmul_backward(dln, G(ParamKind::router, l), nullptr, drlogits, ln2_l, P(ParamKind::router, l), N, C, E);
+
+  // Frozen experts skip their weight GEMMs (backward FLOPs of the router and experts).
+  const double n = N;
+  if (cfg.lora.enabled()) return M;
+  bwd_flops += 2 * (2 * n * C * E);
+  for (int e = 0; e < E; e++) {
+    double rows = off_l[e + 1] - off_l[e];
+    bool train = !train_l || train_l[e];
+    bwd_flops += 6.0 * rows * C * F * (train ? 2 : 1);
+  }
+  return M;
+}
+
+void Model::Impl::backward_block(int l) {
+  const int N = B * T, C = cfg.d_model, HS = cfg.head_size(), NH = cfg.n_heads, NKV = cfg.n_kv_heads;
+  const int QC = NH * HS, KVC = NKV * HS, E = cfg.n_experts, F = cfg.d_ff;
+  const size_t nc = maxN * C;
+  const float* ln2_l = ln2 + l * nc;               // (N, C)
+  const float* ln1_l = ln1 + l * nc;               // (N, C)
+  const size_t fsz = sizeof(float);
+
+  // FFN branch: x_{l+1} = h + moe(rmsnorm(h)) + mlp(rmsnorm(h)); dres holds d/dx_{l+1}.
+  ops.zero(dln, static_cast<size_t>(N) * C * fsz);
+  int M = 0;
+  if (cfg.is_dense_layer(l))
+    mlp_backward(l, dln, dres, ln2_l);
+  else
+    M = moe_backward(l);
   ops.rmsnorm_backward(dres, G(ParamKind::ffn_norm, l), dln, h + l * nc, P(ParamKind::ffn_norm, l),
                        rstd2 + l * maxN, N, C);
 
@@ -794,28 +873,24 @@ void Model::Impl::backward_block(int l) {
   ops.rmsnorm_backward(dres, G(ParamKind::attn_norm, l), dln, resid + l * nc, P(ParamKind::attn_norm, l),
                        rstd1 + l * maxN, N, C);
 
-  // Every dense GEMM runs twice in backward (input and weight gradients); frozen experts
-  // skip their weight GEMMs; attention runs four T x T x HS products per head.
-  const double n = N, shared_flops = 6.0 * n * C * cfg.shared_ff() + (cfg.shared_gate ? 2.0 * n * C : 0.0);
+  // Every dense GEMM runs twice in backward (input and weight gradients); attention runs four
+  // T x T x HS products per head.
+  const double n = N, mlp_flops = 6.0 * n * C * mlp_width[l] + (gated_mlp(l) ? 2.0 * n * C : 0.0);
   if (cfg.lora.enabled()) {
-    bwd_flops += shared_flops;  // the frozen shared experts' input gradients
+    bwd_flops += mlp_flops;  // the frozen shared experts' or dense MLP's input gradients
     // The frozen base's input gradients only; adapters (frozen experts' too: dax and dinp) as below.
-    bwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * (2 * n * C * E) + 8.0 * B * NH * T * T * HS;
-    bwd_flops += 6.0 * M * C * F + 2 * adapter_flops(N, M);
+    const double router = cfg.is_dense_layer(l) ? 0 : 2 * (2 * n * C * E);
+    bwd_flops += 2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + router + 8.0 * B * NH * T * T * HS;
+    bwd_flops += 6.0 * M * C * F + 2 * adapter_flops(l, N, M);
     return;
   }
-  bwd_flops += 2 * (2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C + 2 * n * C * E);
-  bwd_flops += 8.0 * B * NH * T * T * HS + 2 * shared_flops;
-  for (int e = 0; e < E; e++) {
-    double rows = off_l[e + 1] - off_l[e];
-    bool train = !train_l || train_l[e];
-    bwd_flops += 6.0 * rows * C * F * (train ? 2 : 1);
-  }
+  bwd_flops += 2 * (2 * n * C * (QC + 2 * KVC) + 2 * n * QC * C);
+  bwd_flops += 8.0 * B * NH * T * T * HS + 2 * mlp_flops;
 }
 
 void Model::set_trainable(const uint8_t* trainable) {
   impl_->trainable.clear();
-  if (trainable) impl_->trainable.assign(trainable, trainable + static_cast<size_t>(config().n_layers) * config().n_experts);
+  if (trainable) impl_->trainable.assign(trainable, trainable + static_cast<size_t>(config().moe_layers()) * config().n_experts);
 }
 
 void Model::backward() {
@@ -853,7 +928,7 @@ void Model::backward() {
 void Model::Impl::mirror_routing() {
   if (routing_mirrored) return;
   const size_t N = static_cast<size_t>(B) * T, E = cfg.n_experts, K = cfg.top_k;
-  for (int l = 0; l < cfg.n_layers; l++) {  // the last forward's N rows of each layer's maxN
+  for (int l = 0; l < cfg.moe_layers(); l++) {  // the last forward's N rows of each MoE layer's maxN
     ops.download(probs_mirror.data() + l * maxN * E, probs + l * maxN * E, N * E * sizeof(float));
     ops.download(topk_mirror.data() + l * maxN * K, topk_idx + l * maxN * K, N * K * sizeof(int32_t));
   }

@@ -29,6 +29,8 @@ struct Batch {
 };
 
 // Per-step control of the MoE layers, owned by the caller (HFedMoE selection, baselines).
+// Every (L, E) array and every `layer` argument of the routing accessors below counts the
+// MoE layers only (L here is model.moe_layers(); MoE layer l is model layer first_k_dense + l).
 struct ExpertControl {
   // (L, E): 1 = the expert's weight gradients are computed and it may be updated.
   // nullptr = all experts trainable. Input gradients still flow through frozen experts.
@@ -47,7 +49,7 @@ struct ForwardResult {
 };
 
 // The weights of the model without adapters, laid out by `full`: normal(0, 0.02) for matrices
-// (wo, w2 and ws2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. One stream per
+// (wo, w2, ws2 and wm2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. One stream per
 // tensor, so a tensor's values do not depend on the others' sizes. Model::init_weights uploads it.
 std::vector<float> initial_weights(const ParamTable& full, uint64_t seed);
 
@@ -77,7 +79,7 @@ class Model {
   void load_params(const float* host);  // (P) host -> arena
 
   // Deterministic initialisation from seed: normal(0, 0.02) for matrices (residual output
-  // projections wo, w2 and ws2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. With
+  // projections wo, w2, ws2 and wm2 scaled by 1/sqrt(2L)), ones for norm weights, zeros for biases. With
   // LoRA: the base and the tensors trained in full as the model without adapters gets them from
   // the same seed, A as PEFT draws it (model/lora_init.h), B zero.
   void init_weights(uint64_t seed);

@@ -12,7 +12,8 @@ const char* param_kind_name(ParamKind k) {
                                 "w1_lora_b", "w3_lora_a", "w3_lora_b", "w2_lora_a", "w2_lora_b", "bq",
                                 "bk",        "bv",        "q_norm",    "k_norm",    "ws1",       "ws3",
                                 "ws2",       "ws_gate",   "ws1_lora_a", "ws1_lora_b", "ws3_lora_a", "ws3_lora_b",
-                                "ws2_lora_a", "ws2_lora_b"};
+                                "ws2_lora_a", "ws2_lora_b", "wm1",        "wm3",        "wm2",
+                                "wm1_lora_a", "wm1_lora_b", "wm3_lora_a", "wm3_lora_b", "wm2_lora_a", "wm2_lora_b"};
   static_assert(sizeof(names) / sizeof(names[0]) == kParamKinds, "a name for every kind");
   return names[static_cast<int>(k)];
 }
@@ -34,6 +35,9 @@ constexpr Adaptable kAdaptable[] = {
     {ParamKind::ws1, kLoraW1, ParamKind::ws1_lora_a, ParamKind::ws1_lora_b},
     {ParamKind::ws3, kLoraW3, ParamKind::ws3_lora_a, ParamKind::ws3_lora_b},
     {ParamKind::ws2, kLoraW2, ParamKind::ws2_lora_a, ParamKind::ws2_lora_b},
+    {ParamKind::wm1, kLoraW1, ParamKind::wm1_lora_a, ParamKind::wm1_lora_b},
+    {ParamKind::wm3, kLoraW3, ParamKind::wm3_lora_a, ParamKind::wm3_lora_b},
+    {ParamKind::wm2, kLoraW2, ParamKind::wm2_lora_a, ParamKind::wm2_lora_b},
 };
 const Adaptable& adaptable(ParamKind base) {
   for (const Adaptable& a : kAdaptable)
@@ -72,6 +76,7 @@ ParamTable::ParamTable(const ModelConfig& cfg) : cfg_(cfg) {
   cfg_.validate();
   const int64_t C = cfg.d_model, V = cfg.vocab_size, HS = cfg.head_size();
   const int64_t NH = cfg.n_heads, NKV = cfg.n_kv_heads, E = cfg.n_experts, F = cfg.d_ff, FS = cfg.shared_ff();
+  const int64_t FD = cfg.dense_ff();
   auto add = [&](std::string name, ParamKind kind, int layer, int expert, std::vector<int64_t> shape) {
     ParamInfo p{std::move(name), kind, layer, expert, total_, std::move(shape)};
     total_ += p.numel();
@@ -89,7 +94,7 @@ ParamTable::ParamTable(const ModelConfig& cfg) : cfg_(cfg) {
     }
   };
   add("tok_emb", ParamKind::tok_emb, -1, -1, {V, C});
-  expert_offset_.resize(static_cast<size_t>(cfg.n_layers) * E);
+  expert_offset_.resize(static_cast<size_t>(cfg.moe_layers()) * E);
   for (int l = 0; l < cfg.n_layers; l++) {
     std::string pre = strf("layer_%d/", l);
     add(pre + "attn_norm", ParamKind::attn_norm, l, -1, {C});
@@ -105,6 +110,13 @@ ParamTable::ParamTable(const ModelConfig& cfg) : cfg_(cfg) {
     }
     linear(pre + "wo", ParamKind::wo, l, -1, C, NH * HS);
     add(pre + "ffn_norm", ParamKind::ffn_norm, l, -1, {C});
+    if (cfg.is_dense_layer(l)) {
+      linear(pre + "mlp/w1", ParamKind::wm1, l, -1, FD, C);
+      linear(pre + "mlp/w3", ParamKind::wm3, l, -1, FD, C);
+      linear(pre + "mlp/w2", ParamKind::wm2, l, -1, C, FD);
+      continue;
+    }
+    const size_t m = static_cast<size_t>(l - cfg.first_k_dense);  // the MoE layer
     add(pre + "router", ParamKind::router, l, -1, {E, C});
     if (FS > 0) {
       linear(pre + "shared/w1", ParamKind::ws1, l, -1, FS, C);
@@ -114,11 +126,11 @@ ParamTable::ParamTable(const ModelConfig& cfg) : cfg_(cfg) {
     }
     for (int e = 0; e < E; e++) {
       std::string ex = pre + strf("expert_%d/", e);
-      expert_offset_[static_cast<size_t>(l) * E + e] = total_;
+      expert_offset_[m * E + e] = total_;
       linear(ex + "w1", ParamKind::w1, l, e, F, C);
       linear(ex + "w3", ParamKind::w3, l, e, F, C);
       linear(ex + "w2", ParamKind::w2, l, e, C, F);
-      expert_block_size_ = total_ - expert_offset_[static_cast<size_t>(l) * E + e];
+      expert_block_size_ = total_ - expert_offset_[m * E + e];
     }
   }
   add("final_norm", ParamKind::final_norm, -1, -1, {C});
@@ -142,15 +154,15 @@ const ParamInfo* ParamTable::find(const std::string& name) const {
   return nullptr;
 }
 
-Range ParamTable::expert_block(int layer, int expert) const {
-  HF_CHECK(layer >= 0 && layer < cfg_.n_layers && expert >= 0 && expert < cfg_.n_experts,
-           "expert (%d, %d) out of range", layer, expert);
-  size_t b = expert_offset_[static_cast<size_t>(layer) * cfg_.n_experts + expert];
+Range ParamTable::expert_block(int moe_layer, int expert) const {
+  HF_CHECK(moe_layer >= 0 && moe_layer < cfg_.moe_layers() && expert >= 0 && expert < cfg_.n_experts,
+           "expert (%d, %d) out of range", moe_layer, expert);
+  size_t b = expert_offset_[static_cast<size_t>(moe_layer) * cfg_.n_experts + expert];
   return {b, b + expert_block_size()};
 }
 
-Range ParamTable::router(int layer) const {
-  const ParamInfo& p = get(ParamKind::router, layer);
+Range ParamTable::router(int moe_layer) const {
+  const ParamInfo& p = get(ParamKind::router, cfg_.model_layer(moe_layer));
   return {p.offset, p.offset + p.numel()};
 }
 
@@ -167,8 +179,8 @@ std::vector<Range> ParamTable::dense_ranges() const {
 }
 
 size_t ParamTable::active_params_per_token() const {
-  size_t experts_all = static_cast<size_t>(cfg_.n_layers) * cfg_.n_experts * expert_block_size();
-  size_t experts_active = static_cast<size_t>(cfg_.n_layers) * cfg_.top_k * expert_block_size();
+  size_t experts_all = static_cast<size_t>(cfg_.moe_layers()) * cfg_.n_experts * expert_block_size();
+  size_t experts_active = static_cast<size_t>(cfg_.moe_layers()) * cfg_.top_k * expert_block_size();
   return total_ - experts_all + experts_active;
 }
 

@@ -8,14 +8,16 @@
 //   tok_emb (V, C)
 //   per layer l: attn_norm (C), wq (NH*HS, C), [bq (NH*HS)], wk (NKV*HS, C), [bk (NKV*HS)],
 //                wv (NKV*HS, C), [bv (NKV*HS)], [q_norm (NH*HS), k_norm (NKV*HS)], wo (C, NH*HS),
-//                ffn_norm (C), router (E, C),
+//                ffn_norm (C), then
+//                a dense layer (l < model.first_k_dense): mlp: wm1 (FD, C), wm3 (FD, C), wm2 (C, FD)
+//                a MoE layer: router (E, C),
 //                [shared: ws1 (FS, C), ws3 (FS, C), ws2 (C, FS), [ws_gate (1, C)]]
 //                per expert e: w1 (F, C), w3 (F, C), w2 (C, F)      <- one contiguous block
 //   ([..]: only with model.qkv_bias, model.qk_norm, model.n_shared_experts, model.shared_gate;
-//   the shared experts are dense parameters, outside every expert block)
+//   the shared experts and the dense layers' MLP are dense parameters, outside every expert block)
 //   final_norm (C), lm_head (V, C) unless tied, cls_w (NC, C) and cls_b (NC) when NC > 0
 // HDF5 names (checkpoint /model group): tok_emb, layer_<l>/attn_norm, ..., layer_<l>/router,
-// layer_<l>/shared/w1 (w3, w2, gate), layer_<l>/expert_<e>/w1, final_norm, lm_head, cls_head/w,
+// layer_<l>/shared/w1 (w3, w2, gate), layer_<l>/mlp/w1 (w3, w2), layer_<l>/expert_<e>/w1, final_norm, lm_head, cls_head/w,
 // cls_head/b.
 //
 // With LoRA adapters (cfg.lora.enabled()) the arena holds what is trained: the seven linear
@@ -24,6 +26,10 @@
 // "<name>_lora_A" / "<name>_lora_B". An expert's block is then its adapters, still one
 // contiguous range (empty when no expert kind is targeted):
 //   per expert e: w1_lora_A (r, C), w1_lora_B (F, r), w3_lora_A, w3_lora_B, w2_lora_A (r, F), w2_lora_B (C, r)
+//
+// Routing-facing indices (expert_block, router, and every (L, E) array of the FL code) count
+// MoE layers only: MoE layer m is model layer cfg.model_layer(m) = first_k_dense + m. Dense
+// layers have no experts, so "expert e of MoE layer m" stays one PE-sized range for every (m, e).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -40,11 +46,13 @@ enum class ParamKind {
   bq, bk, bv, q_norm, k_norm,  // attention biases (Qwen2) and q/k norms (OLMoE)
   ws1, ws3, ws2, ws_gate,      // the shared experts' SwiGLU and their sigmoid gate (DeepSeekMoE, Qwen2-MoE)
   ws1_lora_a, ws1_lora_b, ws3_lora_a, ws3_lora_b, ws2_lora_a, ws2_lora_b,
+  wm1, wm3, wm2,               // a dense layer's SwiGLU MLP (model.first_k_dense)
+  wm1_lora_a, wm1_lora_b, wm3_lora_a, wm3_lora_b, wm2_lora_a, wm2_lora_b,
 };
-constexpr int kParamKinds = static_cast<int>(ParamKind::ws2_lora_b) + 1;
+constexpr int kParamKinds = static_cast<int>(ParamKind::wm2_lora_b) + 1;
 const char* param_kind_name(ParamKind k);
 // The linear kinds a LoRA run freezes (wq wk wv wo w1 w3 w2, and the shared experts' ws1 ws3
-// ws2, which the w1, w3, w2 targets adapt too), their LoraTarget bit and their adapters' kinds.
+// ws2 and the dense layers' wm1 wm3 wm2, which the w1, w3, w2 targets adapt too), their LoraTarget bit and their adapters' kinds.
 bool is_adaptable(ParamKind k);
 uint32_t lora_target_bit(ParamKind base);
 ParamKind lora_a_kind(ParamKind base);
@@ -77,9 +85,10 @@ class ParamTable {
   // The tensor of this kind (layer/expert -1 where not applicable); a check failure if absent.
   const ParamInfo& get(ParamKind kind, int layer = -1, int expert = -1) const;
   const ParamInfo* find(const std::string& name) const;  // nullptr if absent
-  Range expert_block(int layer, int expert) const;       // w1, w3, w2 (or their adapters) of one expert
+  // w1, w3, w2 (or their adapters) of expert e of MoE layer m (model layer cfg.model_layer(m)).
+  Range expert_block(int moe_layer, int expert) const;
   size_t expert_block_size() const { return expert_block_size_; }
-  Range router(int layer) const;
+  Range router(int moe_layer) const;
   // Every range that is neither an expert block nor a router: embeddings, attention, norms, heads.
   std::vector<Range> dense_ranges() const;
   size_t active_params_per_token() const;  // what one token touches: dense + router + K experts
@@ -87,7 +96,7 @@ class ParamTable {
  private:
   ModelConfig cfg_;
   std::vector<ParamInfo> tensors_;
-  std::vector<size_t> expert_offset_;  // (L, E) offset of w1
+  std::vector<size_t> expert_offset_;  // (LM, E) offset of w1
   size_t total_ = 0;
   size_t expert_block_size_ = 0;
 };

@@ -2,7 +2,7 @@
 
     /usr/bin/python3 tests/ref/make_hf_folders.py   (Debian's python3-torch, python3-numpy)
 
-One folder per family in tests/data/hf/<family>/, holding the weights of one reference case of
+One folder per family in tests/data/hf/<family>/ (and deepseek_dense/, DeepSeekMoE with a dense first layer), holding the weights of one reference case of
 make_reference.py (the same seed draws the same float32 weights, so the C++ test checks the
 imported tensors bit for bit against tests/data/ref/<case>.h5 and then the loss and every
 gradient against the float64 reference there):
@@ -27,7 +27,9 @@ from mixtral_ref import Config  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "hf")
 
-FOLDERS = {"mixtral": "lm_gqa", "qwen2_moe": "lm_qwen2_moe", "olmoe": "lm_olmoe", "deepseek": "lm_deepseek"}
+# folder -> (family, reference case)
+FOLDERS = {"mixtral": ("mixtral", "lm_gqa"), "qwen2_moe": ("qwen2_moe", "lm_qwen2_moe"), "olmoe": ("olmoe", "lm_olmoe"),
+           "deepseek": ("deepseek", "lm_deepseek"), "deepseek_dense": ("deepseek", "lm_deepseek_dense")}
 
 
 def hf_config(family, cfg):
@@ -55,7 +57,8 @@ def hf_config(family, cfg):
     if family == "deepseek":
         return dict(architectures=["DeepseekForCausalLM"], model_type="deepseek", n_routed_experts=cfg.n_experts,
                     moe_intermediate_size=cfg.d_ff, n_shared_experts=cfg.n_shared_experts,
-                    intermediate_size=4 * cfg.d_model, first_k_dense_replace=0, moe_layer_freq=1,
+                    intermediate_size=cfg.dense_d_ff or 4 * cfg.d_model, first_k_dense_replace=cfg.first_k_dense,
+                    moe_layer_freq=1,
                     scoring_func="softmax", norm_topk_prob=cfg.norm_topk_prob, aux_loss_alpha=0.001,
                     seq_aux=True, attention_bias=False, pretraining_tp=1, **common)
     raise ValueError(family)
@@ -82,6 +85,8 @@ def hf_name(family, name):
     if rest.startswith("expert_"):
         e, w = rest[len("expert_"):].split("/")
         return pre + moe + f"experts.{e}.{proj[w]}.weight"
+    if rest.startswith("mlp/"):  # a dense layer's MLP (DeepseekMLP, Qwen2MoeMLP)
+        return pre + "mlp." + proj[rest.split("/")[1]] + ".weight"
     if rest == "shared/gate":
         return pre + "mlp.shared_expert_gate.weight"
     shared = "mlp.shared_expert." if family == "qwen2_moe" else "mlp.shared_experts."
@@ -102,11 +107,11 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
-def make_folder(family, case):
+def make_folder(folder, family, case):
     cfg = Config(**{**BASE, **case["cfg"]})
     weights = init_weights(cfg, np.random.default_rng(case["seed"]))  # the first draws of make_reference's rng
     tensors = {hf_name(family, n): a for n, a in weights.items()}
-    out = os.path.join(OUT_DIR, family)
+    out = os.path.join(OUT_DIR, folder)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(hf_config(family, cfg), f, indent=2)
@@ -128,10 +133,10 @@ def make_folder(family, case):
 
 def main():
     by_name = {c["name"]: c for c in CASES}
-    for family, case in FOLDERS.items():
-        make_folder(family, by_name[case])
-        size = sum(os.path.getsize(os.path.join(OUT_DIR, family, f)) for f in os.listdir(os.path.join(OUT_DIR, family)))
-        print(f"tests/data/hf/{family}: {size / 1024:.0f} KiB from case {case}")
+    for folder, (family, case) in FOLDERS.items():
+        make_folder(folder, family, by_name[case])
+        size = sum(os.path.getsize(os.path.join(OUT_DIR, folder, f)) for f in os.listdir(os.path.join(OUT_DIR, folder)))
+        print(f"tests/data/hf/{folder}: {size / 1024:.0f} KiB from case {case}")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ One HDF5 file per case in tests/data/ref/<case>.h5:
       float64 one (the error level to expect from an fp32 implementation).
   /model/<name>        float32 weights (the C++ ParamTable's names and shapes)
   /tokens (B, T) int32 right-padded with 256; /targets (B, T) int32, -1 = ignore (LM);
-  /labels (B) int32 (classify); /trainable, /routable (L, E) uint8 when the case uses them
+  /labels (B) int32 (classify); /trainable, /routable (LM, E) uint8 when the case uses them (LM: the
+      MoE layers, n_layers - first_k_dense)
   /logits (B, T, V) or (B, NC); /loss, /task_loss (1) float64; /correct, /counted (1) int64
   /grad/<name>         float32 d(loss)/d(param) of every trained tensor (frozen experts: zero;
       with LoRA the frozen base has none); lora_rank, lora_alpha, lora_targets ("wq,w1,...")
       attributes on / when the case has adapters
-  /gate_probs/layer_<l> (B*T, E) float32; /topk/layer_<l> (B*T, K) int32, descending
+  /gate_probs/layer_<l> (B*T, E) float32; /topk/layer_<l> (B*T, K) int32, descending, per MoE layer l
   /adamw (one case): losses (10) float64 of 10 torch.optim.AdamW steps on the same batch,
       attributes lr, beta1, beta2, eps, weight_decay; /adamw/model/<name> the final weights.
 Forward and backward run in float64 from the float32 weights, so the file holds the exact
@@ -60,6 +61,11 @@ CASES = [
     # DeepSeekMoE: two shared experts of the routed experts' size, fine-grained top 6 of 12, frozen experts
     dict(name="lm_deepseek", cfg=dict(n_shared_experts=2, n_experts=12, top_k=6, d_ff=16, norm_topk_prob=False),
          lengths=[12, 12], seed=23, trainable=[[1, 0] * 6, [0, 1] * 6]),
+    # DeepSeekMoE-16B's layout: a dense first layer (first_k_dense_replace = 1, its MLP of intermediate_size)
+    # before the MoE layers; three layers so that two MoE layers follow it
+    dict(name="lm_deepseek_dense", cfg=dict(n_layers=3, first_k_dense=1, dense_d_ff=40, n_shared_experts=2,
+                                            n_experts=12, top_k=6, d_ff=16, norm_topk_prob=False),
+         lengths=[12, 11], seed=25, trainable=[[1, 0] * 6, [0, 1] * 6]),
     # every feature under LoRA adapters over a frozen base (the shared experts adapted as w1 w3 w2)
     dict(name="lm_features_lora", cfg=dict(qkv_bias=True, qk_norm=True, n_shared_experts=1, shared_gate=True,
                                            lora_rank=4, lora_alpha=8.0,
@@ -211,7 +217,7 @@ def make_case(case):
         f["task_loss"] = np.array([out.task_loss.item()])
         f["correct"] = np.array([out.correct], np.int64)
         f["counted"] = np.array([out.counted], np.int64)
-        for l in range(cfg.n_layers):
+        for l in range(cfg.moe_layers):
             f[f"gate_probs/layer_{l}"] = out.gate_probs[l].detach().numpy().astype(np.float32)
             f[f"topk/layer_{l}"] = out.topk[l].numpy().astype(np.int32)
         if case.get("adamw"):

@@ -11,12 +11,16 @@ architectures: norm_topk_prob False keeps the top-k softmax probabilities as the
 OLMoE, DeepSeekMoE); qkv_bias adds q/k/v projection biases (Qwen2); qk_norm is an RMSNorm over the
 whole q and k projections before RoPE (OLMoE); n_shared_experts adds shared experts every token
 passes through, one SwiGLU MLP of n_shared_experts * shared_d_ff (DeepSeekMoE's DeepseekMLP),
-whose output shared_gate scales by sigmoid(gate x) per token (Qwen2-MoE's shared_expert_gate).
+whose output shared_gate scales by sigmoid(gate x) per token (Qwen2-MoE's shared_expert_gate);
+first_k_dense makes layers [0, k) dense: one SwiGLU MLP of dense_d_ff (or d_ff), "mlp/w1" etc.,
+in place of router, routed and shared experts (DeepSeekMoE's first_k_dense_replace, its
+DeepseekMLP of intermediate_size). Routing outputs and masks count the MoE layers only.
 
 LoRA (lora_rank > 0): each linear named in lora_targets (wq wk wv wo w1 w3 w2) gets adapters
 "<name>_lora_A" (r, IC) and "<name>_lora_B" (OC, r) and computes x W^T + (alpha/r) (x A^T) B^T;
 the linear kinds are then frozen (no gradient), as the C++ model's frozen base is. The shared
-experts' w1 w3 w2 are linear kinds too, adapted by the same targets as the routed experts'.
+experts' and the dense layers' w1 w3 w2 are linear kinds too, adapted by the same targets as the
+routed experts'.
 
 Dimension letters (as in src/model/config.h): B batch, T time, C d_model, NH query heads,
 NKV key/value heads, HS head size, E experts, K top-k, F expert d_ff, V vocab, NC classes,
@@ -55,6 +59,16 @@ class Config:
     n_shared_experts: int = 0
     shared_d_ff: int = 0
     shared_gate: bool = False
+    first_k_dense: int = 0
+    dense_d_ff: int = 0
+
+    @property
+    def dense_ff(self):
+        return self.dense_d_ff or self.d_ff
+
+    @property
+    def moe_layers(self):
+        return self.n_layers - self.first_k_dense
 
     @property
     def head_size(self):
@@ -66,7 +80,7 @@ class Config:
 
 
 FEATURE_DEFAULTS = dict(norm_topk_prob=True, qkv_bias=False, qk_norm=False, n_shared_experts=0, shared_d_ff=0,
-                        shared_gate=False)
+                        shared_gate=False, first_k_dense=0, dense_d_ff=0)
 
 
 def param_shapes(cfg):
@@ -83,7 +97,12 @@ def param_shapes(cfg):
         out += [(pre + "wv", (KVC, C))]
         out += [(pre + "bv", (KVC,))] if cfg.qkv_bias else []
         out += [(pre + "q_norm", (QC,)), (pre + "k_norm", (KVC,))] if cfg.qk_norm else []
-        out += [(pre + "wo", (C, QC)), (pre + "ffn_norm", (C,)), (pre + "router", (cfg.n_experts, C))]
+        out += [(pre + "wo", (C, QC)), (pre + "ffn_norm", (C,))]
+        if l < cfg.first_k_dense:
+            FD = cfg.dense_ff
+            out += [(pre + "mlp/w1", (FD, C)), (pre + "mlp/w3", (FD, C)), (pre + "mlp/w2", (C, FD))]
+            continue
+        out += [(pre + "router", (cfg.n_experts, C))]
         FS = cfg.shared_ff
         if FS > 0:
             out += [(pre + "shared/w1", (FS, C)), (pre + "shared/w3", (FS, C)), (pre + "shared/w2", (C, FS))]
@@ -189,11 +208,15 @@ def moe(x, p, pre, cfg, idx, w):
     return out
 
 
+def swiglu(x, p, pre, cfg):
+    # x (N, C) -> (N, C): w2 (silu(w1 x) * (w3 x)) of the tensors pre + "w1", "w3", "w2"
+    return linear(F.silu(linear(x, p, pre + "w1", cfg)) * linear(x, p, pre + "w3", cfg), p, pre + "w2", cfg)
+
+
 def shared_experts(x, p, pre, cfg):
     # x (N, C) -> (N, C): one SwiGLU MLP of FS = n_shared * shared_d_ff, every token; with
     # shared_gate scaled per token by sigmoid(gate x) (Qwen2-MoE).
-    y = linear(F.silu(linear(x, p, pre + "shared/w1", cfg)) * linear(x, p, pre + "shared/w3", cfg), p,
-               pre + "shared/w2", cfg)
+    y = swiglu(x, p, pre + "shared/", cfg)
     if cfg.shared_gate:
         y = torch.sigmoid(F.linear(x, p[pre + "shared/gate"])) * y          # (N, 1) * (N, C)
     return y
@@ -239,7 +262,7 @@ class MixtralRef(torch.nn.Module):
 
     def forward(self, tokens, targets=None, labels=None, routable=None):
         # tokens (B, T) long; targets (B, T) long with -1 = ignore (LM); labels (B) (classify);
-        # routable (L, E) bool or None.
+        # routable (LM, E) bool or None (MoE layers only).
         cfg, p = self.cfg, self.p
         B, T = tokens.shape
         valid = (tokens != PAD_TOKEN).reshape(-1)                            # (N)
@@ -249,8 +272,12 @@ class MixtralRef(torch.nn.Module):
             pre = f"layer_{l}/"
             h = x + attention(rms_norm(x, p[pre + "attn_norm"], cfg.rms_eps), p, pre, cfg)
             hn = rms_norm(h, p[pre + "ffn_norm"], cfg.rms_eps).reshape(B * T, -1)
+            if l < cfg.first_k_dense:  # a dense layer: its MLP alone
+                x = h + swiglu(hn, p, pre + "mlp/", cfg).view(B, T, -1)
+                continue
+            m = l - cfg.first_k_dense  # the MoE layer
             probs, idx, w = route(hn, p[pre + "router"], cfg.top_k,
-                                  None if routable is None else routable[l], cfg.norm_topk_prob)
+                                  None if routable is None else routable[m], cfg.norm_topk_prob)
             y = moe(hn, p, pre, cfg, idx, w)
             if cfg.shared_ff > 0:
                 y = y + shared_experts(hn, p, pre, cfg)
@@ -274,14 +301,15 @@ class MixtralRef(torch.nn.Module):
             counted_rows = flat_t != -1
             hits = logits.reshape(B * T, -1).argmax(-1) == flat_t
             correct, counted = int((hits & counted_rows).sum()), int(counted_rows.sum())
-        loss = task + cfg.aux_loss_coef * aux / cfg.n_layers if cfg.aux_loss_coef > 0 else task
+        loss = task + cfg.aux_loss_coef * aux / cfg.moe_layers if cfg.aux_loss_coef > 0 else task
         return Output(loss, task, logits, correct, counted, probs_all, idx_all)
 
     def zero_frozen_grads(self, trainable):
-        """trainable (L, E) bool: frozen experts keep zero weight (or adapter) gradients."""
-        for l in range(self.cfg.n_layers):
+        """trainable (LM, E) bool: frozen experts keep zero weight (or adapter) gradients."""
+        for m in range(self.cfg.moe_layers):
+            l = self.cfg.first_k_dense + m
             for e in range(self.cfg.n_experts):
-                if not trainable[l, e]:
+                if not trainable[m, e]:
                     for n, t in self.p.items():
                         if n.startswith(f"layer_{l}/expert_{e}/") and t.grad is not None:  # None: no token came
                             t.grad.zero_()

@@ -44,7 +44,7 @@ Inputs make_inputs(const ModelConfig& cfg, int B, int T, bool control, uint64_t 
     }
   for (int b = 0; b < B; b++) in.labels.push_back(cfg.n_classes > 0 ? b % cfg.n_classes : 0);
   if (control) {
-    const int L = cfg.n_layers, E = cfg.n_experts;
+    const int L = cfg.moe_layers(), E = cfg.n_experts;  // the masks count MoE layers only
     in.trainable.assign(size_t(L) * E, 1);
     in.routable.assign(size_t(L) * E, 1);
     for (int l = 0; l < L; l++) {
@@ -97,7 +97,7 @@ void expect_model_parity(const ModelConfig& cfg, Task task, bool control) {
   EXPECT_NEAR(static_cast<double>(rg.correct), static_cast<double>(rc.correct), 1.0) << "argmax near-ties aside";
   // The host mirrors of the routing and logits (what HFedMoE's selection reads).
   const int N = B * T, E = cfg.n_experts, K = cfg.top_k;
-  for (int l = 0; l < cfg.n_layers; l++) {
+  for (int l = 0; l < cfg.moe_layers(); l++) {
     expect_close("gate_probs layer " + std::to_string(l), std::vector<float>(mg.gate_probs(l), mg.gate_probs(l) + N * E),
                  std::vector<float>(mc.gate_probs(l), mc.gate_probs(l) + N * E), 1e-5);
     expect_equal("topk_experts layer " + std::to_string(l),
@@ -150,13 +150,18 @@ TEST_F(CudaModel, GqaTiedAuxCapacityAndExpertControlMatchCpu) {
   expect_model_parity(cfg, Task::lm, true);
 }
 
-TEST_F(CudaModel, LoraOverAnNf4BaseWithExpertControlMatchesCpu) {
-  ModelConfig cfg = model_preset("tiny");
-  cfg.n_kv_heads = 2;
+// Adapters on every linear (r 4) over an nf4 base.
+void with_nf4_adapters(ModelConfig& cfg) {
   cfg.lora.rank = 4;
   cfg.lora.alpha = 8;
   cfg.lora.targets = kLoraAttention | kLoraExperts;
   cfg.lora.base_dtype = BaseDtype::nf4;
+}
+
+TEST_F(CudaModel, LoraOverAnNf4BaseWithExpertControlMatchesCpu) {
+  ModelConfig cfg = model_preset("tiny");
+  cfg.n_kv_heads = 2;
+  with_nf4_adapters(cfg);
   expect_model_parity(cfg, Task::lm, true);
 }
 
@@ -171,12 +176,23 @@ TEST_F(CudaModel, FamilyFeaturesMatchCpu) {
     cfg.norm_topk_prob = false;
     cfg.n_shared_experts = 2;
     cfg.shared_d_ff = 64;
-    if (lora) {
-      cfg.lora.rank = 4;
-      cfg.lora.alpha = 8;
-      cfg.lora.targets = kLoraAttention | kLoraExperts;
-      cfg.lora.base_dtype = BaseDtype::nf4;
-    }
+    if (lora) with_nf4_adapters(cfg);
+    expect_model_parity(cfg, Task::lm, true);
+  }
+}
+
+// DeepSeekMoE's layout: dense first layers (their MLP FD wide) before gated shared experts and
+// expert control, in full and under adapters over an nf4 base (the dense MLP adapted too).
+TEST_F(CudaModel, DenseFirstLayersMatchCpu) {
+  for (bool lora : {false, true}) {
+    SCOPED_TRACE(lora ? "LoRA over nf4" : "full");
+    ModelConfig cfg = model_preset("tiny");
+    cfg.n_layers = 3;
+    cfg.first_k_dense = 2;
+    cfg.dense_d_ff = 96;
+    cfg.n_shared_experts = 1;
+    cfg.shared_gate = true;
+    if (lora) with_nf4_adapters(cfg);
     expect_model_parity(cfg, Task::lm, true);
   }
 }

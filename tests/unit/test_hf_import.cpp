@@ -56,7 +56,8 @@ TEST_P(HfRoundTrip, ExportGivesTheFolderBack) {
   EXPECT_EQ(back, weights);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, HfRoundTrip, ::testing::Values("mixtral", "qwen2_moe", "olmoe", "deepseek"),
+INSTANTIATE_TEST_SUITE_P(Families, HfRoundTrip,
+                         ::testing::Values("mixtral", "qwen2_moe", "olmoe", "deepseek", "deepseek_dense"),
                          [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
 // A copy of a family's folder with config.json's `key` set to the JSON literal `value`.
@@ -77,8 +78,10 @@ std::string folder_with(const std::string& family, const std::string& key, const
 TEST(HfImport, RefusesWhatTheModelCannotExpress) {
   std::string msg = error_of([&] { hf_folder_config(folder_with("mixtral", "model_type", "\"llama\""), "byte260"); });
   EXPECT_NE(msg.find("model_type 'llama' is not supported"), std::string::npos) << msg;
-  msg = error_of([&] { hf_folder_config(folder_with("deepseek", "first_k_dense_replace", "1"), "byte260"); });
-  EXPECT_NE(msg.find("unsupported option(s) first_k_dense_replace=1"), std::string::npos) << msg;
+  msg = error_of([&] { hf_folder_config(folder_with("deepseek", "moe_layer_freq", "2"), "byte260"); });
+  EXPECT_NE(msg.find("unsupported option(s) moe_layer_freq=2"), std::string::npos) << msg;
+  msg = error_of([&] { hf_folder_config(folder_with("deepseek", "first_k_dense_replace", "2"), "byte260"); });
+  EXPECT_NE(msg.find("model.first_k_dense=2 is outside [0, model.n_layers=2)"), std::string::npos) << msg;
   msg = error_of([&] { hf_folder_config(folder_with("olmoe", "clip_qkv", "8.0"), "byte260"); });
   EXPECT_NE(msg.find("clip_qkv=8.0"), std::string::npos) << msg;
   msg = error_of([&] { hf_folder_config(folder_with("qwen2_moe", "hidden_act", "\"gelu\""), "byte260"); });
@@ -88,9 +91,14 @@ TEST(HfImport, RefusesWhatTheModelCannotExpress) {
                      "byte260");
   });
   EXPECT_NE(msg.find("rope_scaling={\"type\":\"linear\",\"factor\":2.0}"), std::string::npos) << msg;
-  msg = error_of([&] { hf_folder_config(folder_with("qwen2_moe", "mlp_only_layers", "[0, 1]"), "byte260"); });
-  EXPECT_NE(msg.find("mlp_only_layers=[0,1]"), std::string::npos) << msg;
-  EXPECT_EQ(hf_folder_config(folder_with("qwen2_moe", "mlp_only_layers", "[ ]"), "byte260").hf_family, "qwen2_moe");
+  // Qwen2-MoE's dense layers: the leading ones only, of intermediate_size.
+  msg = error_of([&] { hf_folder_config(folder_with("qwen2_moe", "mlp_only_layers", "[1]"), "byte260"); });
+  EXPECT_NE(msg.find("unsupported option(s) mlp_only_layers=[1]"), std::string::npos) << msg;
+  EXPECT_EQ(hf_folder_config(folder_with("qwen2_moe", "mlp_only_layers", "[ ]"), "byte260").first_k_dense, 0);
+  const ModelConfig qwen_dense = hf_folder_config(folder_with("qwen2_moe", "mlp_only_layers", "[0]"), "byte260");
+  EXPECT_EQ(qwen_dense.first_k_dense, 1);
+  EXPECT_EQ(qwen_dense.dense_ff(), 128);
+  EXPECT_NE(hf_config_json(qwen_dense).find("\"mlp_only_layers\": [0]"), std::string::npos);
   msg = error_of([&] { hf_folder_config(kData + "olmoe", ""); });
   EXPECT_NE(msg.find("has no tokenizer.json or tokenizer.model"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--model.tokenizer"), std::string::npos) << msg;
@@ -112,6 +120,10 @@ TEST(HfFamilies, ExportRefusesAModelItsFamilyCannotExpress) {
   cfg.hf_family = "mixtral";
   std::string msg = error_of([&] { hf_config_json(cfg); });
   EXPECT_NE(msg.find("the mixtral family cannot express model.qkv_bias"), std::string::npos) << msg;
+  ModelConfig dense = hf_folder_config(kData + "deepseek_dense", "byte260");
+  dense.hf_family = "olmoe";
+  msg = error_of([&] { hf_config_json(dense); });
+  EXPECT_NE(msg.find("model.first_k_dense"), std::string::npos) << msg;
   EXPECT_NE(error_of([&] { check_hf_family("llama"); }).find("model.hf_family 'llama' is unknown"), std::string::npos);
 }
 

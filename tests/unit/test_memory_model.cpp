@@ -117,7 +117,7 @@ void expect_modeled_within_10_percent(const ModelConfig& cfg, const std::string&
   const double P = static_cast<double>(model.table().total());
   const double real = static_cast<double>(model.backend_bytes()) + 2 * 4 * P + 4 * P;
   MemoryModel mem(cfg, Task::lm);
-  const double modeled = mem.step_bytes(8, 128, mem.full_routed_rows(8, 128), cfg.n_layers * cfg.n_experts, 0);
+  const double modeled = mem.step_bytes(8, 128, mem.full_routed_rows(8, 128), cfg.moe_layers() * cfg.n_experts, 0);
   EXPECT_NEAR(modeled / real, 1.0, 0.10) << what << ": modeled " << modeled << " vs real " << real;
   EXPECT_EQ(model.frozen_base_bytes() > 0, cfg.lora.enabled()) << what;
 }
@@ -153,6 +153,29 @@ TEST(MemoryModel, WithFamilyFeaturesMatchesTheBytesTheCpuBackendHolds) {
       cfg.lora.base_dtype = BaseDtype::nf4;
     }
     expect_modeled_within_10_percent(cfg, lora ? "features under LoRA" : "features");
+  }
+}
+
+// Dense first layers (model.first_k_dense) whose MLP is as wide as four layers of routed experts,
+// so that leaving out its weights, state or activations (or counting the dense layers' missing
+// experts) would move the total past 10%; beside gated shared experts, in full and under adapters.
+TEST(MemoryModel, WithDenseFirstLayersMatchesTheBytesTheCpuBackendHolds) {
+  for (bool lora : {false, true}) {
+    ModelConfig cfg = demo_model(0);
+    cfg.n_layers += 2;
+    cfg.first_k_dense = 2;
+    cfg.dense_d_ff = 4 * cfg.d_ff * cfg.n_experts;
+    cfg.n_shared_experts = 1;
+    cfg.shared_gate = true;
+    if (lora) {
+      cfg.lora.rank = 8;
+      cfg.lora.targets = kLoraAttention | kLoraExperts;
+      cfg.lora.base_dtype = BaseDtype::nf4;
+    }
+    expect_modeled_within_10_percent(cfg, lora ? "dense layers under LoRA" : "dense layers");
+    // C_budget divides by the MoE layers' experts only.
+    const BudgetDerivation d = derive_budget(DeviceProfile{}, cfg, Task::lm, 8, 128);
+    EXPECT_EQ(d.per_expert_bytes, cfg.moe_layers() * MemoryModel(cfg, Task::lm).trained_expert_bytes());
   }
 }
 

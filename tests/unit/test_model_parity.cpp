@@ -1,7 +1,8 @@
 // Parity of the C++ model (CPU backend) with the PyTorch reference, tests/ref/mixtral_ref.py
 // (lm_lora: LoRA adapters on every linear over a frozen base, with GQA, padding, frozen experts;
-// lm_qwen2_moe, lm_olmoe, lm_deepseek: the families' features, model/config.h; lm_features_lora:
-// all of them under adapters).
+// lm_qwen2_moe, lm_olmoe, lm_deepseek: the families' features, model/config.h; lm_deepseek_dense:
+// a dense first layer before the MoE layers (model.first_k_dense); lm_features_lora: all of them
+// under adapters).
 // Each tests/data/ref/<case>.h5 holds float32 weights, a batch, the ExpertControl masks and what
 // PyTorch autograd computed from them in float64 (loss, every gradient, gate probabilities,
 // top-k choices; for lm_gqa also 10 AdamW steps). Regenerate after a deliberate semantic change:
@@ -74,6 +75,8 @@ struct RefCase {
     flag("shared_gate", cfg.shared_gate);
     if (f.has_attr("/", "n_shared_experts")) cfg.n_shared_experts = static_cast<int>(f.attr_int("/", "n_shared_experts"));
     if (f.has_attr("/", "shared_d_ff")) cfg.shared_d_ff = static_cast<int>(f.attr_int("/", "shared_d_ff"));
+    if (f.has_attr("/", "first_k_dense")) cfg.first_k_dense = static_cast<int>(f.attr_int("/", "first_k_dense"));
+    if (f.has_attr("/", "dense_d_ff")) cfg.dense_d_ff = static_cast<int>(f.attr_int("/", "dense_d_ff"));
     if (f.has_attr("/", "lora_rank")) {  // adapters over a frozen fp32 base
       cfg.lora.rank = static_cast<int>(f.attr_int("/", "lora_rank"));
       cfg.lora.alpha = static_cast<float>(f.attr_double("/", "lora_alpha"));
@@ -164,7 +167,7 @@ void expect_parity(Model& model, const RefCase& rc, const char* name) {
   const int N = rc.B * rc.T, E = cfg.n_experts, K = cfg.top_k;
   for (int n = 0; n < N; n++)
     ASSERT_EQ(model.token_valid()[n], rc.tokens[n] != kPadToken ? 1 : 0) << "token_valid row " << n;
-  for (int l = 0; l < cfg.n_layers; l++) {
+  for (int l = 0; l < cfg.moe_layers(); l++) {
     std::vector<float> probs = rc.f.read<float>("gate_probs/layer_" + std::to_string(l));  // (N, E)
     std::vector<int32_t> topk = rc.f.read<int32_t>("topk/layer_" + std::to_string(l));    // (N, K)
     ASSERT_EQ(probs.size(), size_t(N) * E);
@@ -199,7 +202,7 @@ void expect_parity(Model& model, const RefCase& rc, const char* name) {
               rc.f.attr_double("/", "fp32_max_grad_rel_err"));
 
   if (!rc.trainable.empty()) {
-    for (int l = 0; l < cfg.n_layers; l++)
+    for (int l = 0; l < cfg.moe_layers(); l++)
       for (int e = 0; e < E; e++) {
         if (rc.trainable[size_t(l) * E + e]) continue;
         Range blk = model.table().expert_block(l, e);
@@ -226,6 +229,7 @@ TEST_P(ModelParity, ForwardBackwardMatchesPyTorch) {
 // every tensor arrives bit for bit, and the imported model's loss and gradients match the
 // float64 reference.
 struct HfFolderCase {
+  const char* folder;  // under tests/data/hf
   const char* family;
   const char* ref_case;
 };
@@ -234,7 +238,7 @@ class HfFolderParity : public ::testing::TestWithParam<HfFolderCase> {};
 TEST_P(HfFolderParity, ImportedFolderMatchesPyTorch) {
   const HfFolderCase& c = GetParam();
   RefCase rc(c.ref_case);
-  const std::string dir = HFEDMOE_SOURCE_DIR "/tests/data/hf/" + std::string(c.family);
+  const std::string dir = HFEDMOE_SOURCE_DIR "/tests/data/hf/" + std::string(c.folder);
   ModelConfig cfg = hf_folder_config(dir, "byte260");
   EXPECT_EQ(cfg.hf_family, c.family);
   EXPECT_EQ(cfg.tokenizer, "byte260");
@@ -260,9 +264,12 @@ TEST_P(HfFolderParity, ImportedFolderMatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, HfFolderParity,
-                         ::testing::Values(HfFolderCase{"mixtral", "lm_gqa"}, HfFolderCase{"qwen2_moe", "lm_qwen2_moe"},
-                                           HfFolderCase{"olmoe", "lm_olmoe"}, HfFolderCase{"deepseek", "lm_deepseek"}),
-                         [](const ::testing::TestParamInfo<HfFolderCase>& i) { return std::string(i.param.family); });
+                         ::testing::Values(HfFolderCase{"mixtral", "mixtral", "lm_gqa"},
+                                           HfFolderCase{"qwen2_moe", "qwen2_moe", "lm_qwen2_moe"},
+                                           HfFolderCase{"olmoe", "olmoe", "lm_olmoe"},
+                                           HfFolderCase{"deepseek", "deepseek", "lm_deepseek"},
+                                           HfFolderCase{"deepseek_dense", "deepseek", "lm_deepseek_dense"}),
+                         [](const ::testing::TestParamInfo<HfFolderCase>& i) { return std::string(i.param.folder); });
 
 // 10 steps of AdamW over the whole arena on one batch: the losses (taken before each step)
 // and the final weights against torch.optim.AdamW with the same hyper-parameters.
@@ -297,7 +304,8 @@ TEST(ModelParityAdamW, TenStepsMatchPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, ModelParity,
                          ::testing::Values("lm_gqa", "lm_tied_aux", "cls_pad", "lm_routable", "lm_frozen", "lm_lora",
-                                           "lm_qwen2_moe", "lm_olmoe", "lm_deepseek", "lm_features_lora"),
+                                           "lm_qwen2_moe", "lm_olmoe", "lm_deepseek", "lm_deepseek_dense",
+                                           "lm_features_lora"),
                          [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
 }  // namespace
