@@ -18,23 +18,23 @@ const char* const kQwen2Regex =
 struct CodePoints {
   std::vector<uint32_t> cp;
   std::vector<size_t> offset;  // (n + 1): offset[n] is the text's size
-  std::vector<uint8_t> cls;
+  std::vector<uint8_t> cls;  // unicode_classes bits
 
   explicit CodePoints(std::string_view text) {
     for (size_t pos = 0, len = 0; pos < text.size(); pos += len) {
       uint32_t c = utf8_next(text, pos, &len);
       cp.push_back(c);
       offset.push_back(pos);
-      cls.push_back(unicode_class(c));
+      cls.push_back(unicode_classes(c));
     }
     offset.push_back(text.size());
   }
   size_t size() const { return cp.size(); }
-  bool letter(size_t i) const { return i < size() && cls[i] == kLetterClass; }
-  bool number(size_t i) const { return i < size() && cls[i] == kNumberClass; }
-  bool space(size_t i) const { return i < size() && cls[i] == kSpaceClass; }
+  bool letter(size_t i) const { return i < size() && (cls[i] & kLetterBit); }
+  bool number(size_t i) const { return i < size() && (cls[i] & kNumberBit); }
+  bool space(size_t i) const { return i < size() && (cls[i] & kWhitespaceBit); }
   // [^\s\p{L}\p{N}]
-  bool other(size_t i) const { return i < size() && cls[i] == kOtherClass; }
+  bool other(size_t i) const { return i < size() && !(cls[i] & (kLetterBit | kNumberBit | kWhitespaceBit)); }
   bool newline(size_t i) const { return i < size() && (cp[i] == '\r' || cp[i] == '\n'); }
   bool is(size_t i, char c) const { return i < size() && cp[i] == static_cast<uint32_t>(c); }
   template <class Pred>
