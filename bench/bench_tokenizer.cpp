@@ -9,8 +9,7 @@
 //            tokens/s, and bytes per token (the compression the vocabulary gives)
 // Every pass checks decode(encode(text)) == text, so a fast wrong encoder cannot report.
 // Then the pre-tokeniser regexes alone (data/tokenizer_regex.h), GPT-2's, Llama-3's, Qwen2's
-// and DeepSeek-V3's three, each splitting every file: median MB/s and pieces per MB, beside
-// the hand-written matchers of data/pretokenize.h where one exists (their pieces must agree).
+// and DeepSeek-V3's three, each splitting every file: median MB/s and pieces per MB.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -20,11 +19,9 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "data/pretokenize.h"
 #include "data/tokenizer_regex.h"
 #include "data/tokenizers.h"
 #include "io/fs.h"
-#include "util/strf.h"
 
 using namespace hf;
 using namespace hf::bench;
@@ -85,54 +82,28 @@ int main(int argc, char** argv) {
   struct Regex {
     const char* name;
     std::vector<std::string> patterns;  // applied in order, each to the previous pieces
-    int hand_written;                   // a SplitPattern, or -1
   };
   const std::vector<Regex> regexes = {
-      {"gpt2", {R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}, int(SplitPattern::kGpt2)},
-      {"llama3", {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}, int(SplitPattern::kLlama3)},
-      {"qwen2", {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}, int(SplitPattern::kQwen2)},
+      {"gpt2", {R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}},
+      {"llama3", {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+      {"qwen2", {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
       {"deepseek3",
        {R"(\p{N}{1,3})", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
-        R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
-       -1},
+        R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
   };
-  std::printf("%-10s %12s %14s %12s\n", "regex", "engine MB/s", "by hand MB/s", "pieces/MB");
+  std::printf("%-10s %12s %12s\n", "regex", "split MB/s", "pieces/MB");
   for (const Regex& r : regexes) {
     std::vector<TokenizerRegex> compiled;
     for (const std::string& p : r.patterns) compiled.emplace_back(p, "bench_tokenizer");
-    auto split_all = [&](bool by_hand) {
-      size_t n = 0;
-      for (const std::string& t : texts) {
-        std::vector<std::string_view> pieces{t};
-        for (const TokenizerRegex& re : compiled) {
-          std::vector<std::string_view> finer;
-          for (std::string_view p : pieces)
-            for (std::string_view q : by_hand ? split_pieces(p, SplitPattern(r.hand_written)) : re.split(p))
-              finer.push_back(q);
-          pieces.swap(finer);
-        }
-        n += pieces.size();
-      }
-      return n;
-    };
-    auto time_of = [&](bool by_hand, size_t* pieces) {
-      std::vector<double> times;
-      for (int k = 0; k < reps; k++) {
-        auto t0 = clk::now();
-        *pieces = split_all(by_hand);
-        times.push_back(seconds_since(t0));
-      }
-      return median(times);
-    };
-    size_t pieces = 0, hand_pieces = 0;
-    double engine_s = time_of(false, &pieces);
-    double hand_s = r.hand_written >= 0 ? time_of(true, &hand_pieces) : 0;
-    if (r.hand_written >= 0 && hand_pieces != pieces) {
-      std::fprintf(stderr, "error: the engine and the hand-written matcher cut %s differently\n", r.name);
-      return 1;
+    std::vector<double> times;
+    size_t pieces = 0;
+    for (int k = 0; k < reps; k++) {
+      auto t0 = clk::now();
+      pieces = 0;
+      for (const std::string& t : texts) pieces += split_in_turn(t, compiled).size();
+      times.push_back(seconds_since(t0));
     }
-    std::printf("%-10s %12.2f %14s %12.0f\n", r.name, bytes / 1e6 / engine_s,
-                r.hand_written >= 0 ? strf("%.2f", bytes / 1e6 / hand_s).c_str() : "-", pieces / (bytes / 1e6));
+    std::printf("%-10s %12.2f %12.0f\n", r.name, bytes / 1e6 / median(times), pieces / (bytes / 1e6));
   }
   return 0;
 }

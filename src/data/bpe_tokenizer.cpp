@@ -274,15 +274,7 @@ void BpeTokenizer::encode_stretch(std::string_view text, std::vector<int32_t>& i
     normalized = " " + std::string(text);
     text = normalized;
   }
-  std::vector<std::string_view> pieces{text};
-  for (const TokenizerRegex& regex : splits_) {
-    std::vector<std::string_view> finer;
-    for (std::string_view p : pieces)
-      for (std::string_view q : regex.split(p)) finer.push_back(q);
-    pieces.swap(finer);
-  }
-  for (std::string_view p : pieces)
-    if (!p.empty()) encode_piece(p, ids);
+  for (std::string_view p : split_in_turn(text, splits_)) encode_piece(p, ids);
 }
 
 std::vector<int32_t> BpeTokenizer::encode(const std::string& text) const {

@@ -461,4 +461,16 @@ std::vector<std::string_view> TokenizerRegex::split(std::string_view text) const
   return pieces;
 }
 
+std::vector<std::string_view> split_in_turn(std::string_view text, const std::vector<TokenizerRegex>& regexes) {
+  std::vector<std::string_view> pieces;
+  if (!text.empty()) pieces.push_back(text);
+  for (const TokenizerRegex& regex : regexes) {
+    std::vector<std::string_view> finer;
+    for (std::string_view p : pieces)
+      for (std::string_view q : regex.split(p)) finer.push_back(q);
+    pieces.swap(finer);
+  }
+  return pieces;
+}
+
 }  // namespace hf

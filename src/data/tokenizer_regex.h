@@ -67,4 +67,8 @@ class TokenizerRegex {
   std::vector<Inst> program_;  // ends in kMatch; a lookahead's body sits inline after it
 };
 
+// A Sequence of Split pre-tokenisers: `text` cut by the first regex, each piece cut again
+// by the second, and so on (none empty).
+std::vector<std::string_view> split_in_turn(std::string_view text, const std::vector<TokenizerRegex>& regexes);
+
 }  // namespace hf
