@@ -63,6 +63,7 @@ class BpeTokenizer : public Tokenizer {
     fail(file_ + ": " + what + " is not supported",
          "use a model whose tokenizer.json is byte-level BPE of the GPT-2, Llama-3, Qwen2, OLMoE or DeepSeek kind (user guide, Tokenizers)");
   }
+  const std::vector<JsonValue>& steps_of(const JsonValue& sequence, const char* key, const char* part) const;
   void read_normalizer(const JsonValue& normalizer);
   void read_model(const JsonValue& model);
   void read_pre_tokenizer(const JsonValue& pre);
@@ -135,13 +136,18 @@ BpeTokenizer::BpeTokenizer(const std::string& file) : file_(file) {
   read_specials();
 }
 
+// The list of a Sequence normalizer or pre_tokenizer (`part`), under `key`.
+const std::vector<JsonValue>& BpeTokenizer::steps_of(const JsonValue& sequence, const char* key, const char* part) const {
+  const JsonValue* steps = sequence.find(key);
+  if (!steps) unsupported(std::string("a Sequence ") + part + " without " + key);
+  return steps->items;
+}
+
 // NFC (Qwen2), or a Sequence of normalisers that are each NFC (DeepSeek's is empty).
 void BpeTokenizer::read_normalizer(const JsonValue& normalizer) {
   const std::string& type = string_member(normalizer, "type");
   if (type == "Sequence") {
-    const JsonValue* steps = normalizer.find("normalizers");
-    if (!steps) unsupported("a Sequence normalizer without normalizers");
-    for (const JsonValue& step : steps->items) read_normalizer(step);
+    for (const JsonValue& step : steps_of(normalizer, "normalizers", "normalizer")) read_normalizer(step);
   } else if (type == "NFC") {
     nfc_ = true;
   } else {
@@ -191,9 +197,7 @@ void BpeTokenizer::read_model(const JsonValue& model) {
 void BpeTokenizer::read_pre_tokenizer(const JsonValue& pre) {
   const std::string& type = string_member(pre, "type");
   if (type == "Sequence") {
-    const JsonValue* steps = pre.find("pretokenizers");
-    if (!steps) unsupported("a Sequence pre_tokenizer without pretokenizers");
-    for (const JsonValue& step : steps->items) read_pre_tokenizer(step);
+    for (const JsonValue& step : steps_of(pre, "pretokenizers", "pre_tokenizer")) read_pre_tokenizer(step);
   } else if (type == "ByteLevel") {
     // The byte mapping itself always happens (this is a byte-level BPE); use_regex adds
     // GPT-2's split, add_prefix_space a leading space.

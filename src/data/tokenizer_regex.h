@@ -8,7 +8,8 @@
 //   \s \S (White_Space), \p{X} \P{X} for the general categories X in L M N P S Z C;
 //   classes [...] with ranges, negation [^...] and the escapes above inside; `.` (not \n);
 //   groups (...) (?:...) and (?i:...) (case folding of ASCII letters only); alternation |;
-//   greedy quantifiers * + ? {m} {m,} {m,n}; the negative lookahead (?!...); $ (end of text).
+//   greedy quantifiers * + ? {m} {m,} {m,n}; the negative lookahead (?!...); $ (end of text,
+//   as fancy-regex; Oniguruma's also matches before a \n).
 // Anything else (backreferences, lazy or possessive quantifiers, other flags or
 // lookarounds, \d \w \b, subcategories such as \p{Lu}) is refused with one line naming the
 // construct and the regex. The classes come from a table generated from Python's

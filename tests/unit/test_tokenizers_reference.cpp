@@ -224,6 +224,28 @@ TEST(TokenizerBpe, RefusesWhatItDoesNotImplementByName) {
                   "regex", "null", R"({"type":"Split","pattern":{"Regex":"\\w+"},"behavior":"Isolated"})"));
             }).find("regex \\w+ uses \\w"),
             std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              load_tokenizer(write_tokenizer(
+                  "removed", "null", R"({"type":"Split","pattern":{"Regex":"a"},"behavior":"Removed"})"));
+            }).find("Split behavior Removed"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              load_tokenizer(write_tokenizer("seq_nfkc", R"({"type":"Sequence","normalizers":[{"type":"NFKC"}]})",
+                                             byte_level));
+            }).find("normalizer NFKC is not supported"),
+            std::string::npos);
+}
+
+// DeepSeek's shape: an empty normaliser Sequence, then Splits in turn, each cutting the
+// pieces of the one before ("ab" | "ba" | "a" by `b` then `a`; the BPE merges a+b).
+TEST(TokenizerBpe, SplitsInTurnAndAnEmptyNormalizerSequence) {
+  auto tok = load_tokenizer(write_tokenizer(
+      "splits", R"({"type":"Sequence","normalizers":[]})",
+      R"({"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"b"},"behavior":"Isolated"},)"
+      R"({"type":"Split","pattern":{"Regex":"a+"},"behavior":"Isolated"},{"type":"ByteLevel","use_regex":false}]})"));
+  EXPECT_EQ(tok->encode("abaab"), (std::vector<int32_t>{0, 1, 0, 0, 1}));
+  auto whole = load_tokenizer(write_tokenizer("no_split", "null", R"({"type":"ByteLevel","use_regex":false})"));
+  EXPECT_EQ(whole->encode("abaab"), (std::vector<int32_t>{3, 0, 3}));
 }
 
 }  // namespace
