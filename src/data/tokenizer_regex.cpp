@@ -1,5 +1,6 @@
 #include "data/tokenizer_regex.h"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 
@@ -11,6 +12,8 @@ namespace hf {
 namespace {
 
 constexpr int kUnbounded = std::numeric_limits<int>::max();
+// {m,n} is compiled as n copies of its body: a bound on the program's size.
+constexpr int kMaxRepeat = 1000;
 // Or-ed into a code point, asks CharSet::contains for its rule rather than the ASCII bitmap
 // (while the bitmap is built).
 constexpr uint32_t kBypassAscii = 0x80000000u;
@@ -105,7 +108,7 @@ class Parser {
     auto number = [&](int* out) {
       size_t start = k;
       long v = 0;
-      for (; k < cps_.size() && cps_[k] >= '0' && cps_[k] <= '9'; k++) v = std::min(v * 10 + (cps_[k] - '0'), 100000L);
+      for (; k < cps_.size() && cps_[k] >= '0' && cps_[k] <= '9'; k++) v = std::min(v * 10 + (cps_[k] - '0'), 1000000L);
       *out = static_cast<int>(v);
       return k > start;
     };
@@ -117,6 +120,7 @@ class Parser {
     }
     if (k >= cps_.size() || cps_[k] != '}') return false;
     if (*max < *min) refuse("a repeat {m,n} with n < m");
+    if (*min > kMaxRepeat || (*max != kUnbounded && *max > kMaxRepeat)) refuse("a repeat count above 1000");
     i_ = k + 1;
     return true;
   }

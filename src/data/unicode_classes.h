@@ -23,7 +23,7 @@ enum UnicodeClassBit : uint8_t {
 uint8_t unicode_classes(uint32_t cp);
 
 // The code point starting at text[pos] and its length in bytes. A byte that does not start
-// valid UTF-8 is its own code point of length 1 (class other), so any bytes can be split.
+// valid UTF-8 is its own code point of length 1 (U+FFFD), so any bytes can be split.
 uint32_t utf8_next(std::string_view text, size_t pos, size_t* len);
 
 // Appends the UTF-8 of code point cp (below 0x110000).

@@ -96,7 +96,7 @@ TEST(TokenizerRegex, SplitKeepsMatchesAndTheStretchesBetween) {
   TokenizerRegex digits(R"(\p{N}{1,3})", "test");
   EXPECT_EQ(digits.split("ab12345c"), (std::vector<std::string_view>{"ab", "123", "45", "c"}));
   EXPECT_EQ(digits.split(""), (std::vector<std::string_view>{}));
-  // Bytes that are not UTF-8 are code points of their own (class C) and are kept.
+  // A byte that is not UTF-8 is a code point of its own (U+FFFD, class S) and is kept.
   EXPECT_EQ(digits.split("\xFF" "1"), (std::vector<std::string_view>{"\xFF", "1"}));
 }
 
@@ -116,6 +116,7 @@ TEST(TokenizerRegex, RefusesWhatItDoesNotImplementByName) {
       {"a)", "uses an unmatched )"},
       {"(?:a*)*", "uses an unbounded repeat of something that can match nothing"},
       {"*a", "uses a quantifier with nothing to repeat"},
+      {"a{1001}", "uses a repeat count above 1000"},
   };
   for (auto [regex, want] : cases) {
     std::string msg = refusal(regex);
