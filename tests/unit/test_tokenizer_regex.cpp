@@ -100,6 +100,20 @@ TEST(TokenizerRegex, SplitKeepsMatchesAndTheStretchesBetween) {
   EXPECT_EQ(digits.split("\xFF" "1"), (std::vector<std::string_view>{"\xFF", "1"}));
 }
 
+// The shape of DeepSeek-LLM's (DeepSeekMoE's) six Splits, its long letter class shortened to
+// a few ranges (one of them astral): newlines, letter runs, ASCII and full-width punctuation,
+// trailing whitespace (`$`), CJK and Hangul runs, digit runs, each cutting the pieces before.
+TEST(TokenizerRegex, SplitsInTurnAsDeepSeekLlm) {
+  std::vector<TokenizerRegex> splits;
+  for (const char* regex : {R"([\r\n])", "\\s?[A-Za-z\\u00b5\\u00c0-\\u00d6\\u00d8-\\u00f6\xF0\x90\x90\x80-\xF0\x90\x91\x8F]+",
+                            R"(\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+)", R"(\s+$)",
+                            R"([\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+)", R"(\p{N}+)"})
+    splits.emplace_back(regex, "test");
+  std::string text = "Hi, \xE4\xB8\x96\xE7\x95\x8C 42!\n  ";  // 世界
+  EXPECT_EQ(split_in_turn(text, splits), (std::vector<std::string_view>{"Hi", ",", " ", "\xE4\xB8\x96\xE7\x95\x8C", " ",
+                                                                       "42", "!", "\n", "  "}));
+}
+
 TEST(TokenizerRegex, RefusesWhatItDoesNotImplementByName) {
   auto refusal = [](const std::string& regex) { return test::error_of([&] { TokenizerRegex(regex, "tok.json"); }); };
   const std::pair<const char*, const char*> cases[] = {
