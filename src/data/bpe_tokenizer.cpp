@@ -207,9 +207,11 @@ void BpeTokenizer::read_pre_tokenizer(const JsonValue& pre) {
     const JsonValue* pattern = pre.find("pattern");
     const JsonValue* regex = pattern ? pattern->find("Regex") : nullptr;
     if (!regex) unsupported("a Split pre_tokenizer without a Regex pattern");
-    if (string_member(pre, "behavior") != "Isolated" || true_member(pre, "invert"))
-      unsupported("Split behavior " + string_member(pre, "behavior") + " (only Isolated, not inverted)");
-    splits_.emplace_back(regex->text, file_);
+    const std::string& behavior = string_member(pre, "behavior");
+    bool invert = true_member(pre, "invert");
+    if (behavior == "Isolated") splits_.emplace_back(regex->text, file_);
+    else if (behavior == "Removed") splits_.emplace_back(regex->text, file_, invert ? SplitKeep::kMatches : SplitKeep::kStretches);
+    else unsupported("Split behavior " + behavior + " (only Isolated and Removed)");
   } else {
     unsupported("pre_tokenizer " + type);
   }

@@ -383,7 +383,7 @@ bool TokenizerRegex::CharSet::contains(uint32_t cp, uint8_t classes) const {
   return in != negated;
 }
 
-TokenizerRegex::TokenizerRegex(const std::string& pattern, const std::string& file) {
+TokenizerRegex::TokenizerRegex(const std::string& pattern, const std::string& file, SplitKeep keep) : keep_(keep) {
   Node root = Parser(pattern, file, sets_).parse();
   compile(root, program_);
   emit(program_, Inst::kMatch);
@@ -456,12 +456,13 @@ std::vector<std::pair<size_t, size_t>> TokenizerRegex::matches(std::string_view 
 std::vector<std::string_view> TokenizerRegex::split(std::string_view text) const {
   std::vector<std::string_view> pieces;
   size_t done = 0;  // bytes of `text` already in pieces
+  bool stretches = keep_ != SplitKeep::kMatches, matched = keep_ != SplitKeep::kStretches;
   for (auto [begin, end] : matches(text)) {
-    if (begin > done) pieces.push_back(text.substr(done, begin - done));
-    if (end > begin) pieces.push_back(text.substr(begin, end - begin));
+    if (stretches && begin > done) pieces.push_back(text.substr(done, begin - done));
+    if (matched && end > begin) pieces.push_back(text.substr(begin, end - begin));
     done = end;
   }
-  if (done < text.size()) pieces.push_back(text.substr(done));
+  if (stretches && done < text.size()) pieces.push_back(text.substr(done));
   return pieces;
 }
 

@@ -22,18 +22,23 @@
 
 namespace hf {
 
+// The pieces a Split pre-tokeniser keeps: behaviour Isolated keeps the matches and the
+// stretches between them (inverted or not); Removed drops the matches, or with `invert`
+// the stretches.
+enum class SplitKeep { kBoth, kStretches, kMatches };
+
 class TokenizerRegex {
  public:
   // Compiles `pattern`; a usage error naming `file`, the construct and the pattern when it
   // uses something this engine does not implement.
-  TokenizerRegex(const std::string& pattern, const std::string& file);
+  TokenizerRegex(const std::string& pattern, const std::string& file, SplitKeep keep = SplitKeep::kBoth);
 
   // The non-overlapping leftmost-first matches in `text` as byte [begin, end) ranges, in
   // order; after an empty match the search resumes one code point later.
   std::vector<std::pair<size_t, size_t>> matches(std::string_view text) const;
 
-  // A Split pre-tokeniser with behaviour Isolated: the matches and the stretches between
-  // them, in order, covering `text` exactly (views into it, none empty).
+  // A Split pre-tokeniser: the matches and the stretches between them that it keeps, in
+  // order (views into `text`, none empty); with kBoth they cover `text` exactly.
   std::vector<std::string_view> split(std::string_view text) const;
 
   // A set of code points: ASCII ones by bitmap, the others by ranges and classes.
@@ -64,6 +69,7 @@ class TokenizerRegex {
   long match_at(const std::vector<uint32_t>& cps, const std::vector<uint8_t>& classes, size_t at, int pc,
                 std::vector<Backtrack>& stack) const;
 
+  SplitKeep keep_;
   std::vector<CharSet> sets_;
   std::vector<Inst> program_;  // ends in kMatch; a lookahead's body sits inline after it
 };

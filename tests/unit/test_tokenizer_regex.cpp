@@ -96,6 +96,10 @@ TEST(TokenizerRegex, SplitKeepsMatchesAndTheStretchesBetween) {
   TokenizerRegex digits(R"(\p{N}{1,3})", "test");
   EXPECT_EQ(digits.split("ab12345c"), (std::vector<std::string_view>{"ab", "123", "45", "c"}));
   EXPECT_EQ(digits.split(""), (std::vector<std::string_view>{}));
+  EXPECT_EQ(TokenizerRegex(R"(\p{N}{1,3})", "test", SplitKeep::kStretches).split("ab12345c"),
+            (std::vector<std::string_view>{"ab", "c"}));
+  EXPECT_EQ(TokenizerRegex(R"(\p{N}{1,3})", "test", SplitKeep::kMatches).split("ab12345c"),
+            (std::vector<std::string_view>{"123", "45"}));
   // A byte that is not UTF-8 is a code point of its own (U+FFFD, class S) and is kept.
   EXPECT_EQ(digits.split("\xFF" "1"), (std::vector<std::string_view>{"\xFF", "1"}));
 }

@@ -226,8 +226,8 @@ TEST(TokenizerBpe, RefusesWhatItDoesNotImplementByName) {
             std::string::npos);
   EXPECT_NE(test::error_of([&] {
               load_tokenizer(write_tokenizer(
-                  "removed", "null", R"({"type":"Split","pattern":{"Regex":"a"},"behavior":"Removed"})"));
-            }).find("Split behavior Removed"),
+                  "merged", "null", R"({"type":"Split","pattern":{"Regex":"a"},"behavior":"MergedWithNext"})"));
+            }).find("Split behavior MergedWithNext"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] {
               load_tokenizer(write_tokenizer("seq_nfkc", R"({"type":"Sequence","normalizers":[{"type":"NFKC"}]})",
@@ -246,6 +246,19 @@ TEST(TokenizerBpe, SplitsInTurnAndAnEmptyNormalizerSequence) {
   EXPECT_EQ(tok->encode("abaab"), (std::vector<int32_t>{0, 1, 0, 0, 1}));
   auto whole = load_tokenizer(write_tokenizer("no_split", "null", R"({"type":"ByteLevel","use_regex":false})"));
   EXPECT_EQ(whole->encode("abaab"), (std::vector<int32_t>{3, 0, 3}));
+}
+
+// Removed drops the matches, or with invert the stretches between them; Isolated keeps both
+// either way.
+TEST(TokenizerBpe, SplitBehaviours) {
+  auto split_by_b = [](const std::string& name, const std::string& behavior, bool invert) {
+    return load_tokenizer(write_tokenizer(name, "null",
+                                          R"({"type":"Split","pattern":{"Regex":"b"},"behavior":")" + behavior +
+                                              R"(","invert":)" + (invert ? "true" : "false") + "}"));
+  };
+  EXPECT_EQ(split_by_b("removed", "Removed", false)->encode("abaab"), (std::vector<int32_t>{0, 0, 0}));
+  EXPECT_EQ(split_by_b("removed_inverted", "Removed", true)->encode("abaab"), (std::vector<int32_t>{1, 1}));
+  EXPECT_EQ(split_by_b("isolated_inverted", "Isolated", true)->encode("abaab"), (std::vector<int32_t>{0, 1, 0, 0, 1}));
 }
 
 }  // namespace
