@@ -8,6 +8,8 @@
 //   encode   median of --reps passes over every file; MB/s of UTF-8 input (10^6 bytes),
 //            tokens/s, and bytes per token (the compression the vocabulary gives)
 // Every pass checks decode(encode(text)) == text, so a fast wrong encoder cannot report.
+// Then the pre-tokeniser regexes alone (data/tokenizer_regex.h), GPT-2's, Llama-3's, Qwen2's
+// and DeepSeek-V3's three, each splitting every file: median MB/s and pieces per MB.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "data/tokenizer_regex.h"
 #include "data/tokenizers.h"
 #include "io/fs.h"
 
@@ -74,6 +77,33 @@ int main(int argc, char** argv) {
     double s = median(times);
     std::printf("%-10s %10.2f %10.2f %12.0f %12.2f  %s\n", dir.empty() ? "byte260" : "json", load_s, bytes / 1e6 / s,
                 tokens / s, static_cast<double>(bytes) / tokens, dir.empty() ? "(built in)" : dir.c_str());
+  }
+
+  struct Regex {
+    const char* name;
+    std::vector<std::string> patterns;  // applied in order, each to the previous pieces
+  };
+  const std::vector<Regex> regexes = {
+      {"gpt2", {R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}},
+      {"llama3", {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+      {"qwen2", {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+      {"deepseek3",
+       {R"(\p{N}{1,3})", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+        R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+  };
+  std::printf("%-10s %12s %12s\n", "regex", "split MB/s", "pieces/MB");
+  for (const Regex& r : regexes) {
+    std::vector<TokenizerRegex> compiled;
+    for (const std::string& p : r.patterns) compiled.emplace_back(p, "bench_tokenizer");
+    std::vector<double> times;
+    size_t pieces = 0;
+    for (int k = 0; k < reps; k++) {
+      auto t0 = clk::now();
+      pieces = 0;
+      for (const std::string& t : texts) pieces += split_in_turn(t, compiled).size();
+      times.push_back(seconds_since(t0));
+    }
+    std::printf("%-10s %12.2f %12.0f\n", r.name, bytes / 1e6 / median(times), pieces / (bytes / 1e6));
   }
   return 0;
 }

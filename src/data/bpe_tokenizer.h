@@ -1,11 +1,11 @@
 #pragma once
-// Byte-level BPE from a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2 and OLMoE
+// Byte-level BPE from a Hugging Face tokenizer.json (GPT-2, Llama-3, Qwen2, OLMoE and DeepSeek
 // families), with no dependency beyond this repository:
 //   0. with an NFC normaliser (Qwen2), the text between added tokens is put in NFC;
 //   1. added tokens (<|endoftext|>, <|begin_of_text|>, ...) are cut out of the text first,
 //      longest match at the leftmost position, and map to their ids directly;
 //   2. each stretch between them is cut into pieces by the file's pre-tokeniser
-//      (ByteLevel with GPT-2's regex, or a Split regex; data/pretokenize.h);
+//      (ByteLevel with GPT-2's regex, or Split regexes in turn; data/tokenizer_regex.h);
 //   3. each piece's bytes become printable code points by GPT-2's byte-to-unicode table,
 //      and BPE merges adjacent symbols, lowest merge rank first, until none applies
 //      (with ignore_merges, a piece that is itself in the vocabulary is taken whole).

