@@ -60,4 +60,4 @@ if [[ ! -f $build/build.ninja ]]; then
   rm -f "$build.configure.log"
 fi
 out=$(ninja -C "$build" -j "${HFEDMOE_JOBS:-$(nproc)}" 2>&1) || { echo "$out" >&2; echo "error: build failed (output above)" >&2; exit 1; }
-grep -qE "Building|Linking" <<<"$out" && echo "setup: built $build/hfedmoe"
+if grep -qE "Building|Linking" <<<"$out"; then echo "setup: built $build/hfedmoe"; fi
